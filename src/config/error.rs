@@ -1,0 +1,123 @@
+//! Config errors: collected, never thrown one at a time, each with the YAML path and
+//! the line and column it refers to.
+
+use std::fmt;
+
+use super::source::{Location, Positions};
+
+/// One problem with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// YAML path of the offending node, e.g. `routes[2].targets[0]`.
+    pub path: String,
+    /// Where the node starts in the file, when known.
+    pub location: Option<Location>,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+/// Every problem found in one config file, in file order.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors {
+    /// The file the errors refer to, as given by the user.
+    pub file: String,
+    /// The problems, at least one.
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.errors.len();
+        writeln!(
+            f,
+            "{}: {count} error{}",
+            self.file,
+            if count == 1 { "" } else { "s" }
+        )?;
+        for error in &self.errors {
+            match error.location {
+                Some(at) => write!(f, "  {}:{}:{}: ", self.file, at.line, at.column)?,
+                None => write!(f, "  {}: ", self.file)?,
+            }
+            if error.path.is_empty() {
+                writeln!(f, "{}", error.message)?;
+            } else {
+                writeln!(f, "{}: {}", error.path, error.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects errors while a config is validated.
+pub(crate) struct Collector<'a> {
+    positions: &'a Positions,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Collector<'a> {
+    pub(crate) fn new(positions: &'a Positions) -> Self {
+        Self {
+            positions,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records a problem with the value at `path`.
+    pub(crate) fn at(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.to_owned(),
+            location: self.positions.value(path),
+            message: message.into(),
+        });
+    }
+
+    /// Records a problem with the key that ends `path` (an unknown or duplicate key).
+    pub(crate) fn at_key(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.to_owned(),
+            location: self.positions.key(path),
+            message: message.into(),
+        });
+    }
+
+    /// Records a serde error raised while deserialising the node at `base`.
+    pub(crate) fn serde(&mut self, base: &str, error: serde_path_to_error::Error<serde_yaml::Error>) {
+        let inner = error.path().to_string();
+        let mut path = base.to_owned();
+        if inner != "." {
+            if inner.starts_with('[') {
+                path.push_str(&inner);
+            } else {
+                path = super::source::join_key(&path, &inner);
+            }
+        }
+        let message = error.inner().to_string();
+        // For an unknown key serde_path_to_error's path already ends at the key; point
+        // at the key itself rather than at its value.
+        if unknown_field(&message).is_some() {
+            self.at_key(&path, message);
+        } else {
+            self.at(&path, message);
+        }
+    }
+
+    /// Ends collection: `Ok` when nothing was wrong.
+    pub(crate) fn finish(mut self, file: &str) -> Result<(), ConfigErrors> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        self.errors
+            .sort_by_key(|e| e.location.map(|l| (l.line, l.column)));
+        Err(ConfigErrors {
+            file: file.to_owned(),
+            errors: self.errors,
+        })
+    }
+}
+
+/// `unknown field `foo`, expected ...` → `foo`.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}

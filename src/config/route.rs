@@ -1,0 +1,202 @@
+//! `routes:`: which inbound paths hookgate accepts and where each one goes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::header::HeaderName;
+use http::Method;
+use serde::Deserialize;
+
+use super::error::Collector;
+use super::server::size;
+use super::target::Target;
+
+/// How a route answers the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Answer once every delivery is durably stored (the default).
+    #[default]
+    Queue,
+    /// Call the primary (first) target inline and relay its answer.
+    Sync,
+}
+
+impl Mode {
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Queue => "queue",
+            Mode::Sync => "sync",
+        }
+    }
+}
+
+/// What bodies a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentType {
+    /// `application/json` or any `+json` type; the body must parse as JSON (default).
+    #[default]
+    Json,
+    /// Any body, passed on as bytes.
+    Any,
+}
+
+/// One route as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique name, used in logs and metrics.
+    pub name: String,
+    /// Path pattern; `{name}` matches one segment and makes it a path parameter,
+    /// e.g. `/customers/{customerId}/products/changes`.
+    pub path: String,
+    /// Accepted methods (default `[POST]`); others get 405 with `Allow`.
+    pub methods: Option<Vec<String>>,
+    /// `sync` (call the first target inline and relay its answer) or `queue`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Target names, in order; the first is the primary in `sync` mode.
+    pub targets: Vec<String>,
+    /// Request headers passed through to targets besides `content-type`, e.g. a
+    /// provider's event-type header. Hop-by-hop headers are never passed.
+    #[serde(default)]
+    pub pass_headers: Vec<String>,
+    /// `json` (default: 415 unless the body is declared JSON, 400 unless it parses) or
+    /// `any`.
+    #[serde(default)]
+    pub content_type: ContentType,
+    /// Overrides `limits.max_body` for this route.
+    pub max_body: Option<String>,
+}
+
+/// A validated route.
+#[derive(Debug)]
+pub struct Route {
+    /// Unique name.
+    pub name: String,
+    /// Path pattern with `{param}` segments.
+    pub path: String,
+    /// Accepted methods.
+    pub methods: Vec<Method>,
+    /// How the sender is answered.
+    pub mode: Mode,
+    /// Where events go; the first is the primary.
+    pub targets: Vec<Arc<Target>>,
+    /// Request headers passed through besides `content-type`.
+    pub pass_headers: Vec<HeaderName>,
+    /// What bodies are accepted.
+    pub content_type: ContentType,
+    /// Largest body accepted, in bytes.
+    pub max_body: usize,
+}
+
+impl RouteConfig {
+    pub(crate) fn validate(
+        self,
+        path: &str,
+        targets: &HashMap<String, Arc<Target>>,
+        broken: &[String],
+        default_max_body: usize,
+        errors: &mut Collector<'_>,
+    ) -> Route {
+        if self.name.trim().is_empty() {
+            errors.at(
+                &format!("{path}.name"),
+                "expected a non-empty route name, e.g. `klavi`",
+            );
+        }
+        if !self.path.starts_with('/') {
+            errors.at(
+                &format!("{path}.path"),
+                format!(
+                    "expected a path starting with `/`, e.g. `/hooks/klavi`, found `{}`",
+                    self.path
+                ),
+            );
+        }
+        if self.mode == Mode::Queue {
+            errors.at(
+                &format!("{path}.mode"),
+                "mode `queue` needs the durable store, which this build does not have yet; use `mode: sync`",
+            );
+        }
+        let methods = self
+            .methods
+            .unwrap_or_else(|| vec!["POST".to_owned()])
+            .iter()
+            .enumerate()
+            .filter_map(|(index, text)| {
+                let upper = text.to_ascii_uppercase();
+                match Method::from_bytes(upper.as_bytes()) {
+                    Ok(method) => Some(method),
+                    Err(_) => {
+                        errors.at(
+                            &format!("{path}.methods[{index}]"),
+                            format!("expected an HTTP method such as `POST` or `PUT`, found `{text}`"),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect();
+        if self.targets.is_empty() {
+            errors.at(
+                &format!("{path}.targets"),
+                "expected at least one target name, e.g. `[backend]`",
+            );
+        }
+        let known = || {
+            let mut names: Vec<_> = targets.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            names.join(", ")
+        };
+        let resolved = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter_map(|(index, name)| {
+                let found = targets.get(name).cloned();
+                if found.is_none() && !broken.contains(name) {
+                    errors.at(
+                        &format!("{path}.targets[{index}]"),
+                        format!("unknown target `{name}`; defined targets: {}", known()),
+                    );
+                }
+                found
+            })
+            .collect();
+        let pass_headers = self
+            .pass_headers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, text)| match HeaderName::try_from(text.as_str()) {
+                Ok(name) => Some(name),
+                Err(_) => {
+                    errors.at(
+                        &format!("{path}.pass_headers[{index}]"),
+                        format!("expected a header name such as `x-klavi-signature`, found `{text}`"),
+                    );
+                    None
+                }
+            })
+            .collect();
+        let max_body = size(
+            self.max_body,
+            default_max_body,
+            &format!("{path}.max_body"),
+            errors,
+        );
+        Route {
+            name: self.name,
+            path: self.path,
+            methods,
+            mode: self.mode,
+            targets: resolved,
+            pass_headers,
+            content_type: self.content_type,
+            max_body,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The top-level server section: `listen`, `limits`, `shutdown_grace`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::Collector;
+use super::units::{parse_duration, parse_size};
+
+/// Default listen address of the ingress listener.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+/// `limits:` as written in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, e.g. `1MiB` (default). Larger requests get 413,
+    /// decided from `Content-Length` before reading when the sender gives one.
+    pub max_body: Option<String>,
+    /// Time a client has to send the request line and headers (default `10s`); guards
+    /// against slowloris connections.
+    pub header_read_timeout: Option<String>,
+    /// Time a client has to send the whole body once the headers are in (default `30s`).
+    pub body_read_timeout: Option<String>,
+    /// Largest response body read from a target and relayed to the sender in `sync`
+    /// mode (default `1MiB`); a larger answer is a 502.
+    pub max_response_body: Option<String>,
+}
+
+/// Validated limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// Time allowed for the request line and headers.
+    pub header_read_timeout: Duration,
+    /// Time allowed for the body once headers are read.
+    pub body_read_timeout: Duration,
+    /// Largest target response body relayed in `sync` mode, in bytes.
+    pub max_response_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 1 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_response_body: 1 << 20,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub(crate) fn validate(self, path: &str, errors: &mut Collector<'_>) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            max_body: size(
+                self.max_body,
+                defaults.max_body,
+                &format!("{path}.max_body"),
+                errors,
+            ),
+            header_read_timeout: duration(
+                self.header_read_timeout,
+                defaults.header_read_timeout,
+                &format!("{path}.header_read_timeout"),
+                errors,
+            ),
+            body_read_timeout: duration(
+                self.body_read_timeout,
+                defaults.body_read_timeout,
+                &format!("{path}.body_read_timeout"),
+                errors,
+            ),
+            max_response_body: size(
+                self.max_response_body,
+                defaults.max_response_body,
+                &format!("{path}.max_response_body"),
+                errors,
+            ),
+        }
+    }
+}
+
+/// Parses an optional duration field, reporting a bad one and falling back to `default`.
+pub(crate) fn duration(
+    value: Option<String>,
+    default: Duration,
+    path: &str,
+    errors: &mut Collector<'_>,
+) -> Duration {
+    match value.as_deref().map(parse_duration) {
+        None => default,
+        Some(Ok(duration)) if duration.is_zero() => {
+            errors.at(
+                path,
+                "expected a duration greater than zero, e.g. `5s`, found `0`",
+            );
+            default
+        }
+        Some(Ok(duration)) => duration,
+        Some(Err(message)) => {
+            errors.at(path, message);
+            default
+        }
+    }
+}
+
+/// Parses an optional size field, reporting a bad one and falling back to `default`.
+pub(crate) fn size(value: Option<String>, default: usize, path: &str, errors: &mut Collector<'_>) -> usize {
+    match value.as_deref().map(parse_size) {
+        None => default,
+        Some(Ok(0)) => {
+            errors.at(path, "expected a size greater than zero, e.g. `1MiB`, found `0`");
+            default
+        }
+        Some(Ok(size)) => size,
+        Some(Err(message)) => {
+            errors.at(path, message);
+            default
+        }
+    }
+}
+
+/// Parses the listen address.
+pub(crate) fn listen(value: Option<String>, path: &str, errors: &mut Collector<'_>) -> SocketAddr {
+    let text = value.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    text.parse().unwrap_or_else(|_| {
+        errors.at(
+            path,
+            format!(
+                "expected an address with a port such as `0.0.0.0:8080` or `127.0.0.1:9000`, found `{text}`"
+            ),
+        );
+        SocketAddr::from(([0, 0, 0, 0], 8080))
+    })
+}

@@ -1,0 +1,73 @@
+//! The table `hookgate check` prints: routes, then targets.
+
+use std::fmt::Write;
+
+use super::Config;
+
+/// Renders the routes and targets of `config` as aligned text tables.
+pub fn summary(config: &Config) -> String {
+    let routes: Vec<[String; 5]> = config
+        .routes
+        .iter()
+        .map(|route| {
+            [
+                route.name.clone(),
+                route
+                    .methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                route.path.clone(),
+                route.mode.as_str().to_owned(),
+                route
+                    .targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    let targets: Vec<[String; 3]> = config
+        .targets
+        .iter()
+        .map(|target| {
+            [
+                target.name.clone(),
+                target.url.to_string(),
+                humantime::format_duration(target.timeout).to_string(),
+            ]
+        })
+        .collect();
+    let mut out = format!("config valid: listening on {}\n\n", config.listen);
+    table(&mut out, ["ROUTE", "METHODS", "PATH", "MODE", "TARGETS"], &routes);
+    out.push('\n');
+    table(&mut out, ["TARGET", "URL", "TIMEOUT"], &targets);
+    out
+}
+
+fn table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if index + 1 == N {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<width$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,67 @@
+//! One attempt against a target: send, read the response under a size limit, all
+//! within the target's timeout.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+
+use super::client::HttpClient;
+
+/// Why an attempt produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No complete response within the target's timeout.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be established (refused, DNS, TLS).
+    #[error("connect failed")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    /// The connection failed after it was established (reset, closed early).
+    #[error("connection failed")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The response body exceeded the relay limit.
+    #[error("response body larger than {0} bytes")]
+    ResponseTooLarge(usize),
+    /// The request could not be built (a bad header from a template, say).
+    #[error("invalid request")]
+    Invalid(#[source] http::Error),
+}
+
+impl SendError {
+    /// Whether the target failed to answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendError::Timeout(_))
+    }
+}
+
+/// Sends `request` and reads the whole response.
+pub async fn send(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<Response<Bytes>, SendError> {
+    let attempt = async {
+        let response = client.request(request).await.map_err(|error| {
+            if error.is_connect() {
+                SendError::Connect(error)
+            } else {
+                SendError::Transport(Box::new(error))
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, max_body).collect().await.map_err(|error| {
+            if error.is::<LengthLimitError>() {
+                SendError::ResponseTooLarge(max_body)
+            } else {
+                SendError::Transport(error)
+            }
+        })?;
+        Ok(Response::from_parts(parts, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or(Err(SendError::Timeout(timeout)))
+}

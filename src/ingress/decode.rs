@@ -1,0 +1,150 @@
+//! Decode: for JSON routes, check the declared content type (415) and parse the body
+//! once (400 naming line and column). The parsed value travels in the request's
+//! extensions beside the untouched bytes, which are what targets receive.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::{ready, Either, Ready};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Request};
+use tower::{Layer, Service};
+
+use super::error::IngressError;
+use super::route::RouteMatch;
+use crate::config::ContentType;
+
+/// The request body, parsed once.
+#[derive(Debug, Clone)]
+pub struct Decoded(pub Arc<serde_json::Value>);
+
+/// See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeLayer;
+
+impl<S> Layer<S> for DecodeLayer {
+    type Service = Decode<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Decode { inner }
+    }
+}
+
+/// The service made by [`DecodeLayer`].
+#[derive(Debug, Clone)]
+pub struct Decode<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<Bytes>> for Decode<S>
+where
+    S: Service<Request<Bytes>, Error = IngressError>,
+{
+    type Response = S::Response;
+    type Error = IngressError;
+    type Future = Either<Ready<Result<S::Response, IngressError>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Bytes>) -> Self::Future {
+        let wants_json = request
+            .extensions()
+            .get::<RouteMatch>()
+            .is_some_and(|found| found.route.content_type == ContentType::Json);
+        if wants_json {
+            match decode(request.headers(), request.body()) {
+                Ok(value) => {
+                    request.extensions_mut().insert(Decoded(Arc::new(value)));
+                }
+                Err(error) => return Either::Left(ready(Err(error))),
+            }
+        }
+        Either::Right(self.inner.call(request))
+    }
+}
+
+/// Checks the content type and parses the body.
+pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, IngressError> {
+    let declared = headers
+        .get(CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()));
+    if !declared.as_deref().is_some_and(is_json) {
+        return Err(IngressError::UnsupportedMediaType {
+            found: declared.map(|text| text.chars().take(100).collect()),
+        });
+    }
+    serde_json::from_slice(body).map_err(|error| IngressError::InvalidJson {
+        line: error.line(),
+        column: error.column(),
+        reason: reason(&error),
+    })
+}
+
+/// `application/json`, `application/cloudevents+json`, with or without parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// serde_json's message without its trailing location (reported separately).
+fn reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("x")),
+        );
+        headers
+    }
+
+    #[test]
+    fn accepts_json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/cloudevents+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+    }
+
+    #[test]
+    fn names_line_and_column_of_invalid_json() {
+        let error = decode(&headers("application/json"), b"{\n  \"a\": tru\n}").unwrap_err();
+        match error {
+            IngressError::InvalidJson { line, column, reason } => {
+                assert_eq!(line, 2);
+                assert!(column > 0);
+                assert!(!reason.contains("at line"), "{reason}");
+            }
+            other => panic!("expected InvalidJson, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_content_type_is_unsupported() {
+        let error = decode(&HeaderMap::new(), b"{}").unwrap_err();
+        assert!(matches!(
+            error,
+            IngressError::UnsupportedMediaType { found: None }
+        ));
+    }
+}

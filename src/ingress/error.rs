@@ -1,0 +1,135 @@
+//! Why the ingress stack refused or failed a request, and the problem each reason is
+//! shown to the sender as. The messages here go to logs; senders see [`Problem`]s.
+
+use http::header::{HeaderValue, ALLOW};
+use http::{Method, StatusCode};
+
+use crate::delivery::SendError;
+use crate::problem::Problem;
+
+/// A request the ingress stack did not forward, or whose primary target failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// No route has this path.
+    #[error("no route matches the path")]
+    RouteNotFound,
+    /// A route has this path but not this method.
+    #[error("method not allowed; allowed: {allow:?}")]
+    MethodNotAllowed {
+        /// The methods routes accept for this path.
+        allow: Vec<Method>,
+    },
+    /// The body is larger than the route accepts.
+    #[error("body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The sender did not finish the body in time.
+    #[error("body not received within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// The connection failed while the body was read.
+    #[error("reading the body failed: {0}")]
+    BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The route wants JSON and the request declares something else.
+    #[error("unsupported content type {found:?}")]
+    UnsupportedMediaType {
+        /// The declared `content-type`, if any.
+        found: Option<String>,
+    },
+    /// The body is not valid JSON.
+    #[error("invalid JSON at line {line}, column {column}: {reason}")]
+    InvalidJson {
+        /// 1-based line of the first error.
+        line: usize,
+        /// 1-based column of the first error.
+        column: usize,
+        /// serde_json's description, which holds no body content.
+        reason: String,
+    },
+    /// The primary target could not be reached or did not answer properly.
+    #[error("primary target `{target}` failed: {source}")]
+    Primary {
+        /// The target's name.
+        target: String,
+        /// What went wrong.
+        #[source]
+        source: SendError,
+    },
+}
+
+impl IngressError {
+    /// The problem the sender is shown. Details that could reveal internals (target
+    /// names, addresses, error chains) stay in the logs.
+    pub fn problem(&self) -> Problem {
+        match self {
+            IngressError::RouteNotFound => Problem::new(
+                "route-not-found",
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "No route is configured for this path.",
+            ),
+            IngressError::MethodNotAllowed { allow } => {
+                let list = allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                let problem = Problem::new(
+                    "method-not-allowed",
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method Not Allowed",
+                    format!("This path accepts {list}."),
+                );
+                match HeaderValue::try_from(list) {
+                    Ok(value) => problem.with_header(ALLOW, value),
+                    Err(_) => problem,
+                }
+            }
+            IngressError::PayloadTooLarge { limit } => Problem::new(
+                "payload-too-large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Content Too Large",
+                format!("The body exceeds this route's limit of {limit} bytes."),
+            ),
+            IngressError::BodyTimeout(after) => Problem::new(
+                "body-timeout",
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                format!("The body was not received within {} s.", after.as_secs_f64()),
+            ),
+            IngressError::BodyRead(_) => Problem::new(
+                "body-read-failed",
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "The request body could not be read.",
+            ),
+            IngressError::UnsupportedMediaType { found } => Problem::new(
+                "unsupported-media-type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                match found {
+                    Some(found) => {
+                        format!("This route accepts application/json; the request declares `{found}`.")
+                    }
+                    None => "This route accepts application/json; the request declares no content-type."
+                        .to_owned(),
+                },
+            ),
+            IngressError::InvalidJson { line, column, reason } => Problem::new(
+                "invalid-json",
+                StatusCode::BAD_REQUEST,
+                "Invalid JSON",
+                format!("The body is not valid JSON: {reason} at line {line}, column {column}."),
+            ),
+            IngressError::Primary { source, .. } if source.is_timeout() => Problem::new(
+                "target-timeout",
+                StatusCode::GATEWAY_TIMEOUT,
+                "Gateway Timeout",
+                "The backend did not answer in time.",
+            ),
+            IngressError::Primary { .. } => Problem::new(
+                "target-unreachable",
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+                "The backend could not be reached or gave no valid answer.",
+            ),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Rescue: the one place an [`IngressError`] becomes an RFC 9457 problem response.
+//! The full error goes to the log with the request id; the sender gets the generic
+//! problem and the request id to quote.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::Full;
+use tower::{Layer, Service};
+
+use super::error::IngressError;
+use super::REQUEST_ID;
+
+/// See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct RescueLayer;
+
+impl<S> Layer<S> for RescueLayer {
+    type Service = Rescue<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Rescue { inner }
+    }
+}
+
+/// The service made by [`RescueLayer`].
+#[derive(Debug, Clone)]
+pub struct Rescue<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for Rescue<S>
+where
+    S: Service<Request<B>, Response = Response<Full<Bytes>>, Error = IngressError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(Err(error)) => {
+                // Our inner services never fail readiness; should one start to, its
+                // error surfaces on the call instead.
+                tracing::warn!(%error, "ingress service not ready");
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let request_id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let path = request.uri().path().to_owned();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            match future.await {
+                Ok(response) => Ok(response),
+                Err(error) => {
+                    let problem = error.problem();
+                    if problem.status.is_server_error() {
+                        tracing::warn!(status = problem.status.as_u16(), error = %error_chain(&error), "request failed");
+                    } else {
+                        tracing::info!(status = problem.status.as_u16(), error = %error, "request refused");
+                    }
+                    Ok(problem.into_response(Some(&path), request_id.as_deref()))
+                }
+            }
+        })
+    }
+}
+
+/// `error: cause: cause` for the log line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,137 @@
+//! The `hookgate` command line: parse arguments, load config, start telemetry, run.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hookgate::config::Config;
+use hookgate::telemetry::{self, LogFormat};
+use hookgate::Server;
+
+/// Exit status for an unusable config (sysexits' EX_USAGE... EX_DATAERR family).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(name = "hookgate", version, about = "Webhook forwarding proxy")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKGATE_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        /// Config file.
+        #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and print its routes and targets.
+    Check {
+        /// Config file.
+        #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
+        config: PathBuf,
+    },
+    /// Run a backend that prints every request it receives (for trying hookgate out).
+    Receive {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        listen: SocketAddr,
+        /// Status to answer with.
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+        /// Name printed before each request.
+        #[arg(long, default_value = "receiver")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("hookgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { config } => Ok(match Config::load(&config) {
+            Ok(config) => {
+                let mut out = std::io::stdout().lock();
+                write!(out, "{}", hookgate::config::summary(&config))?;
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprint!("{errors}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        }),
+        Command::Serve { config: path } => {
+            let config = match Config::load(&path) {
+                Ok(config) => config,
+                Err(errors) => {
+                    eprint!("{errors}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            telemetry::init(cli.log_format);
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(async {
+                let server = Server::bind(&config)
+                    .await
+                    .with_context(|| format!("binding {}", config.listen))?;
+                tracing::info!(
+                    listen = %server.local_addr()?,
+                    routes = config.routes.len(),
+                    targets = config.targets.len(),
+                    config = %path.display(),
+                    "hookgate listening"
+                );
+                server.run(shutdown_signal()).await;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Receive { listen, status, name } => {
+            let status = http::StatusCode::from_u16(status).context("--status must be 100..=999")?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime
+                .block_on(hookgate::receiver::run(listen, status, name, std::io::stdout()))
+                .with_context(|| format!("receiving on {listen}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops hookgate");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+    }
+}

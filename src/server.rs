@@ -1,0 +1,116 @@
+//! The ingress listener: accepts connections, serves HTTP/1.1 and HTTP/2 (h2c) on
+//! each with the ingress stack, and shuts down gracefully: stop accepting, let
+//! in-flight requests and the sends they started finish within the grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::delivery::build_client;
+use crate::ingress::{self, IngressService, PeerAddr};
+
+/// A bound, not yet running, hookgate server.
+pub struct Server {
+    listener: TcpListener,
+    service: IngressService,
+    tracker: TaskTracker,
+    header_read_timeout: Duration,
+    grace: Duration,
+}
+
+impl Server {
+    /// Binds the ingress listener of `config`.
+    pub async fn bind(config: &Config) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let tracker = TaskTracker::new();
+        let service = ingress::build(
+            config.route_table.clone(),
+            &config.limits,
+            build_client(),
+            tracker.clone(),
+        );
+        Ok(Server {
+            listener,
+            service,
+            tracker,
+            header_read_timeout: config.limits.header_read_timeout,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = self
+                .service
+                .clone()
+                .map_request(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    request
+                });
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, error = %error, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        tracing::info!(
+            grace_s = self.grace.as_secs_f64(),
+            "shutting down: no longer accepting, draining in-flight requests"
+        );
+        let deadline = tokio::time::sleep(self.grace);
+        tokio::pin!(deadline);
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = &mut deadline => tracing::warn!("grace period over; closing connections with requests in flight"),
+        }
+        self.tracker.close();
+        tokio::select! {
+            () = self.tracker.wait() => {}
+            () = &mut deadline => tracing::warn!("grace period over; abandoning unfinished sends to secondary targets"),
+        }
+        tracing::info!("shutdown complete");
+    }
+}
