@@ -117,7 +117,7 @@ impl<'a> Collector<'a> {
 }
 
 /// `unknown field `foo`, expected ...` → `foo`.
-fn unknown_field(message: &str) -> Option<&str> {
+pub(crate) fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
 }

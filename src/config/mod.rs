@@ -165,14 +165,55 @@ fn empty(file: &str) -> ConfigErrors {
 }
 
 /// Deserialises one node, recording a failure at its path. A missing node is `Null`.
+///
+/// An unknown key is recorded, removed and the node tried again, so that a typo does
+/// not hide the other problems of the same item; any other failure ends the item.
 fn section<T: DeserializeOwned>(value: Option<Value>, path: &str, errors: &mut Collector<'_>) -> Option<T> {
-    let value = value.unwrap_or(Value::Null);
-    match serde_path_to_error::deserialize(value) {
-        Ok(parsed) => Some(parsed),
-        Err(error) => {
-            errors.serde(path, error);
-            None
+    let mut value = value.unwrap_or(Value::Null);
+    let mut unknown_keys = 0;
+    loop {
+        let error = match serde_path_to_error::deserialize(value.clone()) {
+            Ok(parsed) => return Some(parsed),
+            Err(error) => error,
+        };
+        let removed = error::unknown_field(&error.inner().to_string())
+            .map(str::to_owned)
+            .is_some_and(|key| remove_key(&mut value, error.path(), &key));
+        errors.serde(path, error);
+        if !removed || unknown_keys > 32 {
+            return None;
         }
+        unknown_keys += 1;
+    }
+}
+
+/// Removes mapping key `key`, which serde_path_to_error's `path` ends at.
+fn remove_key(value: &mut Value, path: &serde_path_to_error::Path, key: &str) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<_> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    if !matches!(last, Segment::Map { key: k } if k == key) {
+        return false;
+    }
+    let mut node = value;
+    for segment in parents {
+        node = match (segment, node) {
+            (Segment::Map { key }, Value::Mapping(map)) => match map.get_mut(key.as_str()) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Sequence(items)) => match items.get_mut(*index) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match node {
+        Value::Mapping(map) => map.remove(key).is_some(),
+        _ => false,
     }
 }
 

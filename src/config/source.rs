@@ -183,7 +183,7 @@ mod tests {
         );
         assert_eq!(
             positions.value("routes[0].targets[1]"),
-            Some(Location { line: 4, column: 19 })
+            Some(Location { line: 4, column: 18 })
         );
     }
 

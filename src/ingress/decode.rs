@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn names_line_and_column_of_invalid_json() {
-        let error = decode(&headers("application/json"), b"{\n  \"a\": tru\n}").unwrap_err();
+        let error = decode(&headers("application/json"), b"{\n  \"a\": @\n}").unwrap_err();
         match error {
             IngressError::InvalidJson { line, column, reason } => {
                 assert_eq!(line, 2);

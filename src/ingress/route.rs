@@ -180,3 +180,54 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn table(routes: &str) -> Config {
+        let yaml = format!("targets:\n  t: {{ url: \"http://127.0.0.1:1/\" }}\nroutes:\n{routes}");
+        Config::parse(&yaml, "t.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn extracts_path_parameters_in_order() {
+        let config =
+            table("  - { name: a, path: \"/c/{customerId}/p/{productId}\", mode: sync, targets: [t] }\n");
+        match config.route_table.lookup(&Method::POST, "/c/cus_1/p/prod_9") {
+            Lookup::Found(found) => {
+                assert_eq!(found.route.name, "a");
+                assert_eq!(found.params.get("customerId"), Some("cus_1"));
+                assert_eq!(found.params.get("productId"), Some("prod_9"));
+                assert_eq!(found.params.0.len(), 2);
+            }
+            other => panic!("expected a match, got {other:?}"),
+        }
+        assert!(matches!(
+            config.route_table.lookup(&Method::POST, "/c/cus_1/p"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            config.route_table.lookup(&Method::POST, "/c/cus_1/p/x/y"),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn routes_may_share_a_path_with_disjoint_methods() {
+        let config = table(
+            "  - { name: a, path: /x, methods: [POST], mode: sync, targets: [t] }\n  - { name: b, path: /x, methods: [PUT], mode: sync, targets: [t] }\n",
+        );
+        let name = |method| match config.route_table.lookup(&method, "/x") {
+            Lookup::Found(found) => found.route.name.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(Method::POST), "a");
+        assert_eq!(name(Method::PUT), "b");
+        match config.route_table.lookup(&Method::GET, "/x") {
+            Lookup::MethodNotAllowed(allow) => assert_eq!(allow, vec![Method::POST, Method::PUT]),
+            other => panic!("{other:?}"),
+        }
+    }
+}

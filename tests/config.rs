@@ -1,0 +1,237 @@
+//! Config loading: every error reported at once with path, line and column; every
+//! shipped config passes `hookgate check`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hookgate::config::{Config, ConfigError, Location};
+
+const BROKEN: &str = r#"listen: 127.0.0.1:8080
+targets:
+  good: { url: "http://127.0.0.1:9001/" }
+  bad_url:
+    url: "not a url"
+    tymeout: 5s
+  secret:
+    url: http://127.0.0.1:9002/
+    headers:
+      x-api-key: ${BACKEND_API_KEY}
+routes:
+  - name: first
+    path: /a
+    mode: sync
+    targets: [good]
+  - name: first
+    path: /b
+    mode: sync
+    targets: [good, nowhere]
+"#;
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match Config::parse(text, "broken.yaml", &|_| None) {
+        Ok(_) => panic!("config should be rejected"),
+        Err(errors) => errors.errors,
+    }
+}
+
+fn find<'a>(errors: &'a [ConfigError], path: &str) -> &'a ConfigError {
+    errors
+        .iter()
+        .find(|error| error.path == path)
+        .unwrap_or_else(|| panic!("no error at `{path}` in {errors:#?}"))
+}
+
+#[test]
+fn every_error_is_reported_at_once_with_path_line_and_column() {
+    let errors = errors(BROKEN);
+    assert_eq!(errors.len(), 5, "{errors:#?}");
+
+    let url = find(&errors, "targets.bad_url.url");
+    assert_eq!(url.location, Some(Location { line: 5, column: 10 }));
+    assert!(
+        url.message
+            .contains("expected an absolute http:// or https:// URL"),
+        "{}",
+        url.message
+    );
+    assert!(url.message.contains("found `not a url`"), "{}", url.message);
+
+    let unknown = find(&errors, "targets.bad_url.tymeout");
+    assert_eq!(unknown.location, Some(Location { line: 6, column: 5 }));
+    assert!(
+        unknown.message.contains("unknown field `tymeout`"),
+        "{}",
+        unknown.message
+    );
+    assert!(
+        unknown.message.contains("`timeout`"),
+        "lists the valid keys: {}",
+        unknown.message
+    );
+
+    let unset = find(&errors, "targets.secret.headers.x-api-key");
+    assert_eq!(unset.location, Some(Location { line: 10, column: 18 }));
+    assert!(
+        unset.message.contains("`BACKEND_API_KEY` is not set"),
+        "{}",
+        unset.message
+    );
+
+    let duplicate = find(&errors, "routes[1].name");
+    assert_eq!(duplicate.location, Some(Location { line: 16, column: 11 }));
+    assert!(
+        duplicate.message.contains("duplicate route name `first`"),
+        "{}",
+        duplicate.message
+    );
+
+    let unknown_target = find(&errors, "routes[1].targets[1]");
+    assert_eq!(unknown_target.location, Some(Location { line: 19, column: 21 }));
+    assert!(
+        unknown_target.message.contains("unknown target `nowhere`"),
+        "{}",
+        unknown_target.message
+    );
+    assert!(
+        unknown_target.message.contains("good"),
+        "lists defined targets: {}",
+        unknown_target.message
+    );
+}
+
+#[test]
+fn several_unknown_keys_in_one_item_are_all_reported() {
+    let text = "targets:\n  t: { url: \"http://x/\", colour: red, size: 2 }\nroutes:\n  - { name: r, path: /r, mode: sync, targets: [t], retries: 3 }\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    find(&errors, "targets.t.colour");
+    find(&errors, "targets.t.size");
+    find(&errors, "routes[0].retries");
+}
+
+#[test]
+fn variables_resolve_from_the_environment_with_defaults() {
+    let text = "listen: ${ADDR:-127.0.0.1:7000}\ntargets:\n  t: { url: \"http://${HOST}/x\", headers: { x-k: \"${KEY}\" } }\nroutes:\n  - { name: r, path: /r, mode: sync, targets: [t] }\n";
+    let env = |name: &str| match name {
+        "HOST" => Some("backend:8443".to_owned()),
+        "KEY" => Some("s3cret".to_owned()),
+        _ => None,
+    };
+    let config = Config::parse(text, "env.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+    assert_eq!(config.targets[0].url.to_string(), "http://backend:8443/x");
+    assert_eq!(config.targets[0].headers["x-k"], "s3cret");
+}
+
+#[test]
+fn conflicting_routes_and_bad_values_are_errors() {
+    let text = r#"
+limits: { max_body: lots }
+targets:
+  t: { url: "http://127.0.0.1:1/", timeout: 0s }
+routes:
+  - { name: a, path: "/x/{id}", mode: sync, targets: [t] }
+  - { name: b, path: "/x/{id}", mode: sync, targets: [t] }
+  - { name: c, path: "/y", methods: ["GE T"], mode: turbo, targets: [t] }
+  - { name: d, path: "no-slash", mode: sync, targets: [] }
+"#;
+    let errors = errors(text);
+    assert!(find(&errors, "limits.max_body")
+        .message
+        .contains("expected a size"));
+    assert!(find(&errors, "targets.t.timeout")
+        .message
+        .contains("greater than zero"));
+    assert!(find(&errors, "routes[1].path").message.contains("route `a`"));
+    assert!(find(&errors, "routes[2].mode")
+        .message
+        .contains("expected `queue` or `sync`"));
+    assert!(find(&errors, "routes[3].path")
+        .message
+        .contains("starting with `/`"));
+    assert!(find(&errors, "routes[3].targets")
+        .message
+        .contains("at least one target"));
+}
+
+#[test]
+fn invalid_yaml_is_located() {
+    let errors = errors("targets:\n  a: [unclosed\n");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].location.is_some(), "{errors:#?}");
+    assert!(
+        errors[0].message.starts_with("invalid YAML"),
+        "{}",
+        errors[0].message
+    );
+}
+
+fn shipped_configs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    let mut pending = vec![root.join("config"), root.join("examples")];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn hookgate_check_passes_every_shipped_config() {
+    let configs = shipped_configs();
+    assert!(
+        configs.iter().any(|p| p.ends_with("config/hookgate.yaml")),
+        "{configs:?}"
+    );
+    for config in configs {
+        let output = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "hookgate check {} failed:\n{}",
+            config.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("ROUTE") && stdout.contains("TARGET"), "{stdout}");
+    }
+}
+
+#[test]
+fn hookgate_check_exits_64_listing_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, BROKEN).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_remove("BACKEND_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("5 errors"), "{stderr}");
+    for expected in [
+        "broken.yaml:5:10: targets.bad_url.url",
+        "broken.yaml:6:5: targets.bad_url.tymeout",
+        "broken.yaml:10:18: targets.secret.headers.x-api-key",
+        "broken.yaml:16:11: routes[1].name",
+        "broken.yaml:19:21: routes[1].targets[1]",
+    ] {
+        assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
+    }
+}

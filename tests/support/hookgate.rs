@@ -1,0 +1,138 @@
+//! Runs hookgate for a test: in-process on a free port, or as a child process of the
+//! real binary where a test needs signals or a crash.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hookgate::{Config, Server};
+use tokio::sync::oneshot;
+
+/// hookgate running inside the test process.
+pub struct Hookgate {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Hookgate {
+    /// Starts hookgate on `yaml` (its `listen` is replaced by a free loopback port).
+    pub async fn start(yaml: &str) -> Self {
+        let mut config = Config::parse(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let server = Server::bind(&config).await.expect("bind hookgate");
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A URL on this hookgate.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits for it.
+    #[allow(dead_code)]
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for Hookgate {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// The hookgate binary running as a child process; killed when dropped.
+#[allow(dead_code)]
+pub struct HookgateProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    logs: std::sync::mpsc::Receiver<String>,
+}
+
+#[allow(dead_code)]
+impl HookgateProcess {
+    /// Runs `hookgate serve --config <path>` and waits for it to log its address.
+    pub fn spawn(config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("HOOKGATE_LOG_FORMAT", "json")
+            .env("HOOKGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hookgate");
+        let stderr = child.stderr.take().unwrap();
+        let (sender, logs) = std::sync::mpsc::channel();
+        // Drain stderr for the whole life of the child so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = Self {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            logs,
+        };
+        let line = process.wait_for_log("hookgate listening");
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        process.addr = event["listen"].as_str().unwrap().parse().unwrap();
+        process
+    }
+
+    /// Waits (10 s at most) for a log line containing `needle`, and returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("hookgate never logged `{needle}`"),
+            }
+        }
+    }
+
+    /// A URL on this hookgate.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+}
+
+impl Drop for HookgateProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
