@@ -1,5 +1,7 @@
 //! The outbound HTTP client: one pool shared by every target, HTTP/1.1 and HTTP/2,
-//! `https://` through rustls with the webpki root certificates.
+//! `https://` through rustls. Trusted roots: Mozilla's (compiled in, so a bare
+//! container works) plus the host's store, which honours `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR`, so backends behind an internal CA work too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +18,15 @@ pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Builds the shared client.
 pub fn build_client() -> HttpClient {
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::warn!(%error, "some of the system's root certificates could not be loaded");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "system root certificates loaded");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // The ring provider supports the safe default protocol versions; failing here
     // would be a build mistake, not a runtime condition.

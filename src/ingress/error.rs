@@ -48,7 +48,7 @@ pub enum IngressError {
         reason: String,
     },
     /// The primary target could not be reached or did not answer properly.
-    #[error("primary target `{target}` failed: {source}")]
+    #[error("primary target `{target}` failed")]
     Primary {
         /// The target's name.
         target: String,

@@ -12,6 +12,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tokio_util::task::TaskTracker;
 use tower::Service;
+use tracing::Instrument;
 
 use super::error::IngressError;
 use super::route::RouteMatch;
@@ -81,16 +82,17 @@ impl Shared {
         for target in secondaries {
             let request = outbound_request(inbound, route, target, body.clone());
             let (client, target, limit) = (self.client.clone(), target.clone(), self.max_response_body);
-            let span = tracing::Span::current();
-            self.tracker.spawn(async move {
-                let _entered = span.enter();
+            let send_secondary = async move {
                 let started = Instant::now();
                 let outcome = match request {
                     Ok(request) => send(&client, request, target.timeout, limit).await,
                     Err(error) => Err(SendError::Invalid(error)),
                 };
                 log_outcome(&target, started, &outcome);
-            });
+            };
+            // The send outlives the request; it keeps the request's span for its log.
+            self.tracker
+                .spawn(send_secondary.instrument(tracing::Span::current()));
         }
         let started = Instant::now();
         let outcome = match outbound_request(inbound, route, primary, body) {

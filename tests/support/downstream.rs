@@ -75,6 +75,15 @@ impl Drop for Downstream {
 impl Downstream {
     /// Starts a downstream answering 200 `{"ok":true}`.
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// The same over TLS, with the certificate in `acceptor`.
+    pub async fn start_tls(acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        Self::serve(Some(acceptor)).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind downstream");
         let addr = listener.local_addr().expect("downstream addr");
         let state = Arc::new(State::default());
@@ -85,11 +94,21 @@ impl Downstream {
                     continue;
                 };
                 let state = shared.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| handle(state.clone(), request));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
@@ -99,6 +118,11 @@ impl Downstream {
     /// A URL on this downstream.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL on this downstream by host name (for TLS, whose certificate names `localhost`).
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
     }
 
     /// Changes how it answers from now on.

@@ -72,7 +72,13 @@ pub struct HookgateProcess {
 impl HookgateProcess {
     /// Runs `hookgate serve --config <path>` and waits for it to log its address.
     pub fn spawn(config: &Path) -> Self {
+        Self::spawn_with_env(config, &[])
+    }
+
+    /// The same with extra environment variables.
+    pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(config)
             .env("HOOKGATE_LOG_FORMAT", "json")

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod downstream;
 pub mod hookgate;
+pub mod tls;
 
 #[allow(unused_imports)]
 pub use client::{post_chunked, post_h2c, post_json, send, Reply};
