@@ -134,6 +134,7 @@ routes:
   - { name: b, path: "/x/{id}", mode: sync, targets: [t] }
   - { name: c, path: "/y", methods: ["GE T"], mode: turbo, targets: [t] }
   - { name: d, path: "no-slash", mode: sync, targets: [] }
+  - { name: e, path: "/e", mode: sync, targets: [t, t] }
 "#;
     let errors = errors(text);
     assert!(find(&errors, "limits.max_body")

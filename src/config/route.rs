@@ -157,6 +157,13 @@ impl RouteConfig {
             .iter()
             .enumerate()
             .filter_map(|(index, name)| {
+                if self.targets[..index].contains(name) {
+                    errors.at(
+                        &format!("{path}.targets[{index}]"),
+                        format!("target `{name}` is listed twice; each target receives one copy"),
+                    );
+                    return None;
+                }
                 let found = targets.get(name).cloned();
                 if found.is_none() && !broken.contains(name) {
                     errors.at(

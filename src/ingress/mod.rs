@@ -23,6 +23,11 @@ pub use stack::{build, IngressService};
 /// The header that carries the request id in and out.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The request id of a request that passed the request-id layer.
+pub fn request_id(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get(&REQUEST_ID).and_then(|value| value.to_str().ok())
+}
+
 /// The connecting peer's address, set on each request by the server.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);

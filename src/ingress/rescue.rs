@@ -12,7 +12,7 @@ use http_body_util::Full;
 use tower::{Layer, Service};
 
 use super::error::IngressError;
-use super::REQUEST_ID;
+use super::request_id;
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -55,11 +55,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let request_id = request
-            .headers()
-            .get(&REQUEST_ID)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let request_id = request_id(request.headers()).map(str::to_owned);
         let path = request.uri().path().to_owned();
         let future = self.inner.call(request);
         Box::pin(async move {

@@ -10,7 +10,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::REQUEST_ID;
+use super::request_id;
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -44,11 +44,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let request_id = request
-            .headers()
-            .get(&REQUEST_ID)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("");
+        let request_id = request_id(request.headers()).unwrap_or("");
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
