@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod ingress;
 pub mod problem;
 pub mod receiver;
+pub mod secret;
 pub mod server;
 pub mod telemetry;
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+mod auth;
 mod error;
 mod interpolate;
 mod route;
@@ -21,6 +22,7 @@ mod summary;
 mod target;
 mod units;
 
+pub use auth::AuthConfig;
 pub use error::{ConfigError, ConfigErrors};
 pub use route::{ContentType, Mode, Route, RouteConfig};
 pub use server::{Limits, LimitsConfig, DEFAULT_LISTEN};
@@ -31,7 +33,8 @@ pub use units::{parse_duration, parse_size};
 
 use crate::delivery::is_never_forwarded;
 use crate::ingress::RouteTable;
-use error::Collector;
+pub(crate) use error::Collector;
+pub(crate) use server::duration as duration_field;
 use source::{join_index, join_key, Positions};
 
 /// The default grace period for in-flight requests on shutdown.

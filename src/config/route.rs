@@ -7,9 +7,11 @@ use http::header::HeaderName;
 use http::Method;
 use serde::Deserialize;
 
+use super::auth::AuthConfig;
 use super::error::Collector;
 use super::server::size;
 use super::target::Target;
+use crate::ingress::auth::Verifier;
 
 /// How a route answers the sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -69,6 +71,10 @@ pub struct RouteConfig {
     pub content_type: ContentType,
     /// Overrides `limits.max_body` for this route.
     pub max_body: Option<String>,
+    /// Checks that must all pass before the request is accepted, in order; see
+    /// `docs/config.md` for every scheme. Empty: no authentication.
+    #[serde(default)]
+    pub auth: Vec<serde_yaml::Value>,
 }
 
 /// A validated route.
@@ -90,6 +96,8 @@ pub struct Route {
     pub content_type: ContentType,
     /// Largest body accepted, in bytes.
     pub max_body: usize,
+    /// Checks that must all pass.
+    pub auth: Vec<Arc<dyn Verifier>>,
 }
 
 impl RouteConfig {
@@ -195,6 +203,12 @@ impl RouteConfig {
             &format!("{path}.max_body"),
             errors,
         );
+        let auth = self
+            .auth
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, value)| AuthConfig::build(value, &format!("{path}.auth[{index}]"), errors))
+            .collect();
         Route {
             name: self.name,
             path: self.path,
@@ -204,6 +218,7 @@ impl RouteConfig {
             pass_headers,
             content_type: self.content_type,
             max_body,
+            auth,
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum IngressError {
     /// The connection failed while the body was read.
     #[error("reading the body failed: {0}")]
     BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A check of the route's `auth` failed (which one is logged, not answered).
+    #[error("not authenticated")]
+    Unauthenticated,
     /// The route wants JSON and the request declares something else.
     #[error("unsupported content type {found:?}")]
     UnsupportedMediaType {
@@ -99,6 +102,12 @@ impl IngressError {
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "The request body could not be read.",
+            ),
+            IngressError::Unauthenticated => Problem::new(
+                "unauthenticated",
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "The request could not be authenticated.",
             ),
             IngressError::UnsupportedMediaType { found } => Problem::new(
                 "unsupported-media-type",

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use http::HeaderName;
 
+pub mod auth;
 pub mod body;
 pub mod decode;
 pub mod error;

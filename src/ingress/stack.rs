@@ -12,6 +12,7 @@ use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use super::auth::AuthLayer;
 use super::body::BodyLayer;
 use super::decode::DecodeLayer;
 use super::forward::Forward;
@@ -46,8 +47,9 @@ pub fn build(
         .layer(RouteLayer::new(routes))
         // The body is read once, bounded in size and time.
         .layer(BodyLayer::new(limits.max_body, limits.body_read_timeout))
-        // JSON parsed once, after the raw bytes exist (verification will sit
-        // between the two so that signatures are checked on the raw bytes).
+        // Signatures are checked on the raw bytes, before anything parses them.
+        .layer(AuthLayer)
+        // JSON parsed once, and only for authenticated requests.
         .layer(DecodeLayer)
         .service(Forward::new(client, tracker, limits.max_response_body));
     BoxCloneService::new(stack)

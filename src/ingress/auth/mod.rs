@@ -1,0 +1,286 @@
+//! Inbound verification: whether a request really comes from the provider, decided on
+//! the raw bytes before anything parses them. Each scheme is one [`Verifier`]; a route
+//! lists the checks that must all pass. A failure is a 401 that does not say which
+//! check failed; the reason goes to the log and to `hookgate_auth_rejections_total`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::future::{ready, Either, Ready};
+use http::{HeaderMap, HeaderName, Method, Request, Uri};
+use tower::{Layer, Service};
+
+use super::error::IngressError;
+use super::route::{PathParams, RouteMatch};
+use super::PeerAddr;
+use crate::config::Collector;
+use crate::secret::Secret;
+
+pub mod mac;
+
+/// What a verifier may look at. `body` is the raw bytes as received.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRequest<'a> {
+    /// Request method.
+    pub method: &'a Method,
+    /// Request target as received (path and query).
+    pub uri: &'a Uri,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Raw body bytes.
+    pub body: &'a [u8],
+    /// Path parameters of the matched route.
+    pub params: &'a PathParams,
+    /// The connecting peer.
+    pub peer: Option<IpAddr>,
+    /// Current time, unix seconds.
+    pub now: u64,
+}
+
+/// Why a request was not authenticated. The variants are the `reason` label of the
+/// rejection counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The header, token or parameter carrying the credential is absent.
+    MissingCredential,
+    /// It is present but cannot be parsed (bad encoding, bad list syntax).
+    MalformedCredential,
+    /// A signature does not match the body under any configured secret.
+    BadSignature,
+    /// A signed timestamp is outside the tolerance (past or future).
+    StaleTimestamp,
+    /// A token, password or API key matches no configured value.
+    BadCredential,
+    /// The sender's address is not in the allow-list.
+    AddressNotAllowed,
+    /// A JWT is malformed, wrongly signed, of a refused algorithm, or expired.
+    InvalidToken,
+    /// A JWT's claims do not match what the route requires.
+    ClaimMismatch,
+}
+
+impl Reason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingCredential => "missing_credential",
+            Reason::MalformedCredential => "malformed_credential",
+            Reason::BadSignature => "bad_signature",
+            Reason::StaleTimestamp => "stale_timestamp",
+            Reason::BadCredential => "bad_credential",
+            Reason::AddressNotAllowed => "address_not_allowed",
+            Reason::InvalidToken => "invalid_token",
+            Reason::ClaimMismatch => "claim_mismatch",
+        }
+    }
+}
+
+/// A failed check: the reason, and a detail for the log. The detail names headers and
+/// claims, never secrets or signature values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why.
+    pub reason: Reason,
+    /// What exactly, for operators.
+    pub detail: String,
+}
+
+impl Rejection {
+    /// A rejection with a detail.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What `hookgate sign` asks a verifier to add to a request so that it passes.
+#[derive(Debug)]
+pub struct SignRequest<'a> {
+    /// The body that will be sent.
+    pub body: &'a [u8],
+    /// Current time, unix seconds.
+    pub now: u64,
+    /// A fresh message id, for schemes that sign one.
+    pub id: String,
+    /// Path parameters the request will carry.
+    pub params: &'a PathParams,
+    /// A PEM private key, for JWT.
+    pub private_key: Option<&'a [u8]>,
+    /// Headers to send (output).
+    pub headers: Vec<(String, String)>,
+    /// Query parameters to add to the URL (output).
+    pub query: Vec<(String, String)>,
+}
+
+/// One inbound check. Implementations are built from config once and shared.
+pub trait Verifier: Send + Sync + std::fmt::Debug {
+    /// The scheme's name for logs and metrics, e.g. `github`.
+    fn scheme(&self) -> &'static str;
+
+    /// Accepts or rejects the request.
+    fn verify(&self, request: &AuthRequest<'_>) -> Result<(), Rejection>;
+
+    /// Adds what this check needs to `request` (first configured secret). Errors say
+    /// why it cannot (e.g. a JWT check without a private key).
+    fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String>;
+}
+
+/// The value of header `name` as text.
+pub fn header<'a>(request: &AuthRequest<'a>, name: &HeaderName) -> Result<&'a str, Rejection> {
+    let value = request
+        .headers
+        .get(name)
+        .ok_or_else(|| Rejection::new(Reason::MissingCredential, format!("header `{name}` missing")))?;
+    value.to_str().map_err(|_| {
+        Rejection::new(
+            Reason::MalformedCredential,
+            format!("header `{name}` is not visible ASCII"),
+        )
+    })
+}
+
+/// Checks a unix-seconds timestamp against `now` within `tolerance`, both ways.
+pub fn check_timestamp(text: &str, now: u64, tolerance: Duration, what: &str) -> Result<(), Rejection> {
+    let timestamp: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| Rejection::new(Reason::MalformedCredential, format!("{what} is not unix seconds")))?;
+    let skew = now.abs_diff(timestamp);
+    if skew > tolerance.as_secs() {
+        let direction = if timestamp > now { "ahead" } else { "behind" };
+        return Err(Rejection::new(
+            Reason::StaleTimestamp,
+            format!(
+                "{what} is {skew} s {direction}, tolerance {} s",
+                tolerance.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The body re-serialised as compact JSON in its own key order (what `JSON.stringify`
+/// of the parsed body gives), for providers that sign that rather than the bytes they
+/// send. `None` when the body is not JSON or is already compact.
+pub fn compact_json(body: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let compact = serde_json::to_vec(&value).ok()?;
+    (compact != body).then_some(compact)
+}
+
+/// Current unix time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Resolves a check's `secrets` list (`${ENV}` already interpolated, `file:` read
+/// here), reporting problems at `{path}.secrets[i]`. At least one is required.
+pub(crate) fn secrets(values: Vec<String>, path: &str, errors: &mut Collector<'_>) -> Vec<Secret> {
+    if values.is_empty() {
+        errors.at(
+            &format!("{path}.secrets"),
+            "expected at least one secret, e.g. `secrets: [\"${WEBHOOK_SECRET}\"]`",
+        );
+    }
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(index, value)| match crate::secret::resolve(value) {
+            Ok(secret) => Some(secret),
+            Err(message) => {
+                errors.at(&format!("{path}.secrets[{index}]"), message);
+                None
+            }
+        })
+        .collect()
+}
+
+/// Parses an optional tolerance, default 300 s.
+pub(crate) fn tolerance(value: Option<String>, path: &str, errors: &mut Collector<'_>) -> Duration {
+    crate::config::duration_field(value, DEFAULT_TOLERANCE, &format!("{path}.tolerance"), errors)
+}
+
+/// Default accepted skew for signed timestamps, as the reference libraries use.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Runs the matched route's checks on the buffered request.
+#[derive(Debug, Clone, Default)]
+pub struct AuthLayer;
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate { inner }
+    }
+}
+
+/// The service made by [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<Bytes>> for Authenticate<S>
+where
+    S: Service<Request<Bytes>, Error = IngressError>,
+{
+    type Response = S::Response;
+    type Error = IngressError;
+    type Future = Either<Ready<Result<S::Response, IngressError>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        if let Some(found) = request.extensions().get::<RouteMatch>() {
+            if let Err((scheme, rejection)) = authenticate(&request, found) {
+                tracing::info!(
+                    route = %found.route.name,
+                    scheme,
+                    reason = rejection.reason.as_str(),
+                    detail = %rejection.detail,
+                    "request not authenticated"
+                );
+                metrics::counter!(
+                    "hookgate_auth_rejections_total",
+                    "route" => found.route.name.clone(),
+                    "reason" => rejection.reason.as_str(),
+                )
+                .increment(1);
+                return Either::Left(ready(Err(IngressError::Unauthenticated)));
+            }
+        }
+        Either::Right(self.inner.call(request))
+    }
+}
+
+fn authenticate(request: &Request<Bytes>, found: &RouteMatch) -> Result<(), (&'static str, Rejection)> {
+    let checks: &[Arc<dyn Verifier>] = &found.route.auth;
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let auth = AuthRequest {
+        method: request.method(),
+        uri: request.uri(),
+        headers: request.headers(),
+        body: request.body(),
+        params: &found.params,
+        peer: request.extensions().get::<PeerAddr>().map(|peer| peer.0.ip()),
+        now: unix_now(),
+    };
+    for check in checks {
+        check
+            .verify(&auth)
+            .map_err(|rejection| (check.scheme(), rejection))?;
+    }
+    Ok(())
+}
