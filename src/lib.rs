@@ -8,9 +8,11 @@
 //! - [`delivery`] builds the request each target receives and sends it.
 //! - [`config`] turns the YAML file into the validated types all of the above use.
 //!
-//! [`telemetry`] sets up logging; [`receiver`] is a printing backend for trying
+//! [`admin`] serves `/metrics` and `/healthz` on its own listener; [`telemetry`] sets
+//! up logging and metrics; [`receiver`] is a printing backend for trying
 //! hookgate out.
 
+pub mod admin;
 pub mod config;
 pub mod delivery;
 pub mod ingress;
@@ -18,6 +20,7 @@ pub mod problem;
 pub mod receiver;
 pub mod secret;
 pub mod server;
+pub mod sign;
 pub mod telemetry;
 
 pub use config::Config;

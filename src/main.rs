@@ -44,6 +44,27 @@ enum Command {
         #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
         config: PathBuf,
     },
+    /// Print a curl command whose request a route's checks accept.
+    Sign {
+        /// Config file.
+        #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
+        config: PathBuf,
+        /// Route name.
+        #[arg(long)]
+        route: String,
+        /// File holding the body to send.
+        #[arg(long)]
+        body: PathBuf,
+        /// Path parameter, NAME=VALUE (repeatable).
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// The provider's PEM private key, for routes checked by JWT.
+        #[arg(long)]
+        private_key: Option<PathBuf>,
+        /// Base URL of hookgate (default from the config's `listen`).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Run a backend that prints every request it receives (for trying hookgate out).
     Receive {
         /// Address to listen on.
@@ -108,6 +129,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sign {
+            config,
+            route,
+            body,
+            params,
+            private_key,
+            url,
+        } => {
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(errors) => {
+                    eprint!("{errors}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            let key = private_key
+                .map(|path| std::fs::read(&path).with_context(|| format!("reading {}", path.display())))
+                .transpose()?;
+            let options = hookgate::sign::SignOptions {
+                route: &route,
+                body_path: &body,
+                params: &params,
+                private_key: key.as_deref(),
+                base_url: url.as_deref(),
+            };
+            let command = hookgate::sign::curl_command(&config, &options).map_err(anyhow::Error::msg)?;
+            std::io::stdout().lock().write_all(command.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Receive { listen, status, name } => {
             let status = http::StatusCode::from_u16(status).context("--status must be 100..=999")?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -117,6 +167,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `name=value`.
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE, found `{text}`"))
 }
 
 /// Completes on SIGTERM or SIGINT.

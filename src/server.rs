@@ -13,6 +13,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
@@ -23,6 +24,7 @@ use crate::ingress::{self, IngressService, PeerAddr};
 /// A bound, not yet running, hookgate server.
 pub struct Server {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     service: IngressService,
     tracker: TaskTracker,
     header_read_timeout: Duration,
@@ -32,7 +34,13 @@ pub struct Server {
 impl Server {
     /// Binds the ingress listener of `config`.
     pub async fn bind(config: &Config) -> std::io::Result<Server> {
+        // Install the recorder before the first request can count anything.
+        crate::telemetry::metrics();
         let listener = TcpListener::bind(config.listen).await?;
+        let admin = match config.admin {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
         let tracker = TaskTracker::new();
         let service = ingress::build(
             config.route_table.clone(),
@@ -42,6 +50,7 @@ impl Server {
         );
         Ok(Server {
             listener,
+            admin,
             service,
             tracker,
             header_read_timeout: config.limits.header_read_timeout,
@@ -54,8 +63,19 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The address the admin listener bound, if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then drains.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let stop_admin = CancellationToken::new();
+        if let Some(admin) = self.admin.take() {
+            tokio::spawn(crate::admin::serve(admin, stop_admin.clone()));
+        }
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -111,6 +131,7 @@ impl Server {
             () = self.tracker.wait() => {}
             () = &mut deadline => tracing::warn!("grace period over; abandoning unfinished sends to secondary targets"),
         }
+        stop_admin.cancel();
         tracing::info!("shutdown complete");
     }
 }

@@ -102,6 +102,11 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// How many problems have been recorded so far.
+    pub(crate) fn len(&self) -> usize {
+        self.errors.len()
+    }
+
     /// Ends collection: `Ok` when nothing was wrong.
     pub(crate) fn finish(mut self, file: &str) -> Result<(), ConfigErrors> {
         if self.errors.is_empty() {

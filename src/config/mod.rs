@@ -22,10 +22,10 @@ mod summary;
 mod target;
 mod units;
 
-pub use auth::AuthConfig;
+pub use auth::SCHEMES;
 pub use error::{ConfigError, ConfigErrors};
 pub use route::{ContentType, Mode, Route, RouteConfig};
-pub use server::{Limits, LimitsConfig, DEFAULT_LISTEN};
+pub use server::{AdminConfig, Limits, LimitsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub use source::Location;
 pub use summary::summary;
 pub use target::{Target, TargetConfig};
@@ -45,6 +45,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct Config {
     /// Where the ingress listener binds.
     pub listen: SocketAddr,
+    /// Where the admin listener binds, if it runs.
+    pub admin: Option<SocketAddr>,
     /// Size and time limits.
     pub limits: Limits,
     /// Time in-flight requests get to finish on SIGTERM/SIGINT.
@@ -58,7 +60,7 @@ pub struct Config {
 }
 
 /// The top-level keys, in the order they are documented.
-const TOP_LEVEL: [&str; 5] = ["listen", "limits", "shutdown_grace", "targets", "routes"];
+const TOP_LEVEL: [&str; 6] = ["listen", "admin", "limits", "shutdown_grace", "targets", "routes"];
 
 impl Config {
     /// Reads and validates the file at `path`, interpolating from the process
@@ -116,7 +118,10 @@ impl Config {
             }
         }
         let listen = section::<Option<String>>(top.remove("listen"), "listen", &mut errors).flatten();
-        let listen = server::listen(listen, "listen", &mut errors);
+        let listen = server::listen(listen, DEFAULT_LISTEN, "listen", &mut errors);
+        let admin = section::<Option<AdminConfig>>(top.remove("admin"), "admin", &mut errors)
+            .flatten()
+            .map(|admin| server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors));
         let limits = section::<Option<LimitsConfig>>(top.remove("limits"), "limits", &mut errors)
             .flatten()
             .unwrap_or_default()
@@ -151,6 +156,7 @@ impl Config {
         errors.finish(file)?;
         Ok(Config {
             listen,
+            admin,
             limits,
             shutdown_grace,
             targets,
@@ -158,6 +164,17 @@ impl Config {
             route_table,
         })
     }
+}
+
+/// Runs `build` with a fresh collector and returns its result and the errors it
+/// recorded (without locations), for unit tests of config builders.
+#[cfg(test)]
+pub(crate) fn collect<T>(build: impl FnOnce(&mut Collector<'_>) -> T) -> (T, Vec<ConfigError>) {
+    let positions = Positions::default();
+    let mut errors = Collector::new(&positions);
+    let built = build(&mut errors);
+    let errors = errors.finish("test").err().map(|e| e.errors).unwrap_or_default();
+    (built, errors)
 }
 
 fn empty(file: &str) -> ConfigErrors {

@@ -7,7 +7,6 @@ use http::header::HeaderName;
 use http::Method;
 use serde::Deserialize;
 
-use super::auth::AuthConfig;
 use super::error::Collector;
 use super::server::size;
 use super::target::Target;
@@ -207,7 +206,7 @@ impl RouteConfig {
             .auth
             .into_iter()
             .enumerate()
-            .filter_map(|(index, value)| AuthConfig::build(value, &format!("{path}.auth[{index}]"), errors))
+            .filter_map(|(index, value)| super::auth::build(value, &format!("{path}.auth[{index}]"), errors))
             .collect();
         Route {
             name: self.name,

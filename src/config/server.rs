@@ -124,9 +124,14 @@ pub(crate) fn size(value: Option<String>, default: usize, path: &str, errors: &m
     }
 }
 
-/// Parses the listen address.
-pub(crate) fn listen(value: Option<String>, path: &str, errors: &mut Collector<'_>) -> SocketAddr {
-    let text = value.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+/// Parses a listen address, `default` when absent.
+pub(crate) fn listen(
+    value: Option<String>,
+    default: &str,
+    path: &str,
+    errors: &mut Collector<'_>,
+) -> SocketAddr {
+    let text = value.unwrap_or_else(|| default.to_owned());
     text.parse().unwrap_or_else(|_| {
         errors.at(
             path,
@@ -137,3 +142,15 @@ pub(crate) fn listen(value: Option<String>, path: &str, errors: &mut Collector<'
         SocketAddr::from(([0, 0, 0, 0], 8080))
     })
 }
+
+/// `admin:` as written in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin listener (`/metrics`, `/healthz`); keep it on loopback or
+    /// a private network. Omit the whole `admin` section to run without it.
+    pub listen: Option<String>,
+}
+
+/// Default admin listen address.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";

@@ -34,6 +34,35 @@ pub struct RouteMatch {
     pub params: PathParams,
 }
 
+impl RouteMatch {
+    /// The path with segments that carry a secret (a URL token) replaced by `***`,
+    /// for logs; `None` when nothing needs masking.
+    pub fn masked_path(&self, path: &str) -> Option<String> {
+        let secrets: Vec<&str> = self
+            .route
+            .auth
+            .iter()
+            .filter_map(|check| check.secret_path_param())
+            .filter_map(|name| self.params.get(name))
+            .collect();
+        if secrets.is_empty() {
+            return None;
+        }
+        let masked = path
+            .split('/')
+            .map(|segment| {
+                if secrets.contains(&segment) {
+                    "***"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        Some(masked)
+    }
+}
+
 /// Routes indexed by path pattern.
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -169,7 +198,11 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         match self.table.lookup(request.method(), request.uri().path()) {
             Lookup::Found(found) => {
-                tracing::Span::current().record("route", found.route.name.as_str());
+                let span = tracing::Span::current();
+                span.record("route", found.route.name.as_str());
+                if let Some(masked) = found.masked_path(request.uri().path()) {
+                    span.record("path", masked.as_str());
+                }
                 request.extensions_mut().insert(found);
                 Either::Right(self.inner.call(request))
             }

@@ -115,6 +115,20 @@ impl Downstream {
         Self { addr, state, task }
     }
 
+    /// A downstream that never listens: for building configs whose target is not
+    /// contacted (its port is closed).
+    pub fn unstarted() -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        Self {
+            addr,
+            state: Arc::default(),
+            task: tokio::spawn(async {}),
+        }
+    }
+
     /// A URL on this downstream.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

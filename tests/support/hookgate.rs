@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 /// hookgate running inside the test process.
 pub struct Hookgate {
     pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub routes: Vec<std::sync::Arc<hookgate::config::Route>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -22,14 +24,20 @@ impl Hookgate {
     pub async fn start(yaml: &str) -> Self {
         let mut config = Config::parse(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
         config.listen = "127.0.0.1:0".parse().unwrap();
+        if config.admin.is_some() {
+            config.admin = Some("127.0.0.1:0".parse().unwrap());
+        }
         let server = Server::bind(&config).await.expect("bind hookgate");
         let addr = server.local_addr().unwrap();
+        let admin = server.admin_addr();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            admin,
+            routes: config.routes.clone(),
             stop: Some(stop),
             task: Some(task),
         }
@@ -38,6 +46,19 @@ impl Hookgate {
     /// A URL on this hookgate.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!(
+            "http://{}{path}",
+            self.admin.expect("config has an admin section")
+        )
+    }
+
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> &hookgate::config::Route {
+        self.routes.iter().find(|r| r.name == name).expect("route exists")
     }
 
     /// Shuts down gracefully and waits for it.
@@ -124,6 +145,18 @@ impl HookgateProcess {
     /// A URL on this hookgate.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the process with SIGTERM and returns every log line it wrote that was
+    /// not already consumed by `wait_for_log`.
+    pub fn stop_and_collect_logs(mut self) -> Vec<String> {
+        self.terminate();
+        let _ = self.child.wait();
+        let mut lines = Vec::new();
+        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// Sends SIGTERM.

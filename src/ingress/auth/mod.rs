@@ -19,7 +19,21 @@ use super::PeerAddr;
 use crate::config::Collector;
 use crate::secret::Secret;
 
+pub mod ip;
+pub mod jwt;
+pub mod token;
+
+pub mod betterez;
+pub mod github;
+pub mod hmac;
+pub mod klavi;
 pub mod mac;
+pub mod shopify;
+pub mod slack;
+pub mod square;
+pub mod standard_webhooks;
+pub mod stripe;
+pub mod twilio;
 
 /// What a verifier may look at. `body` is the raw bytes as received.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +142,48 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
     /// Adds what this check needs to `request` (first configured secret). Errors say
     /// why it cannot (e.g. a JWT check without a private key).
     fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String>;
+
+    /// Path parameters that carry a secret, to be masked wherever the path is logged.
+    fn secret_path_param(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Headers and query parameters that make a request pass every check of a route.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// Headers to send.
+    pub headers: Vec<(String, String)>,
+    /// Query parameters to add to the URL.
+    pub query: Vec<(String, String)>,
+}
+
+/// Signs `body` for every check in `checks` (what `hookgate sign` prints).
+pub fn sign_all(
+    checks: &[Arc<dyn Verifier>],
+    body: &[u8],
+    params: &PathParams,
+    private_key: Option<&[u8]>,
+    now: u64,
+) -> Result<Signed, String> {
+    let mut request = SignRequest {
+        body,
+        now,
+        id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        params,
+        private_key,
+        headers: Vec::new(),
+        query: Vec::new(),
+    };
+    for check in checks {
+        check
+            .sign(&mut request)
+            .map_err(|message| format!("{}: {message}", check.scheme()))?;
+    }
+    Ok(Signed {
+        headers: request.headers,
+        query: request.query,
+    })
 }
 
 /// The value of header `name` as text.
@@ -171,6 +227,36 @@ pub fn compact_json(body: &[u8]) -> Option<Vec<u8>> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let compact = serde_json::to_vec(&value).ok()?;
     (compact != body).then_some(compact)
+}
+
+/// Decodes form/URL encoding: `+` is a space, `%XX` a byte; malformed escapes are
+/// kept as they are.
+pub(crate) fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = match bytes[index..] {
+            [b'%', high, low, ..] => hex_value(high).zip(hex_value(low)),
+            _ => None,
+        };
+        match (escaped, bytes[index]) {
+            (Some((high, low)), _) => {
+                out.push(high << 4 | low);
+                index += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, byte) => out.push(byte),
+        }
+        index += 1;
+    }
+    out
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    (digit as char)
+        .to_digit(16)
+        .and_then(|value| u8::try_from(value).ok())
 }
 
 /// Current unix time in seconds.

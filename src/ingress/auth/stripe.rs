@@ -1,0 +1,268 @@
+//! Stripe (`- stripe: {...}`): `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=...][,v0=...]`,
+//! each `v1` an HMAC-SHA256 of `{t}.{raw body}`. Unlike Standard Webhooks the key is
+//! the whole `whsec_...` string as text, prefix included, as Stripe's SDKs use it.
+//! Only `v1` counts (`v0` is a test-mode signature with a different secret); several
+//! `v1` entries appear while a secret is rolled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::Deserialize;
+
+use super::hmac::any_matches;
+use super::mac::{self, Algorithm, Encoding};
+use super::{check_timestamp, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
+use crate::config::Collector;
+use crate::secret::Secret;
+
+const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
+
+/// `- stripe: { secrets: [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Endpoint signing secrets as shown by Stripe, `whsec_...` (`${ENV}` or `file:`);
+    /// any one matches.
+    pub secrets: Vec<String>,
+    /// Accepted clock skew of `t`, both ways (default `300s`, as Stripe's SDKs use).
+    pub tolerance: Option<String>,
+}
+
+/// A built Stripe check.
+#[derive(Debug)]
+pub struct StripeVerifier {
+    secrets: Vec<Secret>,
+    tolerance: Duration,
+}
+
+impl StripeConfig {
+    /// Builds the check, reporting problems under `path`.
+    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
+        let secrets = super::secrets(self.secrets, path, errors);
+        let tolerance = super::tolerance(self.tolerance, path, errors);
+        Some(Arc::new(StripeVerifier::new(secrets, tolerance)))
+    }
+}
+
+impl StripeVerifier {
+    /// A check accepting signatures under any of `secrets` (the `whsec_...` text) with
+    /// `t` within `tolerance` of now.
+    pub fn new(secrets: Vec<Secret>, tolerance: Duration) -> Self {
+        Self { secrets, tolerance }
+    }
+}
+
+/// `t` and the decoded `v1` signatures of a `t=...,v1=...` header.
+pub(crate) fn parse_signed_header<'a>(
+    value: &'a str,
+    name: &HeaderName,
+    keys: &[&str],
+) -> Result<(&'a str, Vec<Vec<u8>>), Rejection> {
+    let malformed =
+        |what: &str| Rejection::new(Reason::MalformedCredential, format!("header `{name}` {what}"));
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for item in value.split(',') {
+        let (key, text) = item
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| malformed("is not a list of `key=value`"))?;
+        if key == "t" {
+            timestamp = Some(text);
+        } else if keys.contains(&key) {
+            // An entry that is not hex cannot match; the others still may.
+            signatures.extend(Encoding::Hex.decode(text));
+        }
+    }
+    let timestamp = timestamp.ok_or_else(|| malformed("has no `t=`"))?;
+    if signatures.is_empty() {
+        let wanted = keys
+            .iter()
+            .map(|key| format!("`{key}=<hex>`"))
+            .collect::<Vec<_>>();
+        return Err(malformed(&format!("has no {}", wanted.join(" or "))));
+    }
+    Ok((timestamp, signatures))
+}
+
+impl Verifier for StripeVerifier {
+    fn scheme(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn verify(&self, request: &AuthRequest<'_>) -> Result<(), Rejection> {
+        let value = header(request, &STRIPE_SIGNATURE)?;
+        let (timestamp, signatures) = parse_signed_header(value, &STRIPE_SIGNATURE, &["v1"])?;
+        check_timestamp(
+            timestamp,
+            request.now,
+            self.tolerance,
+            "`t` in `stripe-signature`",
+        )?;
+        let parts: [&[u8]; 3] = [timestamp.as_bytes(), b".", request.body];
+        if any_matches(Algorithm::Sha256, &self.secrets, &parts, &signatures) {
+            Ok(())
+        } else {
+            Err(Rejection::new(
+                Reason::BadSignature,
+                format!(
+                    "none of the {} `v1` signatures matches under any of the {} configured secrets",
+                    signatures.len(),
+                    self.secrets.len()
+                ),
+            ))
+        }
+    }
+
+    fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String> {
+        let secret = self.secrets.first().ok_or("no secret configured")?;
+        let timestamp = request.now.to_string();
+        let signature = mac::compute(
+            Algorithm::Sha256,
+            secret.expose(),
+            &[timestamp.as_bytes(), b".", request.body],
+        );
+        request.headers.push((
+            STRIPE_SIGNATURE.to_string(),
+            format!("t={timestamp},v1={}", Encoding::Hex.encode(&signature)),
+        ));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::hmac::testing::{borrowed, check, reason, sign};
+    use super::super::DEFAULT_TOLERANCE;
+    use super::*;
+
+    fn stripe(secrets: &[&str]) -> StripeVerifier {
+        StripeVerifier::new(
+            secrets.iter().map(|s| Secret::new(*s)).collect(),
+            DEFAULT_TOLERANCE,
+        )
+    }
+
+    /// `arlyon/async-stripe`, async-stripe-webhook/src/webhook.rs,
+    /// `test_webhook_construct_event`: the test's `json!` event as serde_json writes it
+    /// there (compact, keys sorted, since that crate does not preserve order).
+    const EVENT: &[u8] = br#"{"account":"acct_123","api_version":"2017-05-25","created":1533204620,"data":{"object":{"amount":1000,"currency":"usd","customer":"cus_123","date":1533204620,"description":"Test Invoice Item","discountable":false,"id":"ii_123","invoice":"in_123","livemode":false,"metadata":{},"object":"invoiceitem","period":{"end":1533204620,"start":1533204620},"proration":false,"quantity":3,"quantity_decimal":"0"}},"id":"evt_123","livemode":false,"object":"event","pending_webhooks":1,"request":{"id":"req_123","idempotency_key":"idempotency-key-123"},"type":"invoiceitem.created"}"#;
+    const EVENT_TIME: u64 = 1533204620;
+    const EVENT_HEADER: &str = "t=1533204620,v1=d7373bc68f4bd320b253cd7461f87af6e1cdf1b4d7db1614d8d1d746972d2d0a,v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef";
+
+    /// Self-computed: `whsec_test_secret`, the secret Stripe's own SDK tests use.
+    const FIXTURE_HEADER: &str =
+        "t=1492774577,v1=53140ab8fa70c511cc40d5c9198af7dde7bbaee877038c056d8250c3bd3b2e11";
+
+    #[test]
+    fn async_stripe_vector() {
+        let headers = [("stripe-signature", EVENT_HEADER)];
+        assert_eq!(
+            check(&stripe(&["secret"]), "/", &headers, EVENT, EVENT_TIME),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn whole_whsec_string_is_the_key() {
+        let headers = [("stripe-signature", FIXTURE_HEADER)];
+        assert_eq!(
+            check(&stripe(&["whsec_test_secret"]), "/", &headers, b"{}", 1492774577),
+            Ok(())
+        );
+        assert_eq!(
+            reason(&stripe(&["test_secret"]), "/", &headers, b"{}", 1492774577),
+            Reason::BadSignature
+        );
+    }
+
+    #[test]
+    fn only_v1_counts_and_any_v1_may_match() {
+        let v1 = &EVENT_HEADER[16..80];
+        let v0_only = "t=1533204620,v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef";
+        assert_eq!(
+            reason(
+                &stripe(&["secret"]),
+                "/",
+                &[("stripe-signature", v0_only)],
+                EVENT,
+                EVENT_TIME
+            ),
+            Reason::MalformedCredential
+        );
+        let rolling = format!("t=1533204620,v1={},v1={v1}", "ab".repeat(32));
+        assert_eq!(
+            check(
+                &stripe(&["secret"]),
+                "/",
+                &[("stripe-signature", &rolling)],
+                EVENT,
+                EVENT_TIME
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn wrong_secret_changed_body_missing_and_malformed() {
+        let headers = [("stripe-signature", EVENT_HEADER)];
+        assert_eq!(
+            reason(&stripe(&["secreT"]), "/", &headers, EVENT, EVENT_TIME),
+            Reason::BadSignature
+        );
+        let mut body = EVENT.to_vec();
+        body[5] ^= 1;
+        assert_eq!(
+            reason(&stripe(&["secret"]), "/", &headers, &body, EVENT_TIME),
+            Reason::BadSignature
+        );
+        assert_eq!(
+            reason(&stripe(&["secret"]), "/", &[], EVENT, EVENT_TIME),
+            Reason::MissingCredential
+        );
+        for garbled in [&EVENT_HEADER[13..], "t=1533204620", "garbage", "t=soon,v1=00"] {
+            assert_eq!(
+                reason(
+                    &stripe(&["secret"]),
+                    "/",
+                    &[("stripe-signature", garbled)],
+                    EVENT,
+                    EVENT_TIME
+                ),
+                Reason::MalformedCredential,
+                "{garbled}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_outside_the_tolerance_are_stale() {
+        let headers = [("stripe-signature", EVENT_HEADER)];
+        let verifier = stripe(&["secret"]);
+        assert_eq!(
+            reason(&verifier, "/", &headers, EVENT, EVENT_TIME + 301),
+            Reason::StaleTimestamp
+        );
+        assert_eq!(
+            reason(&verifier, "/", &headers, EVENT, EVENT_TIME - 301),
+            Reason::StaleTimestamp
+        );
+    }
+
+    #[test]
+    fn sign_round_trips_and_rotation() {
+        let (headers, _) = sign(&stripe(&["whsec_test_secret"]), b"{}", 1492774577);
+        assert_eq!(borrowed(&headers), [("stripe-signature", FIXTURE_HEADER)]);
+        let rotating = stripe(&["whsec_new", "whsec_test_secret"]);
+        assert_eq!(
+            check(&rotating, "/", &borrowed(&headers), b"{}", 1492774577),
+            Ok(())
+        );
+        let (headers, _) = sign(&stripe(&["whsec_new"]), b"{}", 1492774577);
+        assert_eq!(
+            check(&rotating, "/", &borrowed(&headers), b"{}", 1492774577),
+            Ok(())
+        );
+    }
+}

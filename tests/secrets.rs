@@ -1,0 +1,132 @@
+//! Secrets never appear in logs or in `hookgate check` output, whatever requests
+//! arrive, even at debug level.
+
+mod support;
+
+use std::process::Command;
+
+use http::Method;
+use support::{send, Downstream, HookgateProcess};
+
+const API_KEY: &str = "SECRET-api-key-6d1f0b";
+const BEARER: &str = "SECRET-bearer-93aa7c";
+const PASSWORD: &str = "SECRET-password-4e22d9";
+const URL_TOKEN: &str = "SECRET-url-token-0c5e";
+const JWT_KEY: &str = "SECRET-jwt-hmac-key-77b1";
+
+fn config(target: &str) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+targets:
+  t: {{ url: "{target}" }}
+routes:
+  - {{ name: header, path: /header, mode: sync, targets: [t], auth: [{{ header: {{ name: api-key, secrets: ["${{API_KEY}}"] }} }}] }}
+  - {{ name: bearer, path: /bearer, mode: sync, targets: [t], auth: [{{ bearer: {{ secrets: ["${{BEARER}}"] }} }}] }}
+  - {{ name: basic, path: /basic, mode: sync, targets: [t], auth: [{{ basic: {{ users: [{{ username: ops, password: "${{PASSWORD}}" }}] }} }}] }}
+  - {{ name: obp, path: "/obp/{{token}}", mode: sync, targets: [t], auth: [{{ url_token: {{ path_param: token, secrets: ["${{URL_TOKEN}}"] }} }}] }}
+  - {{ name: jwt, path: /jwt, mode: sync, targets: [t], auth: [{{ jwt: {{ algorithms: [HS256], secrets: ["file:{{JWT_FILE}}"] }} }}] }}
+"#
+    )
+}
+
+const ENV: [(&str, &str); 4] = [
+    ("API_KEY", API_KEY),
+    ("BEARER", BEARER),
+    ("PASSWORD", PASSWORD),
+    ("URL_TOKEN", URL_TOKEN),
+];
+
+fn assert_no_secret(text: &str, what: &str) {
+    for secret in [API_KEY, BEARER, PASSWORD, URL_TOKEN, JWT_KEY] {
+        assert!(!text.contains(secret), "{what} contains a secret:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn secrets_stay_out_of_logs_and_check_output() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jwt_file = dir.path().join("jwt.key");
+    std::fs::write(&jwt_file, JWT_KEY).unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        config(&downstream.url("/t")).replace("{JWT_FILE}", jwt_file.to_str().unwrap()),
+    )
+    .unwrap();
+
+    let check = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .envs(ENV)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_no_secret(&String::from_utf8_lossy(&check.stdout), "check output");
+
+    let mut env = ENV.to_vec();
+    env.push(("HOOKGATE_LOG", "debug"));
+    let process = HookgateProcess::spawn_with_env(&path, &env);
+    let json = [("content-type", "application/json")];
+    let basic = |password: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("ops:{password}"))
+        )
+    };
+    // (path, credential headers, expected status)
+    type Case<'a> = (String, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case<'_>> = vec![
+        ("/header".into(), vec![("api-key", API_KEY.into())], 200),
+        ("/header".into(), vec![("api-key", format!("{API_KEY}x"))], 401),
+        (
+            "/bearer".into(),
+            vec![("authorization", format!("Bearer {BEARER}"))],
+            200,
+        ),
+        (
+            "/bearer".into(),
+            vec![("authorization", format!("Bearer {BEARER}-wrong"))],
+            401,
+        ),
+        ("/basic".into(), vec![("authorization", basic(PASSWORD))], 200),
+        ("/basic".into(), vec![("authorization", basic("nope"))], 401),
+        (format!("/obp/{URL_TOKEN}"), vec![], 200),
+        (format!("/obp/{URL_TOKEN}-wrong"), vec![], 401),
+        (
+            "/jwt".into(),
+            vec![("authorization", format!("Bearer {JWT_KEY}"))],
+            401,
+        ),
+    ];
+    for (path, headers, status) in &cases {
+        let mut all: Vec<(&str, &str)> = json.to_vec();
+        all.extend(headers.iter().map(|(n, v)| (*n, v.as_str())));
+        let reply = send(Method::POST, &process.url(path), &all, "{\"amount\":1}").await;
+        assert_eq!(
+            reply.status.as_u16(),
+            *status,
+            "{path}: {:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(downstream.received().len(), 4);
+
+    let logs = process.stop_and_collect_logs().join("\n");
+    assert!(
+        logs.contains("request not authenticated"),
+        "the refusals are logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("/obp/***"),
+        "the URL token is masked in the logged path:\n{logs}"
+    );
+    // A wrong URL token is masked too: it is often a near miss of the real one.
+    assert_no_secret(&logs, "logs");
+}
