@@ -57,7 +57,7 @@ pub fn curl_command(config: &Config, options: &SignOptions<'_>) -> Result<String
         url.push_str(&percent_encode(value));
     }
     let method = route.methods.first().map_or("POST", |m| m.as_str());
-    let mut command = format!("curl -i -X {method} {}", quote(&url));
+    let mut command = format!("curl -sS -i -X {method} {}", quote(&url));
     if route.content_type == ContentType::Json {
         command.push_str(" \\\n  -H 'content-type: application/json'");
     }
