@@ -25,3 +25,4 @@ pub mod telemetry;
 
 pub use config::Config;
 pub use server::Server;
+pub mod store;

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod downstream;
 pub mod hookgate;
+pub mod redis;
 pub mod tls;
 
 #[allow(unused_imports)]

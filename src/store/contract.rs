@@ -1,0 +1,475 @@
+//! The store contract as one test suite, run against every implementation through
+//! [`store_contract!`]. A store passes when it behaves as the [`Store`] docs say.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{
+    now_ms, Admission, Admitted, AttemptRecord, Completion, DeadLetterFilter, DedupeClaim, Delivery,
+    KeyClaim, Store,
+};
+
+/// Opens the store under test. A second `open`, after every handle of the first is
+/// dropped, must see the same data (that is the durability check).
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// Opens (or reopens) the store.
+    async fn open(&self) -> Arc<dyn Store>;
+    /// The lease timeout the store was opened with (keep it short, e.g. 300 ms).
+    fn lease_timeout(&self) -> Duration;
+}
+
+/// A delivery to `target` due at `due_at_ms`, with a binary-safe body.
+pub fn delivery(route: &str, target: &str, due_at_ms: u64) -> Delivery {
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        route: route.to_owned(),
+        target: target.to_owned(),
+        event_key: None,
+        request_id: "req-1".to_owned(),
+        method: "POST".to_owned(),
+        url: format!("http://127.0.0.1:1/{target}"),
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: Bytes::from_static(b"{\"k\":\"\xc3\xa9\"}\x00\xff"),
+        attempts: 0,
+        created_at_ms: now_ms(),
+        due_at_ms,
+        last_attempt: None,
+        dead_reason: None,
+    }
+}
+
+fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admission {
+    Admission {
+        route: route.to_owned(),
+        dedupe: key.map(|key| DedupeClaim {
+            key: key.to_owned(),
+            ttl: Duration::from_secs(60),
+        }),
+        deliveries,
+    }
+}
+
+fn record(status: u16) -> AttemptRecord {
+    AttemptRecord {
+        at_ms: now_ms(),
+        status: Some(status),
+        latency_ms: 12,
+        error: None,
+        excerpt: Some(format!("status {status}")),
+    }
+}
+
+/// Each admitted delivery is claimed once, from its own target's queue, body intact.
+pub async fn admitted_deliveries_are_claimed_once_per_target(store: Arc<dyn Store>) {
+    let (a, b) = (delivery("r", "a", now_ms()), delivery("r", "b", now_ms()));
+    assert_eq!(
+        store
+            .admit(admission("r", None, vec![a.clone(), b.clone()]))
+            .await
+            .unwrap(),
+        Admitted::Stored
+    );
+    let claimed = store.claim("a", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery, a, "delivery comes back exactly as admitted");
+    assert_eq!(store.claim("b", 10).await.unwrap()[0].delivery.id, b.id);
+    assert!(
+        store.claim("a", 10).await.unwrap().is_empty(),
+        "a leased delivery is not claimed twice"
+    );
+    assert!(store.claim("c", 10).await.unwrap().is_empty());
+}
+
+/// Claims take due deliveries only, oldest due first, at most `max`.
+pub async fn claims_take_due_deliveries_in_order_up_to_max(store: Arc<dyn Store>) {
+    let now = now_ms();
+    let later = delivery("r", "t", now + 60_000);
+    let second = delivery("r", "t", now - 1_000);
+    let first = delivery("r", "t", now - 2_000);
+    let third = delivery("r", "t", now - 500);
+    store
+        .admit(admission(
+            "r",
+            None,
+            vec![later, second.clone(), first.clone(), third.clone()],
+        ))
+        .await
+        .unwrap();
+    let claimed = store.claim("t", 2).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|l| l.delivery.id.clone()).collect();
+    assert_eq!(ids, vec![first.id, second.id]);
+    let claimed = store.claim("t", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the future one stays");
+    assert_eq!(claimed[0].delivery.id, third.id);
+    assert_eq!(store.pending("t").await.unwrap(), 4);
+}
+
+/// A delivered lease is gone.
+pub async fn delivered_leases_are_forgotten(store: Arc<dyn Store>) {
+    store
+        .admit(admission("r", None, vec![delivery("r", "t", now_ms())]))
+        .await
+        .unwrap();
+    let lease = store.claim("t", 1).await.unwrap().remove(0);
+    store.complete(lease, Completion::Delivered).await.unwrap();
+    assert_eq!(store.pending("t").await.unwrap(), 0);
+    assert!(store.claim("t", 10).await.unwrap().is_empty());
+}
+
+/// A retry counts the attempt, keeps its record, and waits until due.
+pub async fn retries_count_attempts_and_wait_until_due(store: Arc<dyn Store>) {
+    store
+        .admit(admission(
+            "r",
+            None,
+            vec![delivery("r", "t", now_ms()), delivery("r", "u", now_ms())],
+        ))
+        .await
+        .unwrap();
+    let lease = store.claim("t", 1).await.unwrap().remove(0);
+    let id = lease.delivery.id.clone();
+    store
+        .complete(
+            lease,
+            Completion::Retry {
+                due_at_ms: now_ms() - 1,
+                record: record(503),
+            },
+        )
+        .await
+        .unwrap();
+    let again = store.claim("t", 1).await.unwrap().remove(0);
+    assert_eq!(again.delivery.id, id);
+    assert_eq!(again.delivery.attempts, 1);
+    assert_eq!(
+        again.delivery.last_attempt.as_ref().and_then(|r| r.status),
+        Some(503)
+    );
+
+    let lease = store.claim("u", 1).await.unwrap().remove(0);
+    store
+        .complete(
+            lease,
+            Completion::Retry {
+                due_at_ms: now_ms() + 60_000,
+                record: record(500),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.claim("u", 1).await.unwrap().is_empty(),
+        "not before it is due"
+    );
+    assert_eq!(store.pending("u").await.unwrap(), 1);
+}
+
+/// Deferring does not spend an attempt; releasing makes a lease due now.
+pub async fn defer_and_release_keep_attempts(store: Arc<dyn Store>) {
+    store
+        .admit(admission(
+            "r",
+            None,
+            vec![delivery("r", "t", now_ms()), delivery("r", "t", now_ms())],
+        ))
+        .await
+        .unwrap();
+    let mut leases = store.claim("t", 2).await.unwrap();
+    let deferred = leases.remove(0);
+    store
+        .complete(
+            deferred,
+            Completion::Defer {
+                due_at_ms: now_ms() - 1,
+            },
+        )
+        .await
+        .unwrap();
+    store.release(leases).await.unwrap();
+    let claimed = store.claim("t", 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|lease| lease.delivery.attempts == 0));
+}
+
+/// Dead letters keep the reason and last attempt, can be filtered, and replay resets
+/// them into their queue.
+pub async fn dead_letters_are_kept_listed_and_replayed(store: Arc<dyn Store>) {
+    let before = now_ms();
+    store
+        .admit(admission(
+            "r1",
+            None,
+            vec![delivery("r1", "t", now_ms()), delivery("r2", "u", now_ms())],
+        ))
+        .await
+        .unwrap();
+    for target in ["t", "u"] {
+        let lease = store.claim(target, 1).await.unwrap().remove(0);
+        store
+            .complete(
+                lease,
+                Completion::Dead {
+                    reason: "status 400 is not retried".into(),
+                    record: record(400),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.pending("t").await.unwrap(), 0);
+    let all = store
+        .dead_letters(&DeadLetterFilter::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let dead = &all[0];
+    assert_eq!(dead.dead_reason.as_deref(), Some("status 400 is not retried"));
+    assert_eq!(
+        dead.last_attempt.as_ref().and_then(|r| r.excerpt.clone()),
+        Some("status 400".into())
+    );
+    assert_eq!(dead.attempts, 1);
+
+    let by_target = DeadLetterFilter {
+        target: Some("u".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.dead_letters(&by_target, 100).await.unwrap().len(), 1);
+    let by_route = DeadLetterFilter {
+        route: Some("r1".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.dead_letters(&by_route, 100).await.unwrap().len(), 1);
+    let future = DeadLetterFilter {
+        since_ms: Some(now_ms() + 60_000),
+        ..Default::default()
+    };
+    assert!(store.dead_letters(&future, 100).await.unwrap().is_empty());
+    let window = DeadLetterFilter {
+        since_ms: Some(before),
+        until_ms: Some(now_ms() + 1),
+        ..Default::default()
+    };
+    assert_eq!(store.dead_letters(&window, 100).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .dead_letters(&DeadLetterFilter::default(), 1)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "limit"
+    );
+
+    let target_t = all.iter().find(|d| d.target == "t").unwrap().id.clone();
+    assert_eq!(
+        store
+            .replay(&[target_t.clone(), "no-such-id".into()])
+            .await
+            .unwrap(),
+        1
+    );
+    let replayed = store.claim("t", 1).await.unwrap().remove(0);
+    assert_eq!(replayed.delivery.id, target_t);
+    assert_eq!(replayed.delivery.attempts, 0);
+    assert_eq!(replayed.delivery.dead_reason, None);
+    assert_eq!(
+        store
+            .dead_letters(&DeadLetterFilter::default(), 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A dedupe key admits once per route within its TTL and stores nothing the second
+/// time; it expires after the TTL.
+pub async fn dedupe_keys_admit_once_per_route_within_ttl(store: Arc<dyn Store>) {
+    let first = admission("r", Some("evt_1"), vec![delivery("r", "t", now_ms())]);
+    assert_eq!(store.admit(first).await.unwrap(), Admitted::Stored);
+    let again = admission("r", Some("evt_1"), vec![delivery("r", "t", now_ms())]);
+    assert_eq!(store.admit(again).await.unwrap(), Admitted::Duplicate);
+    assert_eq!(store.pending("t").await.unwrap(), 1, "a duplicate stores nothing");
+    let other_route = admission("r2", Some("evt_1"), vec![delivery("r2", "t", now_ms())]);
+    assert_eq!(
+        store.admit(other_route).await.unwrap(),
+        Admitted::Stored,
+        "keys are per route"
+    );
+
+    let short = Admission {
+        route: "r".into(),
+        dedupe: Some(DedupeClaim {
+            key: "evt_short".into(),
+            ttl: Duration::from_millis(50),
+        }),
+        deliveries: vec![],
+    };
+    assert_eq!(store.admit(short.clone()).await.unwrap(), Admitted::Stored);
+    assert_eq!(store.admit(short.clone()).await.unwrap(), Admitted::Duplicate);
+    // Expiry is the behaviour under test: time has to pass.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        store.admit(short).await.unwrap(),
+        Admitted::Stored,
+        "after the TTL it admits again"
+    );
+}
+
+/// Sync mode: a pending key blocks duplicates (also via admit) until released.
+pub async fn pending_keys_block_until_released(store: Arc<dyn Store>) {
+    let ttl = Duration::from_secs(60);
+    assert_eq!(store.claim_key("r", "k", ttl).await.unwrap(), KeyClaim::Claimed);
+    assert_eq!(store.claim_key("r", "k", ttl).await.unwrap(), KeyClaim::Duplicate);
+    let admit = admission("r", Some("k"), vec![delivery("r", "t", now_ms())]);
+    assert_eq!(store.admit(admit).await.unwrap(), Admitted::Duplicate);
+    assert_eq!(store.claim_key("r2", "k", ttl).await.unwrap(), KeyClaim::Claimed);
+    store.release_key("r", "k").await.unwrap();
+    assert_eq!(store.claim_key("r", "k", ttl).await.unwrap(), KeyClaim::Claimed);
+}
+
+/// A lease that is neither completed nor released comes back after the lease
+/// timeout (its holder is presumed dead).
+pub async fn abandoned_leases_come_back_after_the_lease_timeout(
+    store: Arc<dyn Store>,
+    lease_timeout: Duration,
+) {
+    store
+        .admit(admission("r", None, vec![delivery("r", "t", now_ms())]))
+        .await
+        .unwrap();
+    let lease = store.claim("t", 1).await.unwrap().remove(0);
+    let id = lease.delivery.id.clone();
+    drop(lease);
+    assert!(store.claim("t", 1).await.unwrap().is_empty());
+    // The lease timeout is the behaviour under test: time has to pass.
+    tokio::time::sleep(lease_timeout + Duration::from_millis(200)).await;
+    let again = store.claim("t", 1).await.unwrap();
+    assert_eq!(again.len(), 1, "reclaimed after the lease timeout");
+    assert_eq!(again[0].delivery.id, id);
+}
+
+/// Many concurrent admissions all land, each exactly once.
+pub async fn concurrent_admissions_all_land(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for index in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("evt_{index}");
+            store
+                .admit(admission("r", Some(&key), vec![delivery("r", "t", now_ms())]))
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), Admitted::Stored);
+    }
+    let mut seen = HashSet::new();
+    loop {
+        let batch = store.claim("t", 64).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for lease in batch {
+            assert!(seen.insert(lease.delivery.id.clone()), "claimed twice");
+            store.complete(lease, Completion::Delivered).await.unwrap();
+        }
+    }
+    assert_eq!(seen.len(), 200);
+}
+
+/// What was admitted survives closing and reopening the store, and so do dead
+/// letters and dedupe keys.
+pub async fn admitted_work_survives_reopening(harness: &dyn Harness) {
+    let kept = delivery("r", "t", now_ms());
+    {
+        let store = harness.open().await;
+        store
+            .admit(admission("r", Some("evt_durable"), vec![kept.clone()]))
+            .await
+            .unwrap();
+        store
+            .admit(admission("r", None, vec![delivery("r", "d", now_ms())]))
+            .await
+            .unwrap();
+        let lease = store.claim("d", 1).await.unwrap().remove(0);
+        store
+            .complete(
+                lease,
+                Completion::Dead {
+                    reason: "gone".into(),
+                    record: record(410),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let store = harness.open().await;
+    let claimed = store.claim("t", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery, kept);
+    assert_eq!(
+        store
+            .dead_letters(&DeadLetterFilter::default(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let again = admission("r", Some("evt_durable"), vec![delivery("r", "t", now_ms())]);
+    assert_eq!(store.admit(again).await.unwrap(), Admitted::Duplicate);
+    store.ping().await.unwrap();
+}
+
+/// Generates one `#[tokio::test]` per contract case for a harness expression.
+#[macro_export]
+macro_rules! store_contract {
+    ($harness:expr) => {
+        mod contract_suite {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::store::contract::{self, Harness};
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let harness = $harness;
+                        contract::$name(harness.open().await).await;
+                    }
+                };
+            }
+
+            case!(admitted_deliveries_are_claimed_once_per_target);
+            case!(claims_take_due_deliveries_in_order_up_to_max);
+            case!(delivered_leases_are_forgotten);
+            case!(retries_count_attempts_and_wait_until_due);
+            case!(defer_and_release_keep_attempts);
+            case!(dead_letters_are_kept_listed_and_replayed);
+            case!(dedupe_keys_admit_once_per_route_within_ttl);
+            case!(pending_keys_block_until_released);
+            case!(concurrent_admissions_all_land);
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn abandoned_leases_come_back_after_the_lease_timeout() {
+                let harness = $harness;
+                let timeout = harness.lease_timeout();
+                contract::abandoned_leases_come_back_after_the_lease_timeout(harness.open().await, timeout)
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn admitted_work_survives_reopening() {
+                let harness = $harness;
+                contract::admitted_work_survives_reopening(&harness).await;
+            }
+        }
+    };
+}
