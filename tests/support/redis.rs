@@ -10,12 +10,24 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Append-only file fsynced on every write, so data survives a kill and restart.
+    durable: bool,
 }
 
 impl RedisServer {
     /// Starts redis-server on a free port. Fails the test (never skips it) when
     /// redis-server is not installed.
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// The same with `appendonly yes, appendfsync always`: what Redis acknowledged
+    /// survives `stop` and `restart` (for outage tests).
+    pub fn start_durable() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(durable: bool) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -25,6 +37,7 @@ impl RedisServer {
             port,
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            durable,
         };
         server.restart();
         server
@@ -46,8 +59,14 @@ impl RedisServer {
     /// Starts it again on the same port (after `stop`), and waits until it answers.
     pub fn restart(&mut self) {
         self.stop();
+        let persistence: &[&str] = if self.durable {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())

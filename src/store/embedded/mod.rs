@@ -1,0 +1,329 @@
+//! The embedded store: redb, in one file in the data directory; the default when no
+//! Redis is configured. Ingress admits into it, the dispatcher's per-target workers
+//! claim from it, and the admin API lists and replays its dead letters.
+//!
+//! Every change goes through one writer thread that group-commits whatever is waiting
+//! (`writer.rs`): each admit is fsynced before it is acknowledged, yet concurrent
+//! admits share one fsync. Pending work lives on disk, never in an in-memory queue;
+//! a claim is a range scan of one target's queue (`tables.rs`). Reads (dead letters,
+//! pending counts, pings) use their own read transactions and never wait for the
+//! writer.
+
+mod codec;
+mod ops;
+mod reads;
+mod tables;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redb::{Database, DatabaseError};
+use tokio::sync::{mpsc, oneshot};
+
+use self::tables::unavailable;
+use self::writer::{Done, Finish, Op, Request, Writer};
+use super::{
+    now_ms, Admission, Admitted, Completion, DeadLetterFilter, Delivery, KeyClaim, Lease, Store, StoreError,
+};
+
+/// The database file inside the data directory.
+const FILE_NAME: &str = "hookgate.redb";
+
+/// redb's page cache. Kept modest so memory stays flat however long the queues get:
+/// the queues are on disk, and the pages a claim touches are few.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Requests waiting for the writer before callers wait to enqueue (backpressure).
+const QUEUE_DEPTH: usize = 8192;
+
+/// How long `open` waits for the lock of a store this process is still closing.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+
+/// How the embedded store behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// How long a claimed delivery stays invisible to other claims before it is
+    /// presumed abandoned and claimable again.
+    pub lease_timeout: Duration,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            lease_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The embedded (redb) [`Store`]. Dropping it closes the database and releases the
+/// data directory once the writer has finished its current batch.
+pub struct EmbeddedStore {
+    requests: mpsc::Sender<Request>,
+    db: Arc<Database>,
+    writer: Option<JoinHandle<()>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if missing) the store in the data directory `path`. Leases
+    /// held when the previous process stopped become claimable at once. Fails with
+    /// [`StoreError::Unavailable`] if another process has the directory open.
+    pub async fn open(path: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
+        let dir = path.to_owned();
+        let db = tokio::task::spawn_blocking(move || open_database(&dir))
+            .await
+            .map_err(unavailable("opening"))??;
+        let db = Arc::new(db);
+        let commits = Arc::new(AtomicU64::new(0));
+        let (requests, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Writer {
+            db: db.clone(),
+            lease_timeout: options.lease_timeout,
+            commits: commits.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("hookgate-store".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(unavailable("starting the writer thread"))?;
+        Ok(EmbeddedStore {
+            requests,
+            db,
+            writer: Some(writer),
+            commits,
+        })
+    }
+
+    /// Write transactions committed so far (one per group of requests); lets tests
+    /// and metrics see how well commits are grouped.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Hands `op` to the writer and waits until the batch holding it is committed.
+    async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("embedded store: the writer has stopped".to_owned());
+        self.requests
+            .send(Request { op, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Runs a read transaction off the async threads (a read may wait for the disk).
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || read(&db))
+            .await
+            .map_err(unavailable("reading"))?
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Closing the channel (by swapping in a sender of a dead one) makes the writer
+        // return after its current batch; joining it means the file lock is released
+        // by the time the last handle is gone, so a reopen succeeds at once.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.requests, closed));
+        if let Some(writer) = self.writer.take() {
+            if writer.join().is_err() {
+                tracing::error!("The embedded store's writer thread panicked.");
+            }
+        }
+    }
+}
+
+/// Creates the data directory and opens the database in it, waiting briefly for a
+/// store of this process that is still closing.
+fn open_database(dir: &Path) -> Result<Database, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|error| {
+        StoreError::Unavailable(format!(
+            "embedded store: creating data directory {}: {error}",
+            dir.display()
+        ))
+    })?;
+    let file: PathBuf = dir.join(FILE_NAME);
+    let started = Instant::now();
+    let db = loop {
+        match Database::builder().set_cache_size(CACHE_BYTES).create(&file) {
+            Ok(db) => break db,
+            Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)
+                if started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch) => {
+                return Err(StoreError::Unavailable(format!(
+                    "embedded store: data directory {} is in use by another hookgate process \
+                     ({} is locked); stop it or give this one its own data directory",
+                    dir.display(),
+                    file.display()
+                )));
+            }
+            Err(error) => {
+                return Err(StoreError::Unavailable(format!(
+                    "embedded store: opening {}: {error}",
+                    file.display()
+                )))
+            }
+        }
+    };
+    let returned = writer::recover(&db)?;
+    if returned > 0 {
+        tracing::info!(
+            leases = returned,
+            "Returned the previous process's leases to their queues."
+        );
+    }
+    Ok(db)
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Unavailable("embedded store: the writer answered with the wrong outcome".to_owned())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn admit(&self, admission: Admission) -> Result<Admitted, StoreError> {
+        // Encoded here, on the caller's thread, so the writer only copies bytes.
+        let records = admission
+            .deliveries
+            .iter()
+            .map(codec::encode)
+            .collect::<Result<_, _>>()?;
+        match self.write(Op::Admit { admission, records }).await? {
+            Done::Admitted(admitted) => Ok(admitted),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn claim(&self, target: &str, max: usize) -> Result<Vec<Lease>, StoreError> {
+        if max == 0 || !reads::has_due(&self.db, target, now_ms())? {
+            return Ok(Vec::new());
+        }
+        let op = Op::Claim {
+            target: target.to_owned(),
+            max,
+        };
+        let Done::Claimed(claimed) = self.write(op).await? else {
+            return Err(unexpected());
+        };
+        let mut leases = Vec::with_capacity(claimed.len());
+        for claimed in claimed {
+            match codec::lease(claimed) {
+                Ok(lease) => leases.push(lease),
+                // Skipped rather than failing the claim, so one bad record cannot stall
+                // its target; it stays leased, and comes back (and is reported again)
+                // after each lease timeout.
+                Err(error) => tracing::error!(target, %error, "Stored delivery is corrupt."),
+            }
+        }
+        Ok(leases)
+    }
+
+    async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError> {
+        let mut lease = lease;
+        let finish = match completion {
+            Completion::Delivered => Finish::Forget,
+            Completion::Defer { due_at_ms } => Finish::Requeue {
+                due_at_ms,
+                record: None,
+            },
+            Completion::Retry { due_at_ms, record } => {
+                let delivery = &mut lease.delivery;
+                delivery.attempts = delivery.attempts.saturating_add(1);
+                delivery.last_attempt = Some(record);
+                delivery.due_at_ms = due_at_ms;
+                Finish::Requeue {
+                    due_at_ms,
+                    record: Some(codec::encode(delivery)?),
+                }
+            }
+            Completion::Dead { reason, record } => {
+                let delivery = &mut lease.delivery;
+                delivery.attempts = delivery.attempts.saturating_add(1);
+                delivery.last_attempt = Some(record);
+                delivery.dead_reason = Some(reason);
+                Finish::Bury {
+                    record: codec::encode(delivery)?,
+                }
+            }
+        };
+        let lease = codec::lease_key(lease)?;
+        self.write(Op::Complete { lease, finish }).await.map(drop)
+    }
+
+    async fn release(&self, leases: Vec<Lease>) -> Result<(), StoreError> {
+        if leases.is_empty() {
+            return Ok(());
+        }
+        let leases = leases
+            .into_iter()
+            .map(codec::lease_key)
+            .collect::<Result<_, _>>()?;
+        self.write(Op::Release(leases)).await.map(drop)
+    }
+
+    async fn claim_key(&self, route: &str, key: &str, ttl: Duration) -> Result<KeyClaim, StoreError> {
+        let op = Op::ClaimKey {
+            route: route.to_owned(),
+            key: key.to_owned(),
+            ttl,
+        };
+        match self.write(op).await? {
+            Done::KeyClaim(claim) => Ok(claim),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn release_key(&self, route: &str, key: &str) -> Result<(), StoreError> {
+        let op = Op::ReleaseKey {
+            route: route.to_owned(),
+            key: key.to_owned(),
+        };
+        self.write(op).await.map(drop)
+    }
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |db| reads::dead_letters(db, &filter, limit)).await
+    }
+
+    async fn replay(&self, ids: &[String]) -> Result<usize, StoreError> {
+        match self.write(Op::Replay(ids.to_vec())).await? {
+            Done::Replayed(moved) => Ok(moved),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn pending(&self, target: &str) -> Result<u64, StoreError> {
+        let target = target.to_owned();
+        self.read(move |db| reads::pending(db, &target)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(reads::ping).await
+    }
+}

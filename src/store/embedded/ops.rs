@@ -1,0 +1,319 @@
+//! What each request does to the tables, inside the writer's batch transaction.
+//! Every failure here is a storage error, which fails the whole batch: a request's
+//! own faults (a bad lease token, an oversized record) are caught by its caller
+//! before it joins a batch, and a duplicate is an outcome, not a failure.
+
+use std::ops::Bound;
+use std::time::Duration;
+
+use redb::{ReadableTable, StorageError, Table, WriteTransaction};
+
+use super::tables::{DEAD, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PENDING, READY};
+use super::writer::{Claimed, Done, Finish, LeaseKey};
+use crate::store::{record, Admission, Admitted, KeyClaim};
+
+/// Every table, opened once per batch.
+pub(super) struct Tables<'txn> {
+    ready: Table<'txn, (&'static str, u64, &'static str), &'static [u8]>,
+    leased: Table<'txn, (&'static str, u64, u64, &'static str), &'static [u8]>,
+    dead: Table<'txn, (u64, &'static str), &'static [u8]>,
+    dead_ids: Table<'txn, &'static str, u64>,
+    dedupe: Table<'txn, (&'static str, &'static str), (u64, bool)>,
+    dedupe_expiry: Table<'txn, (u64, &'static str, &'static str), ()>,
+    pending: Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    /// Opens (creating where missing) every table.
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::TableError> {
+        Ok(Tables {
+            ready: txn.open_table(READY)?,
+            leased: txn.open_table(LEASED)?,
+            dead: txn.open_table(DEAD)?,
+            dead_ids: txn.open_table(DEAD_IDS)?,
+            dedupe: txn.open_table(DEDUPE)?,
+            dedupe_expiry: txn.open_table(DEDUPE_EXPIRY)?,
+            pending: txn.open_table(PENDING)?,
+        })
+    }
+}
+
+/// Claims the dedupe key (unless live: a duplicate changes nothing) and queues
+/// every delivery under its target and due time.
+pub(super) fn admit(
+    tables: &mut Tables<'_>,
+    now: u64,
+    admission: &Admission,
+    records: &[Vec<u8>],
+) -> Result<Done, StorageError> {
+    let route = admission.route.as_str();
+    if let Some(claim) = &admission.dedupe {
+        // Checked before anything is written, so a duplicate changes nothing.
+        if live_key(tables, now, route, &claim.key)?.is_some() {
+            return Ok(Done::Admitted(Admitted::Duplicate));
+        }
+        put_key(tables, route, &claim.key, expiry(now, claim.ttl), false)?;
+    }
+    for (delivery, record) in admission.deliveries.iter().zip(records) {
+        let target = delivery.target.as_str();
+        tables.ready.insert(
+            (target, delivery.due_at_ms, delivery.id.as_str()),
+            record.as_slice(),
+        )?;
+        count(tables, target, 1)?;
+    }
+    Ok(Done::Admitted(Admitted::Stored))
+}
+
+/// Moves `target`'s expired leases back to `READY`, then leases up to `max` of its
+/// due deliveries until `deadline_ms`.
+pub(super) fn claim(
+    tables: &mut Tables<'_>,
+    now: u64,
+    deadline_ms: u64,
+    target: &str,
+    max: usize,
+) -> Result<Done, StorageError> {
+    if max == 0 {
+        return Ok(Done::Claimed(Vec::new()));
+    }
+    requeue_expired(tables, Some(target), now)?;
+    let mut claimed = Vec::with_capacity(max.min(1024));
+    let due = (target, 0, "")..(target, now.saturating_add(1), "");
+    // Only entries read from the iterator are removed, so `take` leaves the rest.
+    let mut taken = tables.ready.extract_from_if(due, |_, _| true)?;
+    for entry in taken.by_ref().take(max) {
+        let (key, value) = entry?;
+        let (_, due_at_ms, id) = key.value();
+        let record = value.value();
+        tables
+            .leased
+            .insert((target, deadline_ms, due_at_ms, id), record)?;
+        claimed.push(Claimed {
+            id: id.to_owned(),
+            due_at_ms,
+            deadline_ms,
+            record: record.to_vec(),
+        });
+    }
+    Ok(Done::Claimed(claimed))
+}
+
+/// Moves leases whose deadline is at or before `now` (of `target`, or of every
+/// target) back to `READY` under their original due time; returns how many.
+pub(super) fn requeue_expired(
+    tables: &mut Tables<'_>,
+    target: Option<&str>,
+    now: u64,
+) -> Result<usize, StorageError> {
+    let range = match target {
+        Some(target) => (
+            Bound::Included((target, 0, 0, "")),
+            Bound::Excluded((target, now.saturating_add(1), 0, "")),
+        ),
+        None => (Bound::Unbounded, Bound::Unbounded),
+    };
+    let mut expired = tables.leased.extract_from_if(range, |_, _| true)?;
+    let mut returned = 0;
+    for entry in expired.by_ref() {
+        let (key, value) = entry?;
+        let (target, _, due_at_ms, id) = key.value();
+        tables.ready.insert((target, due_at_ms, id), value.value())?;
+        returned += 1;
+    }
+    Ok(returned)
+}
+
+/// Ends a lease as `how` says.
+pub(super) fn complete(
+    tables: &mut Tables<'_>,
+    now: u64,
+    lease: &LeaseKey,
+    how: &Finish,
+) -> Result<Done, StorageError> {
+    finish(tables, now, lease, how)?;
+    Ok(Done::Nothing)
+}
+
+/// Returns leases unattempted: due now, their stored bytes moved as they are.
+pub(super) fn release(tables: &mut Tables<'_>, now: u64, leases: &[LeaseKey]) -> Result<Done, StorageError> {
+    let requeue = Finish::Requeue {
+        due_at_ms: now,
+        record: None,
+    };
+    for lease in leases {
+        finish(tables, now, lease, &requeue)?;
+    }
+    Ok(Done::Nothing)
+}
+
+/// Ends a lease. A lease that is no longer in `LEASED` under its token expired and
+/// was claimed again (or returned at a restart): its new holder owns the delivery
+/// now, so the stale holder's outcome is dropped rather than duplicating it.
+fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> Result<(), StorageError> {
+    let (target, id) = (lease.target.as_str(), lease.id.as_str());
+    let Some(stored) = tables
+        .leased
+        .remove((target, lease.deadline_ms, lease.due_at_ms, id))?
+    else {
+        tracing::debug!(
+            delivery = id,
+            target,
+            "Lease expired before it was completed; ignored."
+        );
+        return Ok(());
+    };
+    match how {
+        Finish::Forget => {
+            drop(stored);
+            count(tables, target, -1)?;
+        }
+        Finish::Requeue { due_at_ms, record } => {
+            let record = record.as_deref().unwrap_or_else(|| stored.value());
+            tables.ready.insert((target, *due_at_ms, id), record)?;
+        }
+        Finish::Bury { record } => {
+            drop(stored);
+            tables.dead.insert((now, id), record.as_slice())?;
+            tables.dead_ids.insert(id, now)?;
+            count(tables, target, -1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves dead letters back to their queues, due now, attempts and reason reset. The
+/// last attempt is kept: it is the only trace of why the delivery died, and the next
+/// attempt replaces it. A dead letter that cannot be decoded stays where it is.
+pub(super) fn replay(tables: &mut Tables<'_>, now: u64, ids: &[String]) -> Result<Done, StorageError> {
+    let mut moved = 0;
+    for id in ids {
+        let Some(dead_at_ms) = tables.dead_ids.get(id.as_str())?.map(|g| g.value()) else {
+            continue;
+        };
+        let Some(stored) = tables.dead.get((dead_at_ms, id.as_str()))? else {
+            continue;
+        };
+        let mut delivery = match record::decode(id, stored.value()) {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                tracing::error!(delivery = %id, %error, "Dead letter cannot be decoded; not replayed.");
+                continue;
+            }
+        };
+        drop(stored);
+        delivery.attempts = 0;
+        delivery.dead_reason = None;
+        delivery.due_at_ms = now;
+        tables.dead.remove((dead_at_ms, id.as_str()))?;
+        tables.dead_ids.remove(id.as_str())?;
+        let target = delivery.target.as_str();
+        tables
+            .ready
+            .insert((target, now, id.as_str()), record::encode(&delivery).as_slice())?;
+        count(tables, target, 1)?;
+        moved += 1;
+    }
+    Ok(Done::Replayed(moved))
+}
+
+/// Sync mode: claims `key` as pending unless it is live.
+pub(super) fn claim_key(
+    tables: &mut Tables<'_>,
+    now: u64,
+    route: &str,
+    key: &str,
+    ttl: Duration,
+) -> Result<Done, StorageError> {
+    if live_key(tables, now, route, key)?.is_some() {
+        return Ok(Done::KeyClaim(KeyClaim::Duplicate));
+    }
+    put_key(tables, route, key, expiry(now, ttl), true)?;
+    Ok(Done::KeyClaim(KeyClaim::Claimed))
+}
+
+/// Sync mode: forgets a pending key. A key that admitted deliveries is kept: it
+/// guards against duplicates until it expires.
+pub(super) fn release_key(
+    tables: &mut Tables<'_>,
+    now: u64,
+    route: &str,
+    key: &str,
+) -> Result<Done, StorageError> {
+    let stored = tables.dedupe.get((route, key))?.map(|g| g.value());
+    if let Some((expires_at_ms, pending)) = stored {
+        if pending || expires_at_ms <= now {
+            tables.dedupe.remove((route, key))?;
+            tables.dedupe_expiry.remove((expires_at_ms, route, key))?;
+        }
+    }
+    Ok(Done::Nothing)
+}
+
+/// Deletes up to `cap` expired dedupe keys; returns how many it found.
+pub(super) fn sweep_dedupe(tables: &mut Tables<'_>, now: u64, cap: usize) -> Result<usize, StorageError> {
+    let mut expired = tables
+        .dedupe_expiry
+        .extract_from_if((0, "", "")..(now.saturating_add(1), "", ""), |_, _| true)?;
+    let mut swept = 0;
+    for entry in expired.by_ref().take(cap) {
+        let (key, _) = entry?;
+        let (expires_at_ms, route, key) = key.value();
+        // The index and the keys change together, but a key reclaimed with a new
+        // expiry must not be deleted by its old index entry.
+        let current = tables.dedupe.get((route, key))?.map(|g| g.value().0);
+        if current == Some(expires_at_ms) {
+            tables.dedupe.remove((route, key))?;
+        }
+        swept += 1;
+    }
+    Ok(swept)
+}
+
+fn expiry(now: u64, ttl: Duration) -> u64 {
+    now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The key's expiry if it is claimed and not expired. Expiry is checked here, on
+/// read, so a key the sweep has not reached yet never blocks admission.
+fn live_key(tables: &Tables<'_>, now: u64, route: &str, key: &str) -> Result<Option<u64>, StorageError> {
+    Ok(tables
+        .dedupe
+        .get((route, key))?
+        .map(|g| g.value().0)
+        .filter(|expires_at_ms| *expires_at_ms > now))
+}
+
+/// Claims (or reclaims an expired) key, keeping the expiry index in step.
+fn put_key(
+    tables: &mut Tables<'_>,
+    route: &str,
+    key: &str,
+    expires_at_ms: u64,
+    pending: bool,
+) -> Result<(), StorageError> {
+    let previous = tables
+        .dedupe
+        .insert((route, key), (expires_at_ms, pending))?
+        .map(|g| g.value().0);
+    if let Some(previous) = previous {
+        tables.dedupe_expiry.remove((previous, route, key))?;
+    }
+    tables.dedupe_expiry.insert((expires_at_ms, route, key), ())?;
+    Ok(())
+}
+
+/// Adjusts `target`'s pending count; a zero count is removed so the table holds only
+/// targets with work.
+fn count(tables: &mut Tables<'_>, target: &str, delta: i64) -> Result<(), StorageError> {
+    let current = tables.pending.get(target)?.map_or(0, |g| g.value());
+    match current.saturating_add_signed(delta) {
+        0 => {
+            tables.pending.remove(target)?;
+        }
+        next => {
+            tables.pending.insert(target, next)?;
+        }
+    }
+    Ok(())
+}

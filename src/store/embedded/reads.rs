@@ -1,0 +1,104 @@
+//! The embedded store's reads: each runs its own read transaction on a snapshot, so
+//! listing dead letters or counting a queue never waits for the writer.
+
+use redb::{Database, ReadableDatabase};
+
+use super::tables::{unavailable, DEAD, DEAD_IDS, LEASED, PENDING, READY};
+use crate::store::{record, DeadLetterFilter, Delivery, StoreError};
+
+/// Whether `target` has anything a claim would take: a due delivery or an expired
+/// lease. Looks at the first entry of two ranges, so it is cheap enough to run on
+/// the caller's thread; it spares an idle target's polling a write and an fsync.
+pub(super) fn has_due(db: &Database, target: &str, now: u64) -> Result<bool, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let until = now.saturating_add(1);
+    let ready = txn.open_table(READY).map_err(unavailable("opening ready"))?;
+    let mut due = ready
+        .range((target, 0, "")..(target, until, ""))
+        .map_err(unavailable("scanning ready"))?;
+    if due.next().is_some() {
+        return Ok(true);
+    }
+    let leased = txn.open_table(LEASED).map_err(unavailable("opening leased"))?;
+    let mut expired = leased
+        .range((target, 0, 0, "")..(target, until, 0, ""))
+        .map_err(unavailable("scanning leased"))?;
+    Ok(expired.next().is_some())
+}
+
+/// Deliveries of `target` ready or leased.
+pub(super) fn pending(db: &Database, target: &str) -> Result<u64, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let pending = txn.open_table(PENDING).map_err(unavailable("opening pending"))?;
+    let count = pending.get(target).map_err(unavailable("reading pending"))?;
+    Ok(count.map_or(0, |count| count.value()))
+}
+
+/// Whether the database answers a read.
+pub(super) fn ping(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    txn.open_table(READY).map_err(unavailable("opening ready"))?;
+    Ok(())
+}
+
+/// Lists dead letters oldest first. With ids, each is looked up by id; otherwise the
+/// time window bounds the scan and the rest of the filter is applied to each.
+pub(super) fn dead_letters(
+    db: &Database,
+    filter: &DeadLetterFilter,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let dead = txn
+        .open_table(DEAD)
+        .map_err(unavailable("opening dead letters"))?;
+    let mut found = Vec::new();
+    let passes = |dead_at_ms: u64, id: &str, stored: &[u8]| match record::decode(id, stored) {
+        Ok(delivery) => filter
+            .matches(&delivery, dead_at_ms)
+            .then_some((dead_at_ms, delivery)),
+        Err(error) => {
+            tracing::error!(delivery = id, %error, "Dead letter is corrupt; not listed.");
+            None
+        }
+    };
+    if filter.ids.is_empty() {
+        let since = filter.since_ms.unwrap_or(0);
+        let range = match filter.until_ms {
+            Some(until) if until <= since => return Ok(Vec::new()),
+            Some(until) => dead.range((since, "")..(until, "")),
+            None => dead.range((since, "")..),
+        };
+        for entry in range.map_err(unavailable("listing dead letters"))? {
+            if found.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(unavailable("listing dead letters"))?;
+            let (dead_at_ms, id) = key.value();
+            found.extend(passes(dead_at_ms, id, value.value()));
+        }
+    } else {
+        let ids = txn
+            .open_table(DEAD_IDS)
+            .map_err(unavailable("opening dead letter ids"))?;
+        for id in &filter.ids {
+            let Some(dead_at_ms) = ids
+                .get(id.as_str())
+                .map_err(unavailable("finding a dead letter"))?
+                .map(|g| g.value())
+            else {
+                continue;
+            };
+            if let Some(stored) = dead
+                .get((dead_at_ms, id.as_str()))
+                .map_err(unavailable("reading a dead letter"))?
+            {
+                found.extend(passes(dead_at_ms, id, stored.value()));
+            }
+        }
+        found.sort_by(|(a_at, a), (b_at, b)| (a_at, &a.id).cmp(&(b_at, &b.id)));
+        found.dedup_by(|(_, a), (_, b)| a.id == b.id);
+        found.truncate(limit);
+    }
+    Ok(found.into_iter().map(|(_, delivery)| delivery).collect())
+}

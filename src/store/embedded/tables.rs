@@ -1,0 +1,42 @@
+//! The redb tables of the embedded store and their key layouts. Keys are tuples, which
+//! redb compares element by element, so a range over a key prefix is one target's
+//! queue in due order.
+
+use redb::TableDefinition;
+
+use crate::store::StoreError;
+
+/// Waiting deliveries: (target, due_at_ms, id) → encoded delivery. A claim is a range
+/// scan over one target's due prefix, oldest due first. The key's due time is the
+/// authoritative one (a released delivery is re-keyed, not re-encoded).
+pub(super) const READY: TableDefinition<(&str, u64, &str), &[u8]> = TableDefinition::new("ready");
+
+/// Claimed deliveries: (target, lease_deadline_ms, due_at_ms, id) → encoded delivery.
+/// The deadline orders a target's expired leases first; the due time is kept so an
+/// expired lease goes back to `READY` under its original key.
+pub(super) const LEASED: TableDefinition<(&str, u64, u64, &str), &[u8]> = TableDefinition::new("leased");
+
+/// Dead letters: (dead_at_ms, id) → encoded delivery (with `dead_reason` and
+/// `last_attempt`), so listing is oldest first and a time window is a range.
+pub(super) const DEAD: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("dead");
+
+/// id → dead_at_ms: finds a dead letter by id for replay without scanning `DEAD`.
+pub(super) const DEAD_IDS: TableDefinition<&str, u64> = TableDefinition::new("dead_ids");
+
+/// (route, key) → (expires_at_ms, pending): a claimed dedupe key. `pending` marks a
+/// sync-mode key that `release_key` may forget; admitted keys are never released.
+pub(super) const DEDUPE: TableDefinition<(&str, &str), (u64, bool)> = TableDefinition::new("dedupe");
+
+/// (expires_at_ms, route, key) → (): the dedupe keys in expiry order, so the sweep
+/// deletes expired keys without scanning the live ones.
+pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("dedupe_expiry");
+
+/// target → deliveries ready or leased, so `pending` is one lookup, not a count of a
+/// possibly long queue.
+pub(super) const PENDING: TableDefinition<&str, u64> = TableDefinition::new("pending");
+
+/// Maps a redb error to [`StoreError::Unavailable`], saying what was being done.
+pub(super) fn unavailable<E: std::fmt::Display>(context: &str) -> impl FnOnce(E) -> StoreError + '_ {
+    move |error| StoreError::Unavailable(format!("embedded store: {context}: {error}"))
+}

@@ -1,0 +1,43 @@
+//! The Lua scripts of the Redis store, one file each next to this one. Each runs
+//! atomically in one round trip; see the header of each file for its keys and
+//! arguments.
+
+use redis::Script;
+
+/// The store's scripts, hashed once at connect.
+#[derive(Debug, Clone)]
+pub(super) struct Scripts {
+    /// Dedupe + enqueue of one admission.
+    pub(super) admit: Script,
+    /// Reclaim, promote, read and fetch for one target.
+    pub(super) claim: Script,
+    /// Complete or release leases.
+    pub(super) finish: Script,
+    /// Dead letters back to their queues.
+    pub(super) replay: Script,
+    /// Compare-and-delete of a pending dedupe key.
+    pub(super) release_key: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            admit: Script::new(include_str!("admit.lua")),
+            claim: Script::new(include_str!("claim.lua")),
+            finish: Script::new(include_str!("finish.lua")),
+            replay: Script::new(include_str!("replay.lua")),
+            release_key: Script::new(include_str!("release_key.lua")),
+        }
+    }
+
+    /// Every script, to load them at connect.
+    pub(super) fn all(&self) -> [&Script; 5] {
+        [
+            &self.admit,
+            &self.claim,
+            &self.finish,
+            &self.replay,
+            &self.release_key,
+        ]
+    }
+}

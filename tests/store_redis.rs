@@ -1,0 +1,370 @@
+//! The Redis store against a real redis-server: the store contract, plus what only a
+//! shared store has to do: leases reclaimed across instances, fast failure during an
+//! outage and recovery after it, keys in one hash tag.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hookgate::store::contract::{delivery, Harness};
+use hookgate::store::redis::{connect, RedisOptions, RedisStore};
+use hookgate::store::{
+    now_ms, Admission, Admitted, AttemptRecord, Completion, DeadLetterFilter, DedupeClaim, KeyClaim, Store,
+    StoreError,
+};
+use support::redis::RedisServer;
+
+const LEASE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// A redis-server of its own and a key prefix; every `open` connects a new store
+/// (a new consumer) to the same data.
+struct RedisHarness {
+    server: RedisServer,
+    prefix: String,
+}
+
+impl RedisHarness {
+    fn start() -> Self {
+        Self {
+            server: RedisServer::start(),
+            prefix: unique_prefix(),
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for RedisHarness {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(open(&self.server, &self.prefix, &unique_prefix()).await)
+    }
+
+    fn lease_timeout(&self) -> Duration {
+        LEASE_TIMEOUT
+    }
+}
+
+hookgate::store_contract!(RedisHarness::start());
+
+fn unique_prefix() -> String {
+    format!("hg-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn open(server: &RedisServer, prefix: &str, consumer: &str) -> RedisStore {
+    connect(RedisOptions {
+        url: server.url(),
+        key_prefix: prefix.to_owned(),
+        lease_timeout: LEASE_TIMEOUT,
+        consumer: consumer.to_owned(),
+    })
+    .await
+    .expect("connect to the test redis-server")
+}
+
+fn admission(route: &str, key: Option<&str>, deliveries: Vec<hookgate::store::Delivery>) -> Admission {
+    Admission {
+        route: route.to_owned(),
+        dedupe: key.map(|key| DedupeClaim {
+            key: key.to_owned(),
+            ttl: Duration::from_secs(60),
+        }),
+        deliveries,
+    }
+}
+
+fn attempt(status: u16) -> AttemptRecord {
+    AttemptRecord {
+        at_ms: now_ms(),
+        status: Some(status),
+        latency_ms: 5,
+        error: None,
+        excerpt: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let (a, b) = (
+        open(&server, &prefix, "instance-a").await,
+        open(&server, &prefix, "instance-b").await,
+    );
+    let deliveries: Vec<_> = (0..3).map(|_| delivery("r", "t", now_ms())).collect();
+    let ids: HashSet<_> = deliveries.iter().map(|d| d.id.clone()).collect();
+    a.admit(admission("r", None, deliveries)).await.unwrap();
+
+    let held_by_a = a.claim("t", 10).await.unwrap();
+    assert_eq!(held_by_a.len(), 3);
+    assert!(
+        b.claim("t", 10).await.unwrap().is_empty(),
+        "leased by a: invisible to b"
+    );
+
+    // a "dies" holding its leases; the lease timeout is the behaviour under test.
+    tokio::time::sleep(LEASE_TIMEOUT + Duration::from_millis(200)).await;
+    let taken_by_b = b.claim("t", 10).await.unwrap();
+    let taken: HashSet<_> = taken_by_b.iter().map(|l| l.delivery.id.clone()).collect();
+    assert_eq!(taken, ids, "b took over every abandoned lease");
+    assert!(a.claim("t", 10).await.unwrap().is_empty(), "b holds them now");
+
+    for lease in taken_by_b {
+        b.complete(lease, Completion::Delivered).await.unwrap();
+    }
+    assert_eq!(b.pending("t").await.unwrap(), 0);
+
+    // a comes back to life and finishes its stale leases: nothing is resurrected.
+    let mut stale = held_by_a.into_iter();
+    a.complete(
+        stale.next().unwrap(),
+        Completion::Retry {
+            due_at_ms: now_ms() - 1,
+            record: attempt(503),
+        },
+    )
+    .await
+    .unwrap();
+    a.complete(
+        stale.next().unwrap(),
+        Completion::Dead {
+            reason: "late".into(),
+            record: attempt(400),
+        },
+    )
+    .await
+    .unwrap();
+    a.release(stale.collect()).await.unwrap();
+    assert_eq!(a.pending("t").await.unwrap(), 0);
+    assert!(a.claim("t", 10).await.unwrap().is_empty());
+    assert!(a
+        .dead_letters(&DeadLetterFilter::default(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_order_by_due_time_across_admissions_and_retries() {
+    let server = RedisServer::start();
+    let store = open(&server, &unique_prefix(), "c").await;
+    let now = now_ms();
+    let young = delivery("r", "t", now);
+    store
+        .admit(admission("r", None, vec![young.clone()]))
+        .await
+        .unwrap();
+    let old = delivery("r", "t", now - 5_000);
+    store
+        .admit(admission("r", None, vec![old.clone()]))
+        .await
+        .unwrap();
+    let claimed: Vec<_> = store.claim("t", 1).await.unwrap();
+    assert_eq!(claimed[0].delivery.id, old.id, "the older due time first");
+
+    // A retry due before the young one goes ahead of it too.
+    store
+        .complete(
+            claimed.into_iter().next().unwrap(),
+            Completion::Retry {
+                due_at_ms: now - 1_000,
+                record: attempt(500),
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = store
+        .claim("t", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.delivery.id)
+        .collect();
+    assert_eq!(ids, vec![old.id, young.id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_fails_fast_and_the_store_recovers_on_its_own() {
+    // Durable (fsync always): what was admitted before the outage is still there after.
+    let mut server = RedisServer::start_durable();
+    let store = open(&server, &unique_prefix(), "c").await;
+    let kept = delivery("r", "t", now_ms());
+    store
+        .admit(admission("r", None, vec![kept.clone()]))
+        .await
+        .unwrap();
+
+    server.stop();
+    // Well under the response timeout (2 s) + 1 s.
+    let fast = Duration::from_millis(1_500);
+    for round in 0..3 {
+        let started = Instant::now();
+        let results = [
+            store.ping().await.err(),
+            store
+                .admit(admission("r", Some("k"), vec![delivery("r", "t", now_ms())]))
+                .await
+                .err(),
+            store.claim("t", 10).await.err(),
+            store.pending("t").await.err(),
+            store.claim_key("r", "k2", Duration::from_secs(5)).await.err(),
+        ];
+        for result in results {
+            assert!(
+                matches!(result, Some(StoreError::Unavailable(_))),
+                "round {round}: {result:?}"
+            );
+        }
+        assert!(
+            started.elapsed() < fast * 5,
+            "round {round}: five calls took {:?}",
+            started.elapsed()
+        );
+        let started = Instant::now();
+        assert!(store.ping().await.is_err());
+        assert!(started.elapsed() < fast, "one call took {:?}", started.elapsed());
+    }
+
+    server.restart();
+    // No reconnect by hand: the same store answers again, on the first call. (The
+    // restarted server's script cache is empty: the scripts are loaded again.)
+    let started = Instant::now();
+    store.ping().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let fresh = delivery("r", "t", now_ms());
+    assert_eq!(
+        store
+            .admit(admission("r", Some("k"), vec![fresh.clone()]))
+            .await
+            .unwrap(),
+        Admitted::Stored
+    );
+    let claimed: Vec<_> = store
+        .claim("t", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lease| lease.delivery)
+        .collect();
+    assert_eq!(claimed, vec![kept, fresh]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_fails_clearly_when_redis_is_down() {
+    let mut server = RedisServer::start();
+    server.stop();
+    let started = Instant::now();
+    let error = connect(RedisOptions {
+        url: server.url(),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        matches!(&error, StoreError::Unavailable(message) if message.contains("cannot connect")),
+        "{error}"
+    );
+
+    server.restart();
+    let error = connect(RedisOptions {
+        url: server.url(),
+        key_prefix: "a{b}".into(),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("key prefix"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_carries_the_hash_tag() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let store = open(&server, &prefix, "c").await;
+    let now = now_ms();
+    store
+        .admit(admission(
+            "r",
+            Some("evt"),
+            vec![
+                delivery("r", "t", now),
+                delivery("r", "t", now + 60_000),
+                delivery("r", "u", now),
+            ],
+        ))
+        .await
+        .unwrap();
+    let lease = store.claim("u", 1).await.unwrap().remove(0);
+    store
+        .complete(
+            lease,
+            Completion::Dead {
+                reason: "gone".into(),
+                record: attempt(410),
+            },
+        )
+        .await
+        .unwrap();
+    store.claim("t", 1).await.unwrap();
+    assert_eq!(
+        store
+            .claim_key("r", "sync", Duration::from_secs(5))
+            .await
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let tag = format!("{{{prefix}}}:");
+    assert!(keys.iter().all(|key| key.starts_with(&tag)), "{keys:?}");
+    let kinds: HashSet<_> = keys
+        .iter()
+        .map(|key| key[tag.len()..].split(':').next().unwrap().to_owned())
+        .collect();
+    let expected: HashSet<_> = ["ready", "delayed", "d", "dedupe", "dead"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(kinds, expected);
+    assert!(keys.contains(&format!("{tag}dedupe:r:evt")));
+    assert!(keys.contains(&format!("{tag}ready:t")));
+}
+
+/// A quick throughput figure, not an assertion: `cargo test --release --test
+/// store_redis -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a timing, run by hand"]
+async fn admit_throughput() {
+    let server = RedisServer::start();
+    let store = Arc::new(open(&server, &unique_prefix(), "c").await);
+    for round in 0..3 {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..2_000)
+            .map(|index| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let key = format!("evt_{round}_{index}");
+                    store
+                        .admit(admission("r", Some(&key), vec![delivery("r", "t", now_ms())]))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), Admitted::Stored);
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "round {round}: 2000 concurrent admits in {elapsed:?}: {:.0} admits/s",
+            2_000.0 / elapsed.as_secs_f64()
+        );
+    }
+}
