@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod config;
 pub mod delivery;
+pub mod dlq;
 pub mod ingress;
 pub mod problem;
 pub mod receiver;

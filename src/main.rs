@@ -65,6 +65,20 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// List or replay dead letters in the configured store.
+    Dlq {
+        /// Config file (its `store` section is used).
+        #[arg(
+            long,
+            short,
+            env = "HOOKGATE_CONFIG",
+            default_value = "config/hookgate.yaml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Run a backend that prints every request it receives (for trying hookgate out).
     Receive {
         /// Address to listen on.
@@ -77,6 +91,57 @@ enum Command {
         #[arg(long, default_value = "receiver")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead letters, oldest first.
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Put dead letters back in their queues, attempts reset.
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Replay every dead letter when no other filter is given.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct DlqFilter {
+    /// Only these delivery ids (repeatable).
+    #[arg(long = "id")]
+    ids: Vec<String>,
+    /// Only this route.
+    #[arg(long)]
+    route: Option<String>,
+    /// Only this target.
+    #[arg(long)]
+    target: Option<String>,
+    /// Dead-lettered since: RFC 3339 time or a duration ago (`2h`).
+    #[arg(long, value_parser = hookgate::dlq::parse_time)]
+    since: Option<u64>,
+    /// Dead-lettered before: RFC 3339 time or a duration ago.
+    #[arg(long, value_parser = hookgate::dlq::parse_time)]
+    until: Option<u64>,
+}
+
+impl DlqFilter {
+    fn into_filter(self) -> hookgate::store::DeadLetterFilter {
+        hookgate::store::DeadLetterFilter {
+            ids: self.ids,
+            route: self.route,
+            target: self.target,
+            since_ms: self.since,
+            until_ms: self.until,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -114,9 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::init(cli.log_format);
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(async {
-                let server = Server::bind(&config)
-                    .await
-                    .with_context(|| format!("binding {}", config.listen))?;
+                let server = Server::bind(&config).await?;
                 tracing::info!(
                     listen = %server.local_addr()?,
                     routes = config.routes.len(),
@@ -158,6 +221,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().lock().write_all(command.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq { config, action } => {
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(errors) => {
+                    eprint!("{errors}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(dead_letters(&config, action))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Receive { listen, status, name } => {
             let status = http::StatusCode::from_u16(status).context("--status must be 100..=999")?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -167,6 +242,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn dead_letters(config: &Config, action: DlqAction) -> anyhow::Result<()> {
+    let consumer = format!("hookgate-dlq-{}", std::process::id());
+    let store = hookgate::store::open::open(&config.store, &consumer)
+        .await
+        .context(
+            "opening the store (the embedded store cannot be opened while `hookgate serve` runs on it)",
+        )?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        DlqAction::List { filter, limit } => {
+            let dead = store.dead_letters(&filter.into_filter(), limit).await?;
+            out.write_all(hookgate::dlq::render(&dead).as_bytes())?;
+        }
+        DlqAction::Replay { filter, all } => {
+            let filter = filter.into_filter();
+            if filter == hookgate::store::DeadLetterFilter::default() && !all {
+                anyhow::bail!(
+                    "name what to replay (--id, --route, --target, --since, --until) or pass --all"
+                );
+            }
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} replayed ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let replayed = hookgate::dlq::replay(store.as_ref(), &filter, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await?;
+            bar.finish_and_clear();
+            writeln!(
+                out,
+                "{replayed} dead letter{} replayed",
+                if replayed == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// `name=value`.

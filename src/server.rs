@@ -1,9 +1,12 @@
-//! The ingress listener: accepts connections, serves HTTP/1.1 and HTTP/2 (h2c) on
-//! each with the ingress stack, and shuts down gracefully: stop accepting, let
-//! in-flight requests and the sends they started finish within the grace period.
+//! The server: opens the store, starts the delivery workers, accepts connections and
+//! serves HTTP/1.1 and HTTP/2 (h2c) on each with the ingress stack. Shutdown is
+//! graceful: stop accepting, let in-flight requests finish (so every admission
+//! completes), then let in-flight deliveries finish and return unstarted leases, all
+//! within the grace period.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Request;
@@ -14,45 +17,79 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::delivery::build_client;
+use crate::delivery::{build_client, Dispatcher};
+use crate::ingress::forward::Shared;
 use crate::ingress::{self, IngressService, PeerAddr};
+use crate::store::{Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("cannot listen on {0}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    /// The store could not be opened.
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+}
 
 /// A bound, not yet running, hookgate server.
 pub struct Server {
     listener: TcpListener,
     admin: Option<TcpListener>,
     service: IngressService,
-    tracker: TaskTracker,
+    store: Arc<dyn Store>,
+    dispatcher: Dispatcher,
     header_read_timeout: Duration,
     grace: Duration,
 }
 
 impl Server {
-    /// Binds the ingress listener of `config`.
-    pub async fn bind(config: &Config) -> std::io::Result<Server> {
+    /// Opens the store, starts the delivery workers and binds the listeners of
+    /// `config`.
+    pub async fn bind(config: &Config) -> Result<Server, StartError> {
         // Install the recorder before the first request can count anything.
         crate::telemetry::metrics();
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|error| StartError::Bind(config.listen, error))?;
         let admin = match config.admin {
-            Some(address) => Some(TcpListener::bind(address).await?),
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|error| StartError::Bind(address, error))?,
+            ),
             None => None,
         };
-        let tracker = TaskTracker::new();
+        let consumer = format!("hookgate-{}", uuid::Uuid::new_v4().simple());
+        let store = crate::store::open::open(&config.store, &consumer).await?;
+        let client = build_client();
+        let dispatcher = Dispatcher::start(
+            &config.targets,
+            store.clone(),
+            client.clone(),
+            config.limits.max_response_body,
+        );
         let service = ingress::build(
             config.route_table.clone(),
             &config.limits,
-            build_client(),
-            tracker.clone(),
+            Shared {
+                client,
+                store: store.clone(),
+                dispatcher: dispatcher.clone(),
+                admit_timeout: config.store.admit_timeout,
+                max_response_body: config.limits.max_response_body,
+            },
         );
         Ok(Server {
             listener,
             admin,
             service,
-            tracker,
+            store,
+            dispatcher,
             header_read_timeout: config.limits.header_read_timeout,
             grace: config.shutdown_grace,
         })
@@ -61,6 +98,11 @@ impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The store this server admits to.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// The address the admin listener bound, if it runs.
@@ -74,7 +116,7 @@ impl Server {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let stop_admin = CancellationToken::new();
         if let Some(admin) = self.admin.take() {
-            tokio::spawn(crate::admin::serve(admin, stop_admin.clone()));
+            tokio::spawn(crate::admin::serve(admin, self.store.clone(), stop_admin.clone()));
         }
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -120,17 +162,16 @@ impl Server {
             grace_s = self.grace.as_secs_f64(),
             "shutting down: no longer accepting, draining in-flight requests"
         );
+        let started = std::time::Instant::now();
         let deadline = tokio::time::sleep(self.grace);
         tokio::pin!(deadline);
         tokio::select! {
             () = graceful.shutdown() => {}
             () = &mut deadline => tracing::warn!("grace period over; closing connections with requests in flight"),
         }
-        self.tracker.close();
-        tokio::select! {
-            () = self.tracker.wait() => {}
-            () = &mut deadline => tracing::warn!("grace period over; abandoning unfinished sends to secondary targets"),
-        }
+        // Admissions are over; let attempts in flight finish, return the rest.
+        let left = self.grace.saturating_sub(started.elapsed());
+        self.dispatcher.shutdown(left).await;
         stop_admin.cancel();
         tracing::info!("shutdown complete");
     }

@@ -13,20 +13,25 @@ use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 mod auth;
+mod dedupe;
 mod error;
 mod interpolate;
+mod policy;
 mod route;
 mod server;
 mod source;
+mod store;
 mod summary;
 mod target;
 mod units;
 
 pub use auth::SCHEMES;
+pub use dedupe::{Dedupe, DedupeSource};
 pub use error::{ConfigError, ConfigErrors};
 pub use route::{ContentType, Mode, Route, RouteConfig};
 pub use server::{AdminConfig, Limits, LimitsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub use source::Location;
+pub use store::{StoreKind, StoreSettings};
 pub use summary::summary;
 pub use target::{Target, TargetConfig};
 pub use units::{parse_duration, parse_size};
@@ -47,6 +52,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the admin listener binds, if it runs.
     pub admin: Option<SocketAddr>,
+    /// The store.
+    pub store: StoreSettings,
     /// Size and time limits.
     pub limits: Limits,
     /// Time in-flight requests get to finish on SIGTERM/SIGINT.
@@ -60,7 +67,15 @@ pub struct Config {
 }
 
 /// The top-level keys, in the order they are documented.
-const TOP_LEVEL: [&str; 6] = ["listen", "admin", "limits", "shutdown_grace", "targets", "routes"];
+const TOP_LEVEL: [&str; 7] = [
+    "listen",
+    "admin",
+    "store",
+    "limits",
+    "shutdown_grace",
+    "targets",
+    "routes",
+];
 
 impl Config {
     /// Reads and validates the file at `path`, interpolating from the process
@@ -122,6 +137,10 @@ impl Config {
         let admin = section::<Option<AdminConfig>>(top.remove("admin"), "admin", &mut errors)
             .flatten()
             .map(|admin| server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors));
+        let store = section::<Option<store::StoreConfig>>(top.remove("store"), "store", &mut errors)
+            .flatten()
+            .unwrap_or_default()
+            .validate("store", &mut errors);
         let limits = section::<Option<LimitsConfig>>(top.remove("limits"), "limits", &mut errors)
             .flatten()
             .unwrap_or_default()
@@ -157,12 +176,28 @@ impl Config {
         Ok(Config {
             listen,
             admin,
+            store,
             limits,
             shutdown_grace,
             targets,
             routes: routes.into_iter().map(|(_, route)| route).collect(),
             route_table,
         })
+    }
+}
+
+/// Route and target names become parts of store keys, metric labels and log fields:
+/// letters, digits, `-`, `_` and `.` only.
+pub(crate) fn check_name(kind: &str, name: &str, path: &str, errors: &mut Collector<'_>) {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        errors.at_key(
+            path,
+            format!("expected a {kind} name of letters, digits, `-`, `_` and `.`, e.g. `klavi-events`, found `{name}`"),
+        );
     }
 }
 

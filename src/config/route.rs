@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::header::HeaderName;
-use http::Method;
+use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::dedupe::{Dedupe, DedupeConfig};
 use super::error::Collector;
 use super::server::size;
 use super::target::Target;
@@ -55,7 +56,8 @@ pub struct RouteConfig {
     pub path: String,
     /// Accepted methods (default `[POST]`); others get 405 with `Allow`.
     pub methods: Option<Vec<String>>,
-    /// `sync` (call the first target inline and relay its answer) or `queue`.
+    /// `queue` (default: answer once every delivery is durably stored) or `sync` (call
+    /// the first target inline and relay its answer; the others go through the queue).
     #[serde(default)]
     pub mode: Mode,
     /// Target names, in order; the first is the primary in `sync` mode.
@@ -74,6 +76,11 @@ pub struct RouteConfig {
     /// `docs/config.md` for every scheme. Empty: no authentication.
     #[serde(default)]
     pub auth: Vec<serde_yaml::Value>,
+    /// `queue` mode: the status a sender gets once its deliveries are stored (default
+    /// 202; some providers insist on 200).
+    pub success_status: Option<u16>,
+    /// How repeats of an event are recognised and dropped.
+    pub dedupe: Option<DedupeConfig>,
 }
 
 /// A validated route.
@@ -97,6 +104,10 @@ pub struct Route {
     pub max_body: usize,
     /// Checks that must all pass.
     pub auth: Vec<Arc<dyn Verifier>>,
+    /// Status answered once admitted (`queue` mode).
+    pub success_status: StatusCode,
+    /// Dedupe setting.
+    pub dedupe: Option<Dedupe>,
 }
 
 impl RouteConfig {
@@ -121,12 +132,6 @@ impl RouteConfig {
                     "expected a path starting with `/`, e.g. `/hooks/klavi`, found `{}`",
                     self.path
                 ),
-            );
-        }
-        if self.mode == Mode::Queue {
-            errors.at(
-                &format!("{path}.mode"),
-                "mode `queue` needs the durable store, which this build does not have yet; use `mode: sync`",
             );
         }
         let methods = self
@@ -208,6 +213,20 @@ impl RouteConfig {
             .enumerate()
             .filter_map(|(index, value)| super::auth::build(value, &format!("{path}.auth[{index}]"), errors))
             .collect();
+        let success_status = match self.success_status.map(StatusCode::from_u16) {
+            None => StatusCode::ACCEPTED,
+            Some(Ok(status)) if status.is_success() => status,
+            Some(_) => {
+                errors.at(
+                    &format!("{path}.success_status"),
+                    "expected a 2xx status such as 200 or 202: a sender must see success",
+                );
+                StatusCode::ACCEPTED
+            }
+        };
+        let dedupe = self
+            .dedupe
+            .and_then(|dedupe| dedupe.validate(&format!("{path}.dedupe"), errors));
         Route {
             name: self.name,
             path: self.path,
@@ -218,6 +237,8 @@ impl RouteConfig {
             content_type: self.content_type,
             max_body,
             auth,
+            success_status,
+            dedupe,
         }
     }
 }

@@ -8,7 +8,11 @@ use http::Uri;
 use serde::Deserialize;
 
 use super::error::Collector;
+use super::policy::{rate, BreakerConfig, RetryConfig, SignConfig};
 use super::server::duration;
+use crate::delivery::breaker::BreakerPolicy;
+use crate::delivery::retry::RetryPolicy;
+use crate::secret::Secret;
 
 /// Default time allowed for one attempt against a target, response body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,6 +30,18 @@ pub struct TargetConfig {
     /// backend expects. They replace headers of the same name passed through.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Most requests in flight to this target at once (default 16).
+    pub max_concurrency: Option<u32>,
+    /// Most requests per second, e.g. `200/s` or `600/m` (default: unlimited).
+    pub rate_limit: Option<String>,
+    /// When and how often failed deliveries are retried.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// When to stop sending to a failing target for a while.
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    /// How hookgate signs what it sends to this target.
+    pub sign: Option<SignConfig>,
 }
 
 /// A validated target.
@@ -39,10 +55,21 @@ pub struct Target {
     pub timeout: Duration,
     /// Headers added to every request.
     pub headers: HeaderMap,
+    /// Most requests in flight at once.
+    pub max_concurrency: usize,
+    /// Most requests per second.
+    pub rate_limit: Option<u32>,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Circuit breaker policy.
+    pub breaker: BreakerPolicy,
+    /// Standard Webhooks signing key, when deliveries are signed.
+    pub signing_key: Option<Secret>,
 }
 
 impl TargetConfig {
     pub(crate) fn validate(self, name: &str, path: &str, errors: &mut Collector<'_>) -> Target {
+        super::check_name("target", name, path, errors);
         let url = parse_url(&self.url, &format!("{path}.url"), errors);
         let timeout = duration(self.timeout, DEFAULT_TIMEOUT, &format!("{path}.timeout"), errors);
         let mut headers = HeaderMap::new();
@@ -62,11 +89,26 @@ impl TargetConfig {
                 ),
             }
         }
+        if self.max_concurrency == Some(0) {
+            errors.at(
+                &format!("{path}.max_concurrency"),
+                "expected at least 1, found `0`",
+            );
+        }
         Target {
             name: name.to_owned(),
             url,
             timeout,
             headers,
+            max_concurrency: self.max_concurrency.unwrap_or(16).max(1) as usize,
+            rate_limit: self
+                .rate_limit
+                .and_then(|text| rate(&text, &format!("{path}.rate_limit"), errors)),
+            retry: self.retry.validate(&format!("{path}.retry"), errors),
+            breaker: self.breaker.validate(&format!("{path}.breaker"), errors),
+            signing_key: self
+                .sign
+                .and_then(|sign| sign.validate(&format!("{path}.sign"), errors)),
         }
     }
 }

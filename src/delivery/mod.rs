@@ -1,10 +1,17 @@
 //! Delivery: the outbound half of the data path. Builds the request each target
-//! receives and sends it with the target's timeout over one pooled HTTP client.
+//! receives and sends it with the target's timeout over one pooled HTTP client; the
+//! dispatcher's per-target workers drain the store through the breaker, the rate
+//! limit and the concurrency limit, and [`retry`] decides what follows each attempt.
 
+pub mod breaker;
 mod client;
+mod dispatcher;
+pub mod rate;
 mod request;
+pub mod retry;
 mod send;
 
 pub use client::{build_client, HttpClient};
-pub use request::{is_never_forwarded, outbound_request, relay_headers, Inbound};
+pub use dispatcher::Dispatcher;
+pub use request::{is_never_forwarded, outbound_delivery, outbound_request, relay_headers, Inbound};
 pub use send::{send, SendError};

@@ -10,6 +10,7 @@ use http::{Method, Request};
 use http_body_util::Full;
 
 use crate::config::{Route, Target};
+use crate::store::{now_ms, Delivery};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those
 /// the client computes for each target itself.
@@ -68,7 +69,53 @@ pub fn outbound_request(
         .method(inbound.method.clone())
         .uri(target.url.clone())
         .body(Full::new(body))?;
-    let headers = request.headers_mut();
+    *request.headers_mut() = outbound_headers(inbound, route, target);
+    Ok(request)
+}
+
+/// The delivery that sends the same request later, from the queue.
+pub fn outbound_delivery(
+    inbound: Inbound<'_>,
+    route: &Route,
+    target: &Target,
+    body: Bytes,
+    event_key: Option<String>,
+) -> Delivery {
+    let headers = outbound_headers(inbound, route, target)
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let now = now_ms();
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        route: route.name.clone(),
+        target: target.name.clone(),
+        event_key,
+        request_id: inbound
+            .request_id
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        method: inbound.method.to_string(),
+        url: target.url.to_string(),
+        headers,
+        body,
+        attempts: 0,
+        created_at_ms: now,
+        due_at_ms: now,
+        last_attempt: None,
+        dead_reason: None,
+    }
+}
+
+/// The headers a target receives for `inbound`.
+fn outbound_headers(inbound: Inbound<'_>, route: &Route, target: &Target) -> HeaderMap {
+    let mut headers = HeaderMap::new();
     let passed = std::iter::once(&header::CONTENT_TYPE).chain(route.pass_headers.iter());
     for name in passed {
         if is_hop_by_hop(name, inbound.headers) {
@@ -100,7 +147,7 @@ pub fn outbound_request(
     for (name, value) in &target.headers {
         headers.insert(name.clone(), value.clone());
     }
-    Ok(request)
+    headers
 }
 
 const USER_AGENT: &str = concat!("hookgate/", env!("CARGO_PKG_VERSION"));

@@ -50,6 +50,15 @@ pub enum IngressError {
         /// serde_json's description, which holds no body content.
         reason: String,
     },
+    /// The route dedupes on a key this request does not carry.
+    #[error("dedupe key missing ({location})")]
+    DedupeKeyMissing {
+        /// Where the key was looked for.
+        location: String,
+    },
+    /// The store did not admit the deliveries (down, or slower than `admit_timeout`).
+    #[error("store did not admit the request")]
+    StoreUnavailable(#[source] Option<crate::store::StoreError>),
     /// The primary target could not be reached or did not answer properly.
     #[error("primary target `{target}` failed")]
     Primary {
@@ -127,6 +136,19 @@ impl IngressError {
                 "Invalid JSON",
                 format!("The body is not valid JSON: {reason} at line {line}, column {column}."),
             ),
+            IngressError::DedupeKeyMissing { location } => Problem::new(
+                "dedupe-key-missing",
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                format!("The event has no id where this route expects one ({location})."),
+            ),
+            IngressError::StoreUnavailable(_) => Problem::new(
+                "store-unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "The webhook was not accepted because it could not be stored; retry later.",
+            )
+            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("5")),
             IngressError::Primary { source, .. } if source.is_timeout() => Problem::new(
                 "target-timeout",
                 StatusCode::GATEWAY_TIMEOUT,

@@ -1,50 +1,68 @@
-//! Forward: the innermost ingress service. In `sync` mode every target of the route
-//! receives the request concurrently; the sender gets the primary (first) target's
-//! answer, and the other targets' outcomes are logged.
+//! Forward: the innermost ingress service, where a request becomes deliveries.
+//!
+//! `queue` mode: one delivery per target is admitted to the store (atomically with
+//! the dedupe key) and only then is the sender answered; store down or slow → 503
+//! with `Retry-After`, never a 2xx. `sync` mode: the dedupe key is held as pending,
+//! the other targets' deliveries are admitted to the queue, and the primary (first)
+//! target is called inline; its answer is relayed, and a failure releases the key so
+//! the provider's retry goes through.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{Request, Response};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use tokio_util::task::TaskTracker;
 use tower::Service;
-use tracing::Instrument;
 
+use super::decode::Decoded;
 use super::error::IngressError;
 use super::route::RouteMatch;
-use super::{PeerAddr, REQUEST_ID};
-use crate::config::Target;
-use crate::delivery::{outbound_request, relay_headers, send, HttpClient, Inbound, SendError};
+use super::{dedupe, PeerAddr, REQUEST_ID};
+use crate::config::{Mode, Route, Target};
+use crate::delivery::{
+    outbound_delivery, outbound_request, relay_headers, send, Dispatcher, HttpClient, Inbound, SendError,
+};
+use crate::store::{Admission, Admitted, DedupeClaim, KeyClaim, Store};
 
-/// Shared state of the forward service.
-#[derive(Debug)]
-struct Shared {
-    client: HttpClient,
-    /// Secondary sends still running; shutdown waits for them.
-    tracker: TaskTracker,
-    max_response_body: usize,
+/// Marks an answer to a repeat of an event already admitted.
+pub static DUPLICATE: HeaderName = HeaderName::from_static("hookgate-duplicate");
+
+/// What the forward service needs.
+pub struct Shared {
+    /// The outbound client, for `sync` primaries.
+    pub client: HttpClient,
+    /// Where deliveries are admitted.
+    pub store: Arc<dyn Store>,
+    /// Woken after an admission so local workers start at once.
+    pub dispatcher: Dispatcher,
+    /// How long admission may take before the sender gets 503.
+    pub admit_timeout: Duration,
+    /// Largest primary response relayed.
+    pub max_response_body: usize,
 }
 
 /// See the module docs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Forward {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward").finish_non_exhaustive()
+    }
+}
+
 impl Forward {
-    /// A forward service sending through `client`; secondary sends are spawned on
-    /// `tracker`.
-    pub fn new(client: HttpClient, tracker: TaskTracker, max_response_body: usize) -> Self {
+    /// The terminal service over `shared`.
+    pub fn new(shared: Shared) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                client,
-                tracker,
-                max_response_body,
-            }),
+            shared: Arc::new(shared),
         }
     }
 }
@@ -60,50 +78,153 @@ impl Service<Request<Bytes>> for Forward {
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let shared = self.shared.clone();
-        Box::pin(async move { shared.forward(request).await })
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let found = parts
+                .extensions
+                .get::<RouteMatch>()
+                .cloned()
+                .ok_or(IngressError::RouteNotFound)?;
+            let decoded = parts.extensions.get::<Decoded>().map(|decoded| decoded.0.clone());
+            let key = dedupe::key(
+                found.route.dedupe.as_ref(),
+                &parts.headers,
+                &body,
+                decoded.as_deref(),
+            )?;
+            match found.route.mode {
+                Mode::Queue => shared.queue(&parts, &found.route, body, key).await,
+                Mode::Sync => shared.sync(&parts, &found.route, body, key).await,
+            }
+        })
+    }
+}
+
+fn inbound(parts: &Parts) -> Inbound<'_> {
+    Inbound {
+        method: &parts.method,
+        headers: &parts.headers,
+        request_id: parts.headers.get(&REQUEST_ID),
+        peer: parts.extensions.get::<PeerAddr>().map(|peer| peer.0.ip()),
     }
 }
 
 impl Shared {
-    async fn forward(&self, request: Request<Bytes>) -> Result<Response<Full<Bytes>>, IngressError> {
-        let (parts, body) = request.into_parts();
-        let found = parts
-            .extensions
-            .get::<RouteMatch>()
-            .ok_or(IngressError::RouteNotFound)?;
-        let route = &found.route;
-        let inbound = Inbound {
-            method: &parts.method,
-            headers: &parts.headers,
-            request_id: parts.headers.get(&REQUEST_ID),
-            peer: parts.extensions.get::<PeerAddr>().map(|peer| peer.0.ip()),
+    /// Admits deliveries to `targets` with an optional dedupe claim.
+    async fn admit(
+        &self,
+        parts: &Parts,
+        route: &Route,
+        targets: &[Arc<Target>],
+        body: &Bytes,
+        key: Option<&str>,
+    ) -> Result<Admitted, IngressError> {
+        let deliveries = targets
+            .iter()
+            .map(|target| {
+                outbound_delivery(
+                    inbound(parts),
+                    route,
+                    target,
+                    body.clone(),
+                    key.map(str::to_owned),
+                )
+            })
+            .collect();
+        let admission = Admission {
+            route: route.name.clone(),
+            dedupe: key.zip(route.dedupe.as_ref()).map(|(key, dedupe)| DedupeClaim {
+                key: key.to_owned(),
+                ttl: dedupe.ttl,
+            }),
+            deliveries,
         };
+        let admitted = match tokio::time::timeout(self.admit_timeout, self.store.admit(admission)).await {
+            Ok(Ok(admitted)) => admitted,
+            Ok(Err(error)) => return Err(IngressError::StoreUnavailable(Some(error))),
+            Err(_) => return Err(IngressError::StoreUnavailable(None)),
+        };
+        if admitted == Admitted::Stored {
+            for target in targets {
+                self.dispatcher.wake(&target.name);
+            }
+        }
+        Ok(admitted)
+    }
+
+    async fn queue(
+        &self,
+        parts: &Parts,
+        route: &Route,
+        body: Bytes,
+        key: Option<String>,
+    ) -> Result<Response<Full<Bytes>>, IngressError> {
+        let admitted = self
+            .admit(parts, route, &route.targets, &body, key.as_deref())
+            .await?;
+        let duplicate = admitted == Admitted::Duplicate;
+        if duplicate {
+            tracing::info!(key = key.as_deref(), "duplicate event; nothing admitted");
+        }
+        Ok(accepted(route.success_status, duplicate, route.targets.len()))
+    }
+
+    async fn sync(
+        &self,
+        parts: &Parts,
+        route: &Route,
+        body: Bytes,
+        key: Option<String>,
+    ) -> Result<Response<Full<Bytes>>, IngressError> {
         let (primary, secondaries) = route.targets.split_first().ok_or(IngressError::RouteNotFound)?;
-        for target in secondaries {
-            let request = outbound_request(inbound, route, target, body.clone());
-            let (client, target, limit) = (self.client.clone(), target.clone(), self.max_response_body);
-            let send_secondary = async move {
-                let started = Instant::now();
-                let outcome = match request {
-                    Ok(request) => send(&client, request, target.timeout, limit).await,
-                    Err(error) => Err(SendError::Invalid(error)),
-                };
-                log_outcome(&target, started, &outcome);
-            };
-            // The send outlives the request; it keeps the request's span for its log.
-            self.tracker
-                .spawn(send_secondary.instrument(tracing::Span::current()));
+        if let Some((key, dedupe)) = key.as_deref().zip(route.dedupe.as_ref()) {
+            let claim = tokio::time::timeout(
+                self.admit_timeout,
+                self.store.claim_key(&route.name, key, dedupe.ttl),
+            )
+            .await;
+            match claim {
+                Ok(Ok(KeyClaim::Claimed)) => {}
+                Ok(Ok(KeyClaim::Duplicate)) => return Ok(accepted(StatusCode::OK, true, 0)),
+                Ok(Err(error)) => return Err(IngressError::StoreUnavailable(Some(error))),
+                Err(_) => return Err(IngressError::StoreUnavailable(None)),
+            }
+        }
+        let release = |reason: &'static str| async move {
+            if let Some(key) = key.as_deref() {
+                if let Err(error) = self.store.release_key(&route.name, key).await {
+                    tracing::warn!(%error, reason, "releasing the pending dedupe key failed; it expires with its TTL");
+                }
+            }
+        };
+        if !secondaries.is_empty() {
+            if let Err(error) = self.admit(parts, route, secondaries, &body, None).await {
+                release("secondaries not admitted").await;
+                return Err(error);
+            }
         }
         let started = Instant::now();
-        let outcome = match outbound_request(inbound, route, primary, body) {
+        let outcome = match outbound_request(inbound(parts), route, primary, body) {
             Ok(request) => send(&self.client, request, primary.timeout, self.max_response_body).await,
             Err(error) => Err(SendError::Invalid(error)),
         };
-        log_outcome(primary, started, &outcome);
-        let response = outcome.map_err(|source| IngressError::Primary {
-            target: primary.name.clone(),
-            source,
-        })?;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(source) => {
+                tracing::warn!(target_name = %primary.name, error = %source, latency_ms, "primary target failed");
+                release("primary failed").await;
+                return Err(IngressError::Primary {
+                    target: primary.name.clone(),
+                    source,
+                });
+            }
+        };
+        tracing::info!(target_name = %primary.name, status = response.status().as_u16(), latency_ms, "primary answered");
+        if !response.status().is_success() {
+            // The provider will retry after a failure answer: let that retry through.
+            release("primary answered with a failure").await;
+        }
         let (parts, body) = response.into_parts();
         let mut relayed = Response::new(Full::new(body));
         *relayed.status_mut() = parts.status;
@@ -112,21 +233,22 @@ impl Shared {
     }
 }
 
-fn log_outcome(target: &Target, started: Instant, outcome: &Result<Response<Bytes>, SendError>) {
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match outcome {
-        Ok(response) => tracing::info!(
-            target_name = %target.name,
-            status = response.status().as_u16(),
-            latency_ms,
-            "target answered"
-        ),
-        Err(error) => tracing::warn!(
-            target_name = %target.name,
-            error = %error,
-            cause = ?std::error::Error::source(error).map(ToString::to_string),
-            latency_ms,
-            "target failed"
-        ),
+/// The answer to an admitted (or duplicate) request.
+fn accepted(status: StatusCode, duplicate: bool, deliveries: usize) -> Response<Full<Bytes>> {
+    let body = if duplicate {
+        r#"{"status":"duplicate"}"#.to_owned()
+    } else {
+        format!(r#"{{"status":"accepted","deliveries":{deliveries}}}"#)
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if duplicate {
+        response
+            .headers_mut()
+            .insert(DUPLICATE.clone(), HeaderValue::from_static("true"));
     }
+    response
 }

@@ -10,6 +10,7 @@ use http::HeaderName;
 pub mod auth;
 pub mod body;
 pub mod decode;
+pub mod dedupe;
 pub mod error;
 pub mod forward;
 pub mod rescue;

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use tokio_util::task::TaskTracker;
 use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -15,24 +14,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use super::auth::AuthLayer;
 use super::body::BodyLayer;
 use super::decode::DecodeLayer;
-use super::forward::Forward;
+use super::forward::{Forward, Shared};
 use super::rescue::RescueLayer;
 use super::route::{RouteLayer, RouteTable};
 use super::trace::TraceLayer;
 use super::REQUEST_ID;
 use crate::config::Limits;
-use crate::delivery::HttpClient;
 
 /// The composed, boxed ingress service hyper serves.
 pub type IngressService = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
 /// Builds the ingress stack for `routes`.
-pub fn build(
-    routes: Arc<RouteTable>,
-    limits: &Limits,
-    client: HttpClient,
-    tracker: TaskTracker,
-) -> IngressService {
+pub fn build(routes: Arc<RouteTable>, limits: &Limits, forward: Shared) -> IngressService {
     let stack = ServiceBuilder::new()
         // Every request gets an id before anything can fail, so every response,
         // problem or not, carries one the sender can quote.
@@ -51,6 +44,6 @@ pub fn build(
         .layer(AuthLayer)
         // JSON parsed once, and only for authenticated requests.
         .layer(DecodeLayer)
-        .service(Forward::new(client, tracker, limits.max_response_body));
+        .service(Forward::new(forward));
     BoxCloneService::new(stack)
 }

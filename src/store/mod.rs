@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub mod record;
 
 pub mod embedded;
+pub mod open;
 pub mod redis;
 
 /// The contract suite, public so that integration tests (which start real Redis

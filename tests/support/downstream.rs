@@ -26,6 +26,9 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Close the connection instead of answering.
     pub reset: bool,
+    /// Statuses for the next requests, in order (with `Retry-After` if given); then
+    /// `status` again.
+    pub script: std::collections::VecDeque<(u16, Option<&'static str>)>,
 }
 
 impl Default for Behaviour {
@@ -36,6 +39,7 @@ impl Default for Behaviour {
             headers: vec![("content-type", "application/json")],
             delay: Duration::ZERO,
             reset: false,
+            script: std::collections::VecDeque::new(),
         }
     }
 }
@@ -48,6 +52,8 @@ pub struct Received {
     pub version: Version,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -172,6 +178,15 @@ impl Downstream {
             })
     }
 
+    /// How many distinct values of JSON field `field` the bodies carried.
+    pub fn unique(&self, field: &str) -> std::collections::HashSet<String> {
+        self.received()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+            .filter_map(|v| v.get(field).and_then(|id| id.as_str().map(str::to_owned)))
+            .collect()
+    }
+
     /// The most requests it ever had in flight at once.
     #[allow(dead_code)]
     pub fn max_in_flight(&self) -> usize {
@@ -193,9 +208,14 @@ async fn handle(
         version: parts.version,
         headers: parts.headers,
         body,
+        at: std::time::Instant::now(),
     });
     state.arrived.notify_waiters();
-    let behaviour = state.behaviour.lock().unwrap().clone();
+    let (behaviour, scripted) = {
+        let mut current = state.behaviour.lock().unwrap();
+        let scripted = current.script.pop_front();
+        (current.clone(), scripted)
+    };
     tokio::time::sleep(behaviour.delay).await;
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     if behaviour.reset {
@@ -206,6 +226,14 @@ async fn handle(
     *response.status_mut() = behaviour.status;
     for (name, value) in behaviour.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    if let Some((status, retry_after)) = scripted {
+        *response.status_mut() = StatusCode::from_u16(status).unwrap();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", seconds.parse().unwrap());
+        }
     }
     Ok(response)
 }

@@ -15,14 +15,26 @@ pub struct Hookgate {
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub routes: Vec<std::sync::Arc<hookgate::config::Route>>,
+    pub store: std::sync::Arc<dyn hookgate::store::Store>,
+    /// Holds the embedded store's directory for the life of the test.
+    _data: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Hookgate {
-    /// Starts hookgate on `yaml` (its `listen` is replaced by a free loopback port).
+    /// Starts hookgate on `yaml` (its `listen` is replaced by a free loopback port; an
+    /// embedded store without a path gets a fresh temporary directory).
     pub async fn start(yaml: &str) -> Self {
         let mut config = Config::parse(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let mut data = None;
+        if let hookgate::config::StoreKind::Embedded { path } = &mut config.store.kind {
+            if path.as_os_str() == "data" {
+                let dir = tempfile::tempdir().unwrap();
+                *path = dir.path().to_owned();
+                data = Some(dir);
+            }
+        }
         config.listen = "127.0.0.1:0".parse().unwrap();
         if config.admin.is_some() {
             config.admin = Some("127.0.0.1:0".parse().unwrap());
@@ -30,6 +42,7 @@ impl Hookgate {
         let server = Server::bind(&config).await.expect("bind hookgate");
         let addr = server.local_addr().unwrap();
         let admin = server.admin_addr();
+        let store = server.store();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -38,6 +51,8 @@ impl Hookgate {
             addr,
             admin,
             routes: config.routes.clone(),
+            store,
+            _data: data,
             stop: Some(stop),
             task: Some(task),
         }
@@ -87,6 +102,8 @@ pub struct HookgateProcess {
     pub child: Child,
     pub addr: SocketAddr,
     logs: std::sync::mpsc::Receiver<String>,
+    /// Its working directory, so that a default `./data` store is its own.
+    _cwd: tempfile::TempDir,
 }
 
 #[allow(dead_code)]
@@ -98,7 +115,9 @@ impl HookgateProcess {
 
     /// The same with extra environment variables.
     pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
+        let cwd = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .current_dir(cwd.path())
             .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(config)
@@ -122,6 +141,7 @@ impl HookgateProcess {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
             logs,
+            _cwd: cwd,
         };
         let line = process.wait_for_log("hookgate listening");
         let event: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod downstream;
 pub mod hookgate;
+pub mod load;
 pub mod redis;
 pub mod tls;
 
@@ -20,4 +21,21 @@ pub fn fixture(name: &str) -> Vec<u8> {
         .join("tests/fixtures")
         .join(name);
     std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", full.display()))
+}
+
+/// Polls `check` every 20 ms until it holds (10 s at most); for conditions that have
+/// no signal to await, such as a record appearing in the store.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

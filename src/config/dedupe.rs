@@ -1,0 +1,93 @@
+//! `routes[].dedupe`: what identifies an event, and for how long a repeat of it is
+//! recognised.
+
+use std::time::Duration;
+
+use http::HeaderName;
+use jsonpath_rust::parser::model::JpQuery;
+use serde::Deserialize;
+
+use super::error::Collector;
+use super::server::duration;
+
+/// `dedupe:` as written: exactly one of `key`, `header`, `body_hash`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// JSONPath to the event's id, e.g. `$.eventId`.
+    pub key: Option<String>,
+    /// A header carrying the id, e.g. `webhook-id`.
+    pub header: Option<String>,
+    /// Use a SHA-256 of the raw body (for providers without an id).
+    #[serde(default)]
+    pub body_hash: bool,
+    /// How long a repeat is recognised (default `24h`).
+    pub ttl: Option<String>,
+}
+
+/// Where the dedupe key comes from.
+#[derive(Debug, Clone)]
+pub enum DedupeSource {
+    /// The first value the JSONPath selects in the decoded body.
+    Path {
+        /// The path as written (for messages).
+        text: String,
+        /// The compiled path.
+        query: JpQuery,
+    },
+    /// A request header.
+    Header(HeaderName),
+    /// SHA-256 of the raw body, hex.
+    BodyHash,
+}
+
+/// A validated dedupe setting.
+#[derive(Debug, Clone)]
+pub struct Dedupe {
+    /// Key source.
+    pub source: DedupeSource,
+    /// Recognition window.
+    pub ttl: Duration,
+}
+
+impl DedupeConfig {
+    pub(crate) fn validate(self, path: &str, errors: &mut Collector<'_>) -> Option<Dedupe> {
+        let ttl = duration(
+            self.ttl,
+            Duration::from_secs(24 * 3600),
+            &format!("{path}.ttl"),
+            errors,
+        );
+        let source = match (self.key, self.header, self.body_hash) {
+            (Some(text), None, false) => match jsonpath_rust::parser::parse_json_path(&text) {
+                Ok(query) => DedupeSource::Path { text, query },
+                Err(error) => {
+                    errors.at(
+                        &format!("{path}.key"),
+                        format!("expected a JSONPath such as `$.eventId`: {error}"),
+                    );
+                    return None;
+                }
+            },
+            (None, Some(name), false) => match HeaderName::try_from(name.as_str()) {
+                Ok(name) => DedupeSource::Header(name),
+                Err(_) => {
+                    errors.at(
+                        &format!("{path}.header"),
+                        format!("expected a header name such as `webhook-id`, found `{name}`"),
+                    );
+                    return None;
+                }
+            },
+            (None, None, true) => DedupeSource::BodyHash,
+            _ => {
+                errors.at(
+                    path,
+                    "expected exactly one of `key: $.eventId`, `header: webhook-id` or `body_hash: true`",
+                );
+                return None;
+            }
+        };
+        Some(Dedupe { source, ttl })
+    }
+}

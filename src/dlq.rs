@@ -1,0 +1,109 @@
+//! `hookgate dlq list|replay`: dead letters read and replayed straight from the
+//! configured store.
+
+use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::store::{DeadLetterFilter, Delivery, Store, StoreError};
+
+/// Replays are done in batches of this many.
+const BATCH: usize = 500;
+
+/// Parses `--since`/`--until`: an RFC 3339 time (`2026-11-23T10:00:00Z`) or a
+/// duration ago (`2h`, `30m`).
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        let now = SystemTime::now();
+        return Ok(millis(now.checked_sub(ago).unwrap_or(UNIX_EPOCH)));
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(millis)
+        .map_err(|_| format!("expected an RFC 3339 time such as `2026-11-23T10:00:00Z` or a duration ago such as `2h`, found `{text}`"))
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+/// The dead letters passing `filter` as a table, oldest first.
+pub fn render(dead: &[Delivery]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<36}  {:<16}  {:<16}  {:>8}  {:<20}  {:>6}  REASON",
+        "ID", "ROUTE", "TARGET", "ATTEMPTS", "LAST ATTEMPT", "STATUS"
+    );
+    for delivery in dead {
+        let last = delivery.last_attempt.as_ref();
+        let when = last
+            .map(|record| {
+                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(record.at_ms))
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let status = last
+            .and_then(|record| record.status)
+            .map_or_else(|| "-".to_owned(), |status| status.to_string());
+        let reason = delivery.dead_reason.as_deref().unwrap_or("");
+        let detail = last
+            .and_then(|record| record.error.clone().or_else(|| record.excerpt.clone()))
+            .map(|text| {
+                format!(
+                    " ({})",
+                    text.chars().take(80).collect::<String>().replace('\n', " ")
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<16}  {:<16}  {:>8}  {:<20}  {:>6}  {reason}{detail}",
+            delivery.id, delivery.route, delivery.target, delivery.attempts, when, status
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} dead letter{}",
+        dead.len(),
+        if dead.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// Replays every dead letter passing `filter`, reporting progress as
+/// `(done, total)`; returns how many were replayed.
+pub async fn replay(
+    store: &dyn Store,
+    filter: &DeadLetterFilter,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, StoreError> {
+    let ids: Vec<String> = store
+        .dead_letters(filter, usize::MAX)
+        .await?
+        .into_iter()
+        .map(|delivery| delivery.id)
+        .collect();
+    let total = ids.len() as u64;
+    let mut done = 0;
+    progress(0, total);
+    for chunk in ids.chunks(BATCH) {
+        done += store.replay(chunk).await? as u64;
+        progress(done, total);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_absolute_or_ago() {
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Ok(1000));
+        let ago = parse_time("1h").unwrap();
+        let now = millis(SystemTime::now());
+        assert!(now - ago >= 3_600_000 && now - ago < 3_660_000);
+        assert!(parse_time("yesterday-ish").is_err());
+    }
+}

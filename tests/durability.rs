@@ -1,0 +1,205 @@
+//! Nothing acknowledged is lost: hookgate killed with SIGKILL mid-stream (both
+//! stores), a Redis outage under load, two instances sharing Redis with one killed,
+//! and a stalled target's 50,000-delivery backlog kept on disk, not in memory.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::load::{post_events, LoadReport};
+use support::redis::RedisServer;
+use support::{eventually, Downstream, Hookgate, HookgateProcess};
+
+fn write(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("hookgate.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+fn config(store: &str, target: &str, target_extra: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:0\nstore: {store}\ntargets:\n  t: {{ url: \"{target}\", max_concurrency: 8, retry: {{ initial_backoff: 50ms, max_backoff: 500ms }}{target_extra} }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n"
+    )
+}
+
+/// Waits (up to `within`) until the downstream has seen every acknowledged id.
+async fn assert_all_delivered(downstream: &Downstream, report: &LoadReport, within: Duration) {
+    let acknowledged: HashSet<String> = report.acknowledged.iter().cloned().collect();
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let seen = downstream.unique("id");
+        let missing: Vec<_> = acknowledged.difference(&seen).take(5).cloned().collect();
+        if missing.is_empty() {
+            eprintln!(
+                "acknowledged {} of {} sent; delivered {} unique ids ({} requests)",
+                acknowledged.len(),
+                report.statuses.len(),
+                seen.len(),
+                downstream.received().len()
+            );
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} acknowledged events never delivered, e.g. {missing:?}",
+            acknowledged.difference(&seen).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// 2,000 events to a slow target; SIGKILL once a backlog exists; restart on the same
+/// store; every acknowledged event must arrive.
+async fn survives_sigkill(store: &str, dir: &Path) {
+    let downstream = Downstream::start().await;
+    downstream.set(|b| b.delay = Duration::from_millis(10));
+    let path = write(dir, &config(store, &downstream.url("/t"), ""));
+    let mut first = HookgateProcess::spawn(&path);
+    let url = first.url("/in");
+    let load = tokio::spawn(async move { post_events(&[url], "crash", 2_000, 16).await });
+    eventually("a backlog forms", || async { downstream.received().len() >= 200 }).await;
+    first.child.kill().expect("SIGKILL");
+    let _ = first.child.wait();
+    let report = load.await.expect("load finished");
+    assert!(
+        report.acknowledged.len() >= 200,
+        "too few acknowledged before the kill: {}",
+        report.acknowledged.len()
+    );
+    assert!(
+        report.statuses.iter().all(|&s| s == 202 || s == 0),
+        "only 202 or no answer: {:?}",
+        report
+            .statuses
+            .iter()
+            .filter(|&&s| s != 202 && s != 0)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    let _second = HookgateProcess::spawn(&path);
+    assert_all_delivered(&downstream, &report, Duration::from_secs(90)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_acknowledged_event_is_lost_when_killed_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    survives_sigkill(
+        &format!("{{ embedded: {{ path: \"{}\" }} }}", data.display()),
+        dir.path(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_acknowledged_event_is_lost_when_killed_redis() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    survives_sigkill(
+        &format!("{{ redis: {{ url: \"{}\" }}, lease_timeout: 3s }}", redis.url()),
+        dir.path(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_outage_gets_503_never_2xx_and_hookgate_recovers() {
+    let mut redis = RedisServer::start_durable();
+    let downstream = Downstream::start().await;
+    let yaml = format!(
+        "store: {{ redis: {{ url: \"{}\" }}, admit_timeout: 1s, lease_timeout: 3s }}\ntargets:\n  t: {{ url: \"{}\", retry: {{ initial_backoff: 50ms, max_backoff: 500ms }} }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n",
+        redis.url(),
+        downstream.url("/t")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let url = vec![hookgate.url("/in")];
+
+    let before = post_events(&url, "before", 200, 8).await;
+    assert_eq!(before.acknowledged.len(), 200);
+
+    redis.stop();
+    let during = post_events(&url, "during", 40, 8).await;
+    assert!(
+        during.acknowledged.is_empty(),
+        "acknowledged while the store was down"
+    );
+    assert!(during.statuses.iter().all(|&s| s == 503), "{:?}", during.statuses);
+    let health = support::send(http::Method::GET, &hookgate.url("/nowhere"), &[], "").await;
+    assert_eq!(health.status, 404, "hookgate stays up and answering");
+
+    redis.restart();
+    eventually("hookgate admits again without a restart", || {
+        let url = url.clone();
+        async move { post_events(&url, "probe", 1, 1).await.acknowledged.len() == 1 }
+    })
+    .await;
+    let after = post_events(&url, "after", 200, 8).await;
+    assert_eq!(after.acknowledged.len(), 200);
+    let mut all = before;
+    all.acknowledged.extend(after.acknowledged);
+    all.statuses.extend(after.statuses);
+    assert_all_delivered(&downstream, &all, Duration::from_secs(60)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_the_work_and_the_survivor_finishes_a_killed_ones_leases() {
+    let redis = RedisServer::start();
+    let downstream = Downstream::start().await;
+    downstream.set(|b| b.delay = Duration::from_millis(10));
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("{{ redis: {{ url: \"{}\" }}, lease_timeout: 2s }}", redis.url());
+    let path = write(dir.path(), &config(&store, &downstream.url("/t"), ""));
+    let mut one = HookgateProcess::spawn(&path);
+    let two = HookgateProcess::spawn(&path);
+    let urls = vec![one.url("/in"), two.url("/in")];
+
+    let report = post_events(&urls, "shared", 2_000, 16).await;
+    assert_eq!(report.acknowledged.len(), 2_000, "both instances admit");
+    eventually("both instances deliver", || async {
+        let received = downstream.received();
+        received.len() >= 300
+    })
+    .await;
+    one.child.kill().expect("SIGKILL");
+    let _ = one.child.wait();
+    assert_all_delivered(&downstream, &report, Duration::from_secs(90)).await;
+    drop(two);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_target_s_backlog_stays_on_disk() {
+    let downstream = Downstream::start().await;
+    downstream.set(|b| b.delay = Duration::from_secs(600));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = format!("{{ embedded: {{ path: \"{}\" }} }}", data.display());
+    let path = write(
+        dir.path(),
+        &config(&store, &downstream.url("/t"), ", timeout: 900s"),
+    );
+    let process = HookgateProcess::spawn(&path);
+    let url = vec![process.url("/in")];
+
+    let warmup = post_events(&url, "warm", 5_000, 32).await;
+    assert_eq!(warmup.acknowledged.len(), 5_000);
+    let early = rss_kib(process.child.id());
+    let bulk = post_events(&url, "bulk", 45_000, 32).await;
+    assert_eq!(bulk.acknowledged.len(), 45_000);
+    let late = rss_kib(process.child.id());
+    eprintln!("RSS after 5,000 pending: {early} KiB; after 50,000 pending: {late} KiB");
+    assert!(
+        late < early + 32 * 1024,
+        "RSS grew from {early} KiB to {late} KiB with the backlog: pending work is held in memory"
+    );
+}
