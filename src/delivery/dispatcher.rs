@@ -42,7 +42,11 @@ const STORE_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     workers: Arc<HashMap<String, Arc<Worker>>>,
+    /// Cancelled at shutdown: no more claims.
     stop: CancellationToken,
+    /// Cancelled when the grace period ends: attempts still in flight give their
+    /// leases back instead of leaving them to expire.
+    abandon: CancellationToken,
     tracker: TaskTracker,
 }
 
@@ -77,6 +81,7 @@ impl Dispatcher {
         max_response_body: usize,
     ) -> Self {
         let stop = CancellationToken::new();
+        let abandon = CancellationToken::new();
         let tracker = TaskTracker::new();
         let workers: HashMap<_, _> = targets
             .iter()
@@ -95,11 +100,12 @@ impl Dispatcher {
             })
             .collect();
         for worker in workers.values() {
-            tracker.spawn(worker.clone().run(stop.clone(), tracker.clone()));
+            tracker.spawn(worker.clone().run(stop.clone(), abandon.clone(), tracker.clone()));
         }
         Self {
             workers: Arc::new(workers),
             stop,
+            abandon,
             tracker,
         }
     }
@@ -111,21 +117,23 @@ impl Dispatcher {
         }
     }
 
-    /// Stops claiming, lets attempts in flight finish within `grace`, and returns
-    /// the leases of deliveries not yet attempted to the store at once.
+    /// Stops claiming, returns the leases of deliveries not yet attempted at once,
+    /// lets attempts in flight finish within `grace`, and then returns their leases
+    /// too, so another instance (or the restart) takes them without waiting for the
+    /// lease timeout.
     pub async fn shutdown(&self, grace: Duration) {
         self.stop.cancel();
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
-            tracing::warn!(
-                "grace period over with deliveries in flight; their leases expire and they are retried"
-            );
+            tracing::warn!("grace period over with deliveries in flight; returning their leases");
+            self.abandon.cancel();
+            self.tracker.wait().await;
         }
     }
 }
 
 impl Worker {
-    async fn run(self: Arc<Self>, stop: CancellationToken, tracker: TaskTracker) {
+    async fn run(self: Arc<Self>, stop: CancellationToken, abandon: CancellationToken, tracker: TaskTracker) {
         loop {
             if stop.is_cancelled() {
                 return;
@@ -179,7 +187,11 @@ impl Worker {
                     route = %lease.delivery.route,
                     target_name = %self.target.name,
                 );
-                tracker.spawn(self.clone().attempt(lease, permit, stop.clone()).instrument(span));
+                tracker.spawn(
+                    self.clone()
+                        .attempt(lease, permit, stop.clone(), abandon.clone())
+                        .instrument(span),
+                );
             }
         }
     }
@@ -192,7 +204,13 @@ impl Worker {
     }
 
     /// One attempt: rate limit, sign, send, classify, complete.
-    async fn attempt(self: Arc<Self>, lease: Lease, permit: OwnedSemaphorePermit, stop: CancellationToken) {
+    async fn attempt(
+        self: Arc<Self>,
+        lease: Lease,
+        permit: OwnedSemaphorePermit,
+        stop: CancellationToken,
+        abandon: CancellationToken,
+    ) {
         if let Some(rate) = &self.rate {
             tokio::select! {
                 () = rate.take() => {}
@@ -215,9 +233,22 @@ impl Worker {
             return;
         }
         let started = Instant::now();
-        let result = match self.request(&lease) {
-            Ok(request) => send(&self.client, request, self.target.timeout, self.max_response_body).await,
-            Err(error) => Err(error),
+        let sent = async {
+            match self.request(&lease) {
+                Ok(request) => send(&self.client, request, self.target.timeout, self.max_response_body).await,
+                Err(error) => Err(error),
+            }
+        };
+        let result = tokio::select! {
+            result = sent => result,
+            () = abandon.cancelled() => {
+                // Shutdown ran out of grace: the target may or may not have it; sending
+                // again later keeps the at-least-once promise.
+                if let Err(error) = self.store.release(vec![lease]).await {
+                    tracing::warn!(%error, "returning a lease at shutdown failed; it expires instead");
+                }
+                return;
+            }
         };
         let latency = started.elapsed();
         let (outcome, record) = observe(&result, latency);

@@ -36,7 +36,7 @@ const FILE_NAME: &str = "hookgate.redb";
 
 /// redb's page cache. Kept modest so memory stays flat however long the queues get:
 /// the queues are on disk, and the pages a claim touches are few.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Requests waiting for the writer before callers wait to enqueue (backpressure).
 const QUEUE_DEPTH: usize = 8192;
