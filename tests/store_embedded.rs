@@ -7,12 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hookgate::store::contract::{delivery, Harness};
+use hookgate::store::contract::{admission, delivery, record, Harness};
 use hookgate::store::embedded::{EmbeddedOptions, EmbeddedStore};
-use hookgate::store::{
-    now_ms, Admission, Admitted, AttemptRecord, Completion, DeadLetterFilter, DedupeClaim, Delivery, Store,
-    StoreError,
-};
+use hookgate::store::{now_ms, Admitted, Completion, DeadLetterFilter, Store, StoreError};
 use tempfile::TempDir;
 
 const LEASE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -47,27 +44,6 @@ async fn open(dir: &TempDir, lease_timeout: Duration) -> EmbeddedStore {
     EmbeddedStore::open(dir.path(), EmbeddedOptions { lease_timeout })
         .await
         .expect("open the embedded store")
-}
-
-fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admission {
-    Admission {
-        route: route.to_owned(),
-        dedupe: key.map(|key| DedupeClaim {
-            key: key.to_owned(),
-            ttl: Duration::from_secs(60),
-        }),
-        deliveries,
-    }
-}
-
-fn attempt(status: u16) -> AttemptRecord {
-    AttemptRecord {
-        at_ms: now_ms(),
-        status: Some(status),
-        latency_ms: 5,
-        error: None,
-        excerpt: None,
-    }
 }
 
 /// Admits `count` single-delivery admissions at once; returns how long they took.
@@ -231,7 +207,7 @@ async fn a_stale_holder_cannot_undo_the_new_holders_lease() {
             stale.next().unwrap(),
             Completion::Dead {
                 reason: "late".into(),
-                record: attempt(400),
+                record: record(400),
             },
         )
         .await
@@ -271,7 +247,7 @@ async fn released_and_deferred_deliveries_keep_their_record_and_take_the_new_due
             lease,
             Completion::Retry {
                 due_at_ms: retry_due,
-                record: attempt(503),
+                record: record(503),
             },
         )
         .await
@@ -304,7 +280,7 @@ async fn dead_letters_by_id_are_listed_oldest_first() {
         order.push(lease.delivery.id.clone());
         let dead = Completion::Dead {
             reason: "gone".into(),
-            record: attempt(410),
+            record: record(410),
         };
         store.complete(lease, dead).await.unwrap();
         // Distinct dead-letter times.

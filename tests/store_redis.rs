@@ -9,12 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hookgate::store::contract::{delivery, Harness};
+use hookgate::store::contract::{admission, delivery, record, Harness};
 use hookgate::store::redis::{connect, RedisOptions, RedisStore};
-use hookgate::store::{
-    now_ms, Admission, Admitted, AttemptRecord, Completion, DeadLetterFilter, DedupeClaim, KeyClaim, Store,
-    StoreError,
-};
+use hookgate::store::{now_ms, Admitted, Completion, DeadLetterFilter, KeyClaim, Store, StoreError};
 use support::redis::RedisServer;
 
 const LEASE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -63,27 +60,6 @@ async fn open(server: &RedisServer, prefix: &str, consumer: &str) -> RedisStore 
     .expect("connect to the test redis-server")
 }
 
-fn admission(route: &str, key: Option<&str>, deliveries: Vec<hookgate::store::Delivery>) -> Admission {
-    Admission {
-        route: route.to_owned(),
-        dedupe: key.map(|key| DedupeClaim {
-            key: key.to_owned(),
-            ttl: Duration::from_secs(60),
-        }),
-        deliveries,
-    }
-}
-
-fn attempt(status: u16) -> AttemptRecord {
-    AttemptRecord {
-        at_ms: now_ms(),
-        status: Some(status),
-        latency_ms: 5,
-        error: None,
-        excerpt: None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
     let server = RedisServer::start();
@@ -121,7 +97,7 @@ async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
         stale.next().unwrap(),
         Completion::Retry {
             due_at_ms: now_ms() - 1,
-            record: attempt(503),
+            record: record(503),
         },
     )
     .await
@@ -130,7 +106,7 @@ async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
         stale.next().unwrap(),
         Completion::Dead {
             reason: "late".into(),
-            record: attempt(400),
+            record: record(400),
         },
     )
     .await
@@ -169,7 +145,7 @@ async fn claims_order_by_due_time_across_admissions_and_retries() {
             claimed.into_iter().next().unwrap(),
             Completion::Retry {
                 due_at_ms: now - 1_000,
-                record: attempt(500),
+                record: record(500),
             },
         )
         .await
@@ -302,7 +278,7 @@ async fn every_key_carries_the_hash_tag() {
             lease,
             Completion::Dead {
                 reason: "gone".into(),
-                record: attempt(410),
+                record: record(410),
             },
         )
         .await

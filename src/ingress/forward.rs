@@ -110,6 +110,18 @@ fn inbound(parts: &Parts) -> Inbound<'_> {
 }
 
 impl Shared {
+    /// A store call bounded by `admit_timeout`; failing or slow is "unavailable".
+    async fn within_deadline<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
+    ) -> Result<T, IngressError> {
+        match tokio::time::timeout(self.admit_timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(IngressError::StoreUnavailable(Some(error))),
+            Err(_) => Err(IngressError::StoreUnavailable(None)),
+        }
+    }
+
     /// Admits deliveries to `targets` with an optional dedupe claim.
     async fn admit(
         &self,
@@ -139,11 +151,7 @@ impl Shared {
             }),
             deliveries,
         };
-        let admitted = match tokio::time::timeout(self.admit_timeout, self.store.admit(admission)).await {
-            Ok(Ok(admitted)) => admitted,
-            Ok(Err(error)) => return Err(IngressError::StoreUnavailable(Some(error))),
-            Err(_) => return Err(IngressError::StoreUnavailable(None)),
-        };
+        let admitted = self.within_deadline(self.store.admit(admission)).await?;
         if admitted == Admitted::Stored {
             for target in targets {
                 self.dispatcher.wake(&target.name);
@@ -178,16 +186,11 @@ impl Shared {
     ) -> Result<Response<Full<Bytes>>, IngressError> {
         let (primary, secondaries) = route.targets.split_first().ok_or(IngressError::RouteNotFound)?;
         if let Some((key, dedupe)) = key.as_deref().zip(route.dedupe.as_ref()) {
-            let claim = tokio::time::timeout(
-                self.admit_timeout,
-                self.store.claim_key(&route.name, key, dedupe.ttl),
-            )
-            .await;
-            match claim {
-                Ok(Ok(KeyClaim::Claimed)) => {}
-                Ok(Ok(KeyClaim::Duplicate)) => return Ok(accepted(StatusCode::OK, true, 0)),
-                Ok(Err(error)) => return Err(IngressError::StoreUnavailable(Some(error))),
-                Err(_) => return Err(IngressError::StoreUnavailable(None)),
+            let claim = self
+                .within_deadline(self.store.claim_key(&route.name, key, dedupe.ttl))
+                .await?;
+            if claim == KeyClaim::Duplicate {
+                return Ok(accepted(StatusCode::OK, true, 0));
             }
         }
         let release = |reason: &'static str| async move {

@@ -44,7 +44,8 @@ pub fn delivery(route: &str, target: &str, due_at_ms: u64) -> Delivery {
     }
 }
 
-fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admission {
+/// An admission of `deliveries` to `route`, with dedupe key `key` (60 s TTL).
+pub fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admission {
     Admission {
         route: route.to_owned(),
         dedupe: key.map(|key| DedupeClaim {
@@ -55,7 +56,8 @@ fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admis
     }
 }
 
-fn record(status: u16) -> AttemptRecord {
+/// The record of an attempt answered with `status`.
+pub fn record(status: u16) -> AttemptRecord {
     AttemptRecord {
         at_ms: now_ms(),
         status: Some(status),
