@@ -19,6 +19,7 @@ pub mod dlq;
 pub mod ingress;
 pub mod problem;
 pub mod receiver;
+pub mod rules;
 pub mod secret;
 pub mod server;
 pub mod sign;

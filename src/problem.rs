@@ -26,6 +26,8 @@ pub struct Problem {
     pub detail: String,
     /// Extra response headers (`Allow`, `Retry-After`).
     pub headers: HeaderMap,
+    /// Extension members (RFC 9457 §3.2), e.g. `errors` for validation failures.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +41,8 @@ struct Document<'a> {
     instance: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    #[serde(flatten)]
+    extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -55,12 +59,19 @@ impl Problem {
             title,
             detail: detail.into(),
             headers: HeaderMap::new(),
+            extensions: serde_json::Map::new(),
         }
     }
 
     /// Adds a response header.
     pub fn with_header(mut self, name: http::header::HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
+        self
+    }
+
+    /// Adds an extension member.
+    pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_owned(), value);
         self
     }
 
@@ -74,6 +85,7 @@ impl Problem {
             detail: &self.detail,
             instance,
             request_id,
+            extensions: &self.extensions,
         };
         // Serialising plain strings and numbers cannot fail.
         let body = serde_json::to_vec(&document).unwrap_or_default();

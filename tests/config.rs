@@ -236,3 +236,44 @@ fn hookgate_check_exits_64_listing_every_error() {
         assert!(stderr.contains(expected), "missing `{expected}` in:\n{stderr}");
     }
 }
+
+#[test]
+fn rule_errors_are_located() {
+    let text = r#"targets:
+  t: { url: "http://127.0.0.1:1/" }
+routes:
+  - name: r
+    path: /r
+    split: "$[?("
+    validate:
+      required: ["eventId"]
+      formats: { "$.when": datetime }
+    rules:
+      - when: "@.a ==="
+        transform:
+          - squash: { "$.a": 1 }
+          - template: { id: "{nope}" }
+        forward: [nowhere]
+    output: { cloudevents: { source: x } }
+"#;
+    let errors = errors(text);
+    for path in [
+        "routes[0].split",
+        "routes[0].validate.required[0]",
+        "routes[0].validate.formats.$.when",
+        "routes[0].rules[0].when",
+        "routes[0].rules[0].transform[0]",
+        "routes[0].rules[0].transform[1]",
+        "routes[0].rules[0].forward[0]",
+        "routes[0].output",
+    ] {
+        let error = find(&errors, path);
+        assert!(error.location.is_some(), "{path} has no location");
+    }
+    assert!(find(&errors, "routes[0].validate.formats.$.when")
+        .message
+        .contains("date-time"));
+    assert!(find(&errors, "routes[0].rules[0].forward[0]")
+        .message
+        .contains("unknown target `nowhere`"));
+}

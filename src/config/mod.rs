@@ -18,6 +18,7 @@ mod error;
 mod interpolate;
 mod policy;
 mod route;
+mod rules;
 mod server;
 mod source;
 mod store;

@@ -9,9 +9,11 @@ use serde::Deserialize;
 
 use super::dedupe::{Dedupe, DedupeConfig};
 use super::error::Collector;
+use super::rules::{DefaultConfig, MatchMode, OneOrMany, RouteRulesConfig, RuleConfig, ValidateConfig};
 use super::server::size;
 use super::target::Target;
 use crate::ingress::auth::Verifier;
+use crate::rules::RouteRules;
 
 /// How a route answers the sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -60,7 +62,9 @@ pub struct RouteConfig {
     /// the first target inline and relay its answer; the others go through the queue).
     #[serde(default)]
     pub mode: Mode,
-    /// Target names, in order; the first is the primary in `sync` mode.
+    /// Target names, in order; the first is the primary in `sync` mode. Optional in
+    /// `queue` mode when `rules` name the targets.
+    #[serde(default)]
     pub targets: Vec<String>,
     /// Request headers passed through to targets besides `content-type`, e.g. a
     /// provider's event-type header. Hop-by-hop headers are never passed.
@@ -81,6 +85,20 @@ pub struct RouteConfig {
     pub success_status: Option<u16>,
     /// How repeats of an event are recognised and dropped.
     pub dedupe: Option<DedupeConfig>,
+    /// JSONPath(s) selecting the events inside one request, e.g. `$[*]`.
+    pub split: Option<OneOrMany>,
+    /// Required paths and formats every event must have.
+    pub validate: Option<ValidateConfig>,
+    /// Ordered rules: `when` → `transform` → `forward`.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// `first` (default): only the first matching rule applies; `all`: every one.
+    #[serde(rename = "match")]
+    pub matching: Option<MatchMode>,
+    /// Events no rule matches: `drop`, or `forward` unchanged to `targets`.
+    pub default: Option<DefaultConfig>,
+    /// `json` (default) or `{ cloudevents: { source, type, id } }`.
+    pub output: Option<serde_yaml::Value>,
 }
 
 /// A validated route.
@@ -108,6 +126,8 @@ pub struct Route {
     pub success_status: StatusCode,
     /// Dedupe setting.
     pub dedupe: Option<Dedupe>,
+    /// Split, validation, rules and output, when the route has any.
+    pub rules: Option<RouteRules>,
 }
 
 impl RouteConfig {
@@ -153,10 +173,24 @@ impl RouteConfig {
                 }
             })
             .collect();
-        if self.targets.is_empty() {
+        let rules_config = RouteRulesConfig {
+            split: self.split,
+            validate: self.validate,
+            rules: self.rules,
+            matching: self.matching,
+            default: self.default,
+            output: self.output,
+        };
+        if self.targets.is_empty() && (rules_config.rules.is_empty() || self.mode == Mode::Sync) {
             errors.at(
                 &format!("{path}.targets"),
                 "expected at least one target name, e.g. `[backend]`",
+            );
+        }
+        if !rules_config.is_empty() && self.content_type != ContentType::Json {
+            errors.at(
+                &format!("{path}.content_type"),
+                "rules, split and validate need `content_type: json`",
             );
         }
         let known = || {
@@ -164,7 +198,7 @@ impl RouteConfig {
             names.sort_unstable();
             names.join(", ")
         };
-        let resolved = self
+        let resolved: Vec<Arc<Target>> = self
             .targets
             .iter()
             .enumerate()
@@ -227,6 +261,8 @@ impl RouteConfig {
         let dedupe = self
             .dedupe
             .and_then(|dedupe| dedupe.validate(&format!("{path}.dedupe"), errors));
+        let rules =
+            (!rules_config.is_empty()).then(|| rules_config.compile(path, targets, &resolved, errors));
         Route {
             name: self.name,
             path: self.path,
@@ -239,6 +275,7 @@ impl RouteConfig {
             auth,
             success_status,
             dedupe,
+            rules,
         }
     }
 }

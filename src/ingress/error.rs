@@ -50,6 +50,9 @@ pub enum IngressError {
         /// serde_json's description, which holds no body content.
         reason: String,
     },
+    /// Events of the request break the route's validation, or a rewrite lacks a value.
+    #[error("{} invalid event field(s)", .0.len())]
+    InvalidEvents(Vec<crate::rules::validate::Violation>),
     /// The route dedupes on a key this request does not carry.
     #[error("dedupe key missing ({location})")]
     DedupeKeyMissing {
@@ -136,6 +139,17 @@ impl IngressError {
                 "Invalid JSON",
                 format!("The body is not valid JSON: {reason} at line {line}, column {column}."),
             ),
+            IngressError::InvalidEvents(violations) => Problem::new(
+                "invalid-event",
+                StatusCode::BAD_REQUEST,
+                "Invalid Event",
+                format!(
+                    "{} problem{} in the request's events; none was accepted.",
+                    violations.len(),
+                    if violations.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .with_extension("errors", serde_json::to_value(violations).unwrap_or_default()),
             IngressError::DedupeKeyMissing { location } => Problem::new(
                 "dedupe-key-missing",
                 StatusCode::BAD_REQUEST,

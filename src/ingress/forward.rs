@@ -27,6 +27,7 @@ use crate::config::{Mode, Route, Target};
 use crate::delivery::{
     outbound_delivery, outbound_request, relay_headers, send, Dispatcher, HttpClient, Inbound, SendError,
 };
+use crate::rules::Evaluation;
 use crate::store::{Admission, Admitted, DedupeClaim, KeyClaim, Store};
 
 /// Marks an answer to a repeat of an event already admitted.
@@ -86,15 +87,22 @@ impl Service<Request<Bytes>> for Forward {
                 .cloned()
                 .ok_or(IngressError::RouteNotFound)?;
             let decoded = parts.extensions.get::<Decoded>().map(|decoded| decoded.0.clone());
-            let key = dedupe::key(
-                found.route.dedupe.as_ref(),
-                &parts.headers,
-                &body,
-                decoded.as_deref(),
-            )?;
-            match found.route.mode {
-                Mode::Queue => shared.queue(&parts, &found.route, body, key).await,
-                Mode::Sync => shared.sync(&parts, &found.route, body, key).await,
+            // Rules validate every event before anything is admitted or called.
+            let evaluation = shared.evaluate(&parts, &found, decoded.as_deref())?;
+            let route = &found.route;
+            match (route.mode, evaluation) {
+                (Mode::Queue, Some(evaluation)) => {
+                    let (duplicate, deliveries) =
+                        shared.admit_events(&parts, route, evaluation, true).await?;
+                    Ok(accepted(route.success_status, duplicate, deliveries))
+                }
+                (mode, evaluation) => {
+                    let key = dedupe::key(route.dedupe.as_ref(), &parts.headers, &body, decoded.as_deref())?;
+                    match mode {
+                        Mode::Queue => shared.queue(&parts, route, body, key).await,
+                        Mode::Sync => shared.sync(&parts, route, body, key, evaluation).await,
+                    }
+                }
             }
         })
     }
@@ -131,16 +139,38 @@ impl Shared {
         body: &Bytes,
         key: Option<&str>,
     ) -> Result<Admitted, IngressError> {
+        self.admit_with(parts, route, targets, body, key, None).await
+    }
+
+    /// [`Self::admit`], with the deliveries' `content-type` replaced when given
+    /// (rewritten events may have another media type than the request).
+    async fn admit_with(
+        &self,
+        parts: &Parts,
+        route: &Route,
+        targets: &[Arc<Target>],
+        body: &Bytes,
+        key: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<Admitted, IngressError> {
         let deliveries = targets
             .iter()
             .map(|target| {
-                outbound_delivery(
+                let mut delivery = outbound_delivery(
                     inbound(parts),
                     route,
                     target,
                     body.clone(),
                     key.map(str::to_owned),
-                )
+                );
+                if let Some(content_type) = content_type {
+                    for (name, value) in &mut delivery.headers {
+                        if name == "content-type" {
+                            content_type.clone_into(value);
+                        }
+                    }
+                }
+                delivery
             })
             .collect();
         let admission = Admission {
@@ -158,6 +188,74 @@ impl Shared {
             }
         }
         Ok(admitted)
+    }
+
+    /// Evaluates the route's rules, if any: `None` when the route has none.
+    fn evaluate(
+        &self,
+        parts: &Parts,
+        found: &RouteMatch,
+        decoded: Option<&serde_json::Value>,
+    ) -> Result<Option<Evaluation>, IngressError> {
+        let Some(rules) = &found.route.rules else {
+            return Ok(None);
+        };
+        let Some(body) = decoded else { return Ok(None) };
+        let evaluation = rules
+            .evaluate(body, &parts.headers, &found.params, &found.route.targets)
+            .map_err(IngressError::InvalidEvents)?;
+        if evaluation.dropped > 0 {
+            metrics::counter!("hookgate_events_dropped_total", "route" => found.route.name.clone())
+                .increment(evaluation.dropped as u64);
+        }
+        Ok(Some(evaluation))
+    }
+
+    /// Admits each routed event on its own (with its own dedupe key); returns whether
+    /// every one was a duplicate. Validation already passed for all of them, so a
+    /// store failure part-way is a 503 the provider retries, and dedupe keeps the
+    /// events already admitted from being delivered twice.
+    async fn admit_events(
+        &self,
+        parts: &Parts,
+        route: &Route,
+        evaluation: Evaluation,
+        dedupe: bool,
+    ) -> Result<(bool, usize), IngressError> {
+        let cloudevents = route
+            .rules
+            .as_ref()
+            .is_some_and(|rules| matches!(rules.output, crate::rules::Output::CloudEvents { .. }));
+        let content_type = cloudevents.then_some("application/cloudevents+json");
+        let mut all_duplicates = !evaluation.routed.is_empty();
+        let mut deliveries = 0;
+        for routed in evaluation.routed {
+            let key = if dedupe {
+                super::dedupe::key(
+                    route.dedupe.as_ref(),
+                    &parts.headers,
+                    &routed.body,
+                    Some(&routed.event),
+                )?
+            } else {
+                None
+            };
+            let admitted = self
+                .admit_with(
+                    parts,
+                    route,
+                    &routed.targets,
+                    &routed.body,
+                    key.as_deref(),
+                    content_type,
+                )
+                .await?;
+            if admitted == Admitted::Stored {
+                all_duplicates = false;
+                deliveries += routed.targets.len();
+            }
+        }
+        Ok((all_duplicates, deliveries))
     }
 
     async fn queue(
@@ -183,6 +281,7 @@ impl Shared {
         route: &Route,
         body: Bytes,
         key: Option<String>,
+        evaluation: Option<Evaluation>,
     ) -> Result<Response<Full<Bytes>>, IngressError> {
         let (primary, secondaries) = route.targets.split_first().ok_or(IngressError::RouteNotFound)?;
         if let Some((key, dedupe)) = key.as_deref().zip(route.dedupe.as_ref()) {
@@ -203,6 +302,12 @@ impl Shared {
         if !secondaries.is_empty() {
             if let Err(error) = self.admit(parts, route, secondaries, &body, None).await {
                 release("secondaries not admitted").await;
+                return Err(error);
+            }
+        }
+        if let Some(evaluation) = evaluation {
+            if let Err(error) = self.admit_events(parts, route, evaluation, false).await {
+                release("rule events not admitted").await;
                 return Err(error);
             }
         }

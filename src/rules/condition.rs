@@ -1,0 +1,117 @@
+//! `when`: an RFC 9535 filter expression over the event (`@` is the event), plus
+//! optional header and path-parameter equalities, compiled once at load.
+
+use http::{HeaderMap, HeaderName};
+use jsonpath_rust::parser::model::JpQuery;
+use serde_json::Value;
+
+use crate::ingress::PathParams;
+
+/// A compiled `when`.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// The filter as written.
+    pub text: Option<String>,
+    filter: Option<JpQuery>,
+    headers: Vec<(HeaderName, String)>,
+    params: Vec<(String, String)>,
+}
+
+impl Condition {
+    /// Compiles `filter` (e.g. `search(@.eventName, '^consent_')`), header and
+    /// parameter equalities.
+    pub fn compile(
+        filter: Option<&str>,
+        headers: Vec<(HeaderName, String)>,
+        params: Vec<(String, String)>,
+    ) -> Result<Condition, String> {
+        let compiled = match filter {
+            Some(expression) => Some(
+                jsonpath_rust::parser::parse_json_path(&format!("$[?{expression}]")).map_err(|error| {
+                    format!("expected an RFC 9535 filter expression such as `@.eventName == 'x'`: {error}")
+                })?,
+            ),
+            None => None,
+        };
+        Ok(Condition {
+            text: filter.map(str::to_owned),
+            filter: compiled,
+            headers,
+            params,
+        })
+    }
+
+    /// Whether `event` (with this request's headers and parameters) matches.
+    pub fn matches(&self, event: &Value, headers: &HeaderMap, params: &PathParams) -> bool {
+        let headers_match = self
+            .headers
+            .iter()
+            .all(|(name, value)| headers.get(name).and_then(|v| v.to_str().ok()) == Some(value.as_str()));
+        let params_match = self
+            .params
+            .iter()
+            .all(|(name, value)| params.get(name) == Some(value.as_str()));
+        if !(headers_match && params_match) {
+            return false;
+        }
+        match &self.filter {
+            None => true,
+            // The filter selects among an array's items; the event is wrapped as the
+            // only item so that `@` is the event itself.
+            Some(query) => {
+                let wrapped = Value::Array(vec![event.clone()]);
+                jsonpath_rust::query::js_path_process(query, &wrapped).is_ok_and(|hits| !hits.is_empty())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn when(filter: &str) -> Condition {
+        Condition::compile(Some(filter), vec![], vec![]).unwrap()
+    }
+
+    #[test]
+    fn filters_over_the_event() {
+        let (headers, params) = (HeaderMap::new(), PathParams::default());
+        let consent = json!({"eventName": "consent_authorised", "n": 3, "tags": ["a"]});
+        let product = json!({"eventName": "product_generated_success"});
+        let consents = when("search(@.eventName, '^consent_')");
+        assert!(consents.matches(&consent, &headers, &params));
+        assert!(!consents.matches(&product, &headers, &params));
+        let products =
+            when("@.eventName == 'product_generated_success' || @.eventName == 'product_generated_failed'");
+        assert!(products.matches(&product, &headers, &params));
+        assert!(!products.matches(&consent, &headers, &params));
+        assert!(when("@.n > 2").matches(&consent, &headers, &params));
+        assert!(
+            !when("@.missing == 'x'").matches(&consent, &headers, &params),
+            "a missing path does not match"
+        );
+        assert!(
+            when("@.ünï == 'ok'").matches(&json!({"ünï": "ok"}), &headers, &params),
+            "unicode keys"
+        );
+        assert!(Condition::compile(Some("@.a ==="), vec![], vec![]).is_err());
+    }
+
+    #[test]
+    fn headers_and_params_must_equal() {
+        let condition = Condition::compile(
+            None,
+            vec![(HeaderName::from_static("x-event"), "created".into())],
+            vec![("kind".into(), "customer".into())],
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-event", "created".parse().unwrap());
+        let params = PathParams(vec![("kind".into(), "customer".into())]);
+        assert!(condition.matches(&json!({}), &headers, &params));
+        assert!(!condition.matches(&json!({}), &HeaderMap::new(), &params));
+        assert!(!condition.matches(&json!({}), &headers, &PathParams::default()));
+    }
+}

@@ -1,0 +1,197 @@
+//! String templates over an event: literal text with `{$.json.path}`,
+//! `{path.name}` (a path parameter) and `{header.name}` placeholders, parsed once at
+//! load. Used for target URLs, methods and headers, and in `template` transforms.
+//! A placeholder with no value is an error for that event, never a panic and never
+//! an empty string silently sent on.
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use super::path::Path;
+use crate::ingress::PathParams;
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Json(Path),
+    Param(String),
+    Header(String),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    text: String,
+    pieces: Vec<Piece>,
+}
+
+/// What placeholders are filled from.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The event.
+    pub event: &'a Value,
+    /// Path parameters of the request.
+    pub params: &'a PathParams,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+}
+
+impl Template {
+    /// Parses `text`; `{{` and `}}` are literal braces.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(['{', '}']) {
+            literal.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            if let Some(after) = tail.strip_prefix("{{") {
+                literal.push('{');
+                rest = after;
+                continue;
+            }
+            if let Some(after) = tail.strip_prefix("}}") {
+                literal.push('}');
+                rest = after;
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err(format!(
+                    "unmatched `}}` in `{text}` (write `}}}}` for a literal brace)"
+                ));
+            }
+            let close = tail.find('}').ok_or_else(|| {
+                format!("unclosed `{{` in `{text}`; expected e.g. `{{$.eventId}}` or `{{path.customerId}}`")
+            })?;
+            let name = tail[1..close].trim();
+            let piece = if name.starts_with('$') {
+                Piece::Json(Path::parse(name)?)
+            } else if let Some(param) = name.strip_prefix("path.") {
+                Piece::Param(param.to_owned())
+            } else if let Some(header) = name.strip_prefix("header.") {
+                Piece::Header(header.to_ascii_lowercase())
+            } else {
+                return Err(format!(
+                    "unknown placeholder `{{{name}}}` in `{text}`; expected `{{$.json.path}}`, `{{path.name}}` or `{{header.name}}`"
+                ));
+            };
+            if !literal.is_empty() {
+                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+            }
+            pieces.push(piece);
+            rest = &tail[close + 1..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Ok(Template {
+            text: text.to_owned(),
+            pieces,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether it has no placeholders (its text is its value).
+    pub fn is_literal(&self) -> bool {
+        self.pieces.iter().all(|piece| matches!(piece, Piece::Literal(_)))
+    }
+
+    /// Path parameters the template uses.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Param(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Fills the placeholders; an absent or null value is an error naming it.
+    pub fn render(&self, scope: Scope<'_>) -> Result<String, String> {
+        let mut out = String::with_capacity(self.text.len());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Json(path) => match path.get(scope.event) {
+                    None | Some(Value::Null) => {
+                        return Err(format!("`{}` has no value in this event", path.as_str()))
+                    }
+                    Some(Value::String(text)) => out.push_str(text),
+                    Some(other) => out.push_str(&other.to_string()),
+                },
+                Piece::Param(name) => out.push_str(
+                    scope
+                        .params
+                        .get(name)
+                        .ok_or_else(|| format!("path parameter `{name}` is not in this route's path"))?,
+                ),
+                Piece::Header(name) => out.push_str(
+                    scope
+                        .headers
+                        .get(name)
+                        .and_then(|value| value.to_str().ok())
+                        .ok_or_else(|| format!("header `{name}` is missing"))?,
+                ),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope<'a>(event: &'a Value, params: &'a PathParams, headers: &'a HeaderMap) -> Scope<'a> {
+        Scope {
+            event,
+            params,
+            headers,
+        }
+    }
+
+    #[test]
+    fn fills_json_params_and_headers() {
+        let template = Template::parse(
+            "https://backend/customers/{path.customerId}/events/{$.id}?n={$.n}&h={header.X-Kind}",
+        )
+        .unwrap();
+        let event = json!({"id": "evt_1", "n": 3});
+        let params = PathParams(vec![("customerId".into(), "cus_9".into())]);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-kind", "consent".parse().unwrap());
+        assert_eq!(
+            template.render(scope(&event, &params, &headers)).unwrap(),
+            "https://backend/customers/cus_9/events/evt_1?n=3&h=consent"
+        );
+        assert_eq!(template.params().collect::<Vec<_>>(), vec!["customerId"]);
+    }
+
+    #[test]
+    fn missing_values_are_errors_not_panics() {
+        let (event, params, headers) = (json!({"id": null}), PathParams::default(), HeaderMap::new());
+        for text in ["{$.id}", "{$.absent.deep}", "{path.customerId}", "{header.x}"] {
+            let error = Template::parse(text)
+                .unwrap()
+                .render(scope(&event, &params, &headers))
+                .unwrap_err();
+            assert!(!error.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn literal_braces_and_bad_templates() {
+        let (event, params, headers) = (json!({}), PathParams::default(), HeaderMap::new());
+        let literal = Template::parse("{{x}}").unwrap();
+        assert!(literal.is_literal());
+        assert_eq!(literal.render(scope(&event, &params, &headers)).unwrap(), "{x}");
+        for bad in ["{", "}", "{nope}", "{$.a[}"] {
+            assert!(Template::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
