@@ -235,3 +235,41 @@ routes:
     want.sort_by_key(key);
     assert_eq!(got, want);
 }
+
+#[tokio::test]
+async fn target_url_method_and_headers_are_filled_per_event() {
+    let backend = Downstream::start().await;
+    let base = backend.url("");
+    let yaml = format!(
+        r#"
+targets:
+  backend: {{ url: "{base}/customers/{{path.customerId}}/events/{{$.eventId}}", method: PUT, headers: {{ x-event-name: "{{$.eventName}}", x-static: fixed }} }}
+routes:
+  - {{ name: r, path: "/in/{{customerId}}", targets: [backend] }}
+"#
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let event = json!({"eventId": "evt_7", "eventName": "consent_revoked"});
+    assert_eq!(
+        post_json(&hookgate.url("/in/cus_3"), event.to_string())
+            .await
+            .status,
+        202
+    );
+    let received = backend.wait_for(1).await.remove(0);
+    assert_eq!(received.method, http::Method::PUT);
+    assert_eq!(received.path, "/customers/cus_3/events/evt_7");
+    assert_eq!(received.headers["x-event-name"], "consent_revoked");
+    assert_eq!(received.headers["x-static"], "fixed");
+
+    let reply = post_json(&hookgate.url("/in/cus_3"), json!({"eventName": "x"}).to_string()).await;
+    let problem = reply.assert_problem(400, "invalid-event");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$.eventId"),
+        "{problem}"
+    );
+    assert_eq!(backend.received().len(), 1);
+}

@@ -10,12 +10,16 @@ use serde::Deserialize;
 use super::error::Collector;
 use super::server::duration;
 
-/// `dedupe:` as written: exactly one of `key`, `header`, `body_hash`.
+/// `dedupe:` as written: exactly one of `key`, `fields`, `header`, `body_hash`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
     /// JSONPath to the event's id, e.g. `$.eventId`.
     pub key: Option<String>,
+    /// Several values that together identify the event, for providers without an id,
+    /// e.g. `["$.customerId", "$.modifiedOn", "$.status"]` (absent ones count as
+    /// empty).
+    pub fields: Option<Vec<String>>,
     /// A header carrying the id, e.g. `webhook-id`.
     pub header: Option<String>,
     /// Use a SHA-256 of the raw body (for providers without an id).
@@ -35,6 +39,8 @@ pub enum DedupeSource {
         /// The compiled path.
         query: JpQuery,
     },
+    /// The values at these paths, joined.
+    Fields(Vec<crate::rules::path::Path>),
     /// A request header.
     Header(HeaderName),
     /// SHA-256 of the raw body, hex.
@@ -58,6 +64,23 @@ impl DedupeConfig {
             &format!("{path}.ttl"),
             errors,
         );
+        if let Some(fields) = self.fields {
+            if self.key.is_some() || self.header.is_some() || self.body_hash || fields.is_empty() {
+                errors.at(path, "expected exactly one of `key`, `fields`, `header` or `body_hash`, and `fields` not empty");
+                return None;
+            }
+            let mut paths = Vec::new();
+            for (index, text) in fields.iter().enumerate() {
+                match crate::rules::path::Path::parse(text) {
+                    Ok(parsed) => paths.push(parsed),
+                    Err(message) => errors.at(&format!("{path}.fields[{index}]"), message),
+                }
+            }
+            return Some(Dedupe {
+                source: DedupeSource::Fields(paths),
+                ttl,
+            });
+        }
         let source = match (self.key, self.header, self.body_hash) {
             (Some(text), None, false) => match jsonpath_rust::parser::parse_json_path(&text) {
                 Ok(query) => DedupeSource::Path { text, query },

@@ -12,6 +12,7 @@ use super::policy::{rate, BreakerConfig, RetryConfig, SignConfig};
 use super::server::duration;
 use crate::delivery::breaker::BreakerPolicy;
 use crate::delivery::retry::RetryPolicy;
+use crate::rules::template::Template;
 use crate::secret::Secret;
 
 /// Default time allowed for one attempt against a target, response body included.
@@ -21,8 +22,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
-    /// Absolute `http://` or `https://` URL deliveries are sent to.
+    /// Absolute `http://` or `https://` URL deliveries are sent to. May contain
+    /// `{$.json.path}`, `{path.name}` and `{header.name}` placeholders, filled per
+    /// event, e.g. `http://backend/customers/{path.customerId}/products`.
     pub url: String,
+    /// HTTP method (default: the inbound request's). May be a template.
+    pub method: Option<String>,
     /// Time allowed for one attempt, from connecting to the last byte of the response
     /// (default `10s`). In `sync` mode the primary target's timeout is a 504.
     pub timeout: Option<String>,
@@ -49,8 +54,14 @@ pub struct TargetConfig {
 pub struct Target {
     /// The name routes refer to it by.
     pub name: String,
-    /// Where deliveries are sent.
+    /// Where deliveries are sent (placeholders, if any, shown as `x`).
     pub url: Uri,
+    /// The URL as a template, when it has placeholders.
+    pub url_template: Option<Template>,
+    /// The method, when the target fixes one (a template if it has placeholders).
+    pub method: Option<Template>,
+    /// Static headers whose values have placeholders, filled per event.
+    pub header_templates: Vec<(HeaderName, Template)>,
     /// Time allowed for one attempt.
     pub timeout: Duration,
     /// Headers added to every request.
@@ -70,12 +81,50 @@ pub struct Target {
 impl TargetConfig {
     pub(crate) fn validate(self, name: &str, path: &str, errors: &mut Collector<'_>) -> Target {
         super::check_name("target", name, path, errors);
-        let url = parse_url(&self.url, &format!("{path}.url"), errors);
+        let (url, url_template) = match Template::parse(&self.url) {
+            Ok(template) if !template.is_literal() => {
+                // The parts around the placeholders must make an absolute URL.
+                let sample = template.sample("x");
+                (parse_url(&sample, &format!("{path}.url"), errors), Some(template))
+            }
+            Ok(_) => (parse_url(&self.url, &format!("{path}.url"), errors), None),
+            Err(message) => {
+                errors.at(&format!("{path}.url"), message);
+                (Uri::from_static("http://invalid.invalid/"), None)
+            }
+        };
+        let method = self
+            .method
+            .as_deref()
+            .and_then(|text| match Template::parse(text) {
+                Ok(template)
+                    if template.is_literal()
+                        && http::Method::from_bytes(text.to_ascii_uppercase().as_bytes()).is_err() =>
+                {
+                    errors.at(
+                        &format!("{path}.method"),
+                        format!("expected an HTTP method such as `PUT`, found `{text}`"),
+                    );
+                    None
+                }
+                Ok(template) => Some(template),
+                Err(message) => {
+                    errors.at(&format!("{path}.method"), message);
+                    None
+                }
+            });
+        let mut header_templates = Vec::new();
         let timeout = duration(self.timeout, DEFAULT_TIMEOUT, &format!("{path}.timeout"), errors);
         let mut headers = HeaderMap::new();
         for (key, value) in &self.headers {
             let field = format!("{path}.headers.{key}");
+            let templated = Template::parse(value)
+                .ok()
+                .filter(|template| !template.is_literal());
             match (HeaderName::try_from(key.as_str()), HeaderValue::try_from(value.as_str())) {
+                (Ok(name), Ok(_)) if templated.is_some() => {
+                    header_templates.extend(templated.map(|template| (name, template)));
+                }
                 (Ok(name), Ok(value)) => {
                     headers.insert(name, value);
                 }
@@ -98,6 +147,9 @@ impl TargetConfig {
         Target {
             name: name.to_owned(),
             url,
+            url_template,
+            method,
+            header_templates,
             timeout,
             headers,
             max_concurrency: self.max_concurrency.unwrap_or(16).max(1) as usize,

@@ -13,5 +13,7 @@ mod send;
 
 pub use client::{build_client, HttpClient};
 pub use dispatcher::Dispatcher;
-pub use request::{is_never_forwarded, outbound_delivery, outbound_request, relay_headers, Inbound};
+pub use request::{
+    is_never_forwarded, outbound_delivery, outbound_request, relay_headers, resolve, Inbound, Resolved,
+};
 pub use send::{send, SendError};

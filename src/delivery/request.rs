@@ -6,10 +6,14 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request};
+use http::{Method, Request, Uri};
 use http_body_util::Full;
 
+use serde_json::Value;
+
 use crate::config::{Route, Target};
+use crate::ingress::PathParams;
+use crate::rules::template::Scope;
 use crate::store::{now_ms, Delivery};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those
@@ -56,6 +60,64 @@ pub struct Inbound<'a> {
     pub request_id: Option<&'a HeaderValue>,
     /// The connecting peer.
     pub peer: Option<IpAddr>,
+    /// Path parameters of the matched route.
+    pub params: &'a PathParams,
+}
+
+/// A target's method, URL and templated headers for one event.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Method to use.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: Uri,
+    /// Headers whose values were templates.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Fills the target's templates (URL, method, header values) for `event`; a missing
+/// value or a result that is not a valid URL, method or header is an error for that
+/// event.
+pub fn resolve(inbound: Inbound<'_>, target: &Target, event: &Value) -> Result<Resolved, String> {
+    let scope = Scope {
+        event,
+        params: inbound.params,
+        headers: inbound.headers,
+    };
+    let method = match &target.method {
+        None => inbound.method.clone(),
+        Some(template) => {
+            let text = template.render(scope)?.to_ascii_uppercase();
+            Method::from_bytes(text.as_bytes())
+                .map_err(|_| format!("target `{}`: `{text}` is not an HTTP method", target.name))?
+        }
+    };
+    let url = match &target.url_template {
+        None => target.url.clone(),
+        Some(template) => {
+            let text = template.render(scope)?;
+            text.parse::<Uri>()
+                .ok()
+                .filter(|uri| uri.host().is_some())
+                .ok_or_else(|| format!("target `{}`: `{text}` is not a valid URL", target.name))?
+        }
+    };
+    let headers = target
+        .header_templates
+        .iter()
+        .map(|(name, template)| {
+            let text = template.render(scope)?;
+            HeaderValue::try_from(text)
+                .map(|value| (name.clone(), value))
+                .map_err(|_| {
+                    format!(
+                        "target `{}`: header `{name}` would not be a valid header value",
+                        target.name
+                    )
+                })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Resolved { method, url, headers })
 }
 
 /// Builds the request for one target.
@@ -63,13 +125,18 @@ pub fn outbound_request(
     inbound: Inbound<'_>,
     route: &Route,
     target: &Target,
+    resolved: Resolved,
     body: Bytes,
 ) -> Result<Request<Full<Bytes>>, http::Error> {
     let mut request = Request::builder()
-        .method(inbound.method.clone())
-        .uri(target.url.clone())
+        .method(resolved.method)
+        .uri(resolved.url)
         .body(Full::new(body))?;
-    *request.headers_mut() = outbound_headers(inbound, route, target);
+    let mut headers = outbound_headers(inbound, route, target);
+    for (name, value) in resolved.headers {
+        headers.insert(name, value);
+    }
+    *request.headers_mut() = headers;
     Ok(request)
 }
 
@@ -78,10 +145,15 @@ pub fn outbound_delivery(
     inbound: Inbound<'_>,
     route: &Route,
     target: &Target,
+    resolved: Resolved,
     body: Bytes,
     event_key: Option<String>,
 ) -> Delivery {
-    let headers = outbound_headers(inbound, route, target)
+    let mut headers = outbound_headers(inbound, route, target);
+    for (name, value) in resolved.headers {
+        headers.insert(name, value);
+    }
+    let headers = headers
         .iter()
         .map(|(name, value)| {
             (
@@ -101,8 +173,8 @@ pub fn outbound_delivery(
             .and_then(|id| id.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
-        method: inbound.method.to_string(),
-        url: target.url.to_string(),
+        method: resolved.method.to_string(),
+        url: resolved.url.to_string(),
         headers,
         body,
         attempts: 0,

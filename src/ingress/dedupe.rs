@@ -39,6 +39,25 @@ pub fn key(
             .ok_or_else(|| IngressError::DedupeKeyMissing {
                 location: format!("header {name}"),
             })?,
+        DedupeSource::Fields(paths) => {
+            let event = decoded.ok_or_else(|| IngressError::DedupeKeyMissing {
+                location: "a JSON body".to_owned(),
+            })?;
+            let parts: Vec<String> = paths
+                .iter()
+                .map(|path| match path.get(event) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                })
+                .collect();
+            if parts.iter().all(String::is_empty) {
+                return Err(IngressError::DedupeKeyMissing {
+                    location: paths.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                });
+            }
+            parts.join("|")
+        }
         DedupeSource::BodyHash => hex::encode(Sha256::digest(body)),
     };
     Ok(Some(key))

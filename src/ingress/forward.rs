@@ -22,10 +22,11 @@ use tower::Service;
 use super::decode::Decoded;
 use super::error::IngressError;
 use super::route::RouteMatch;
-use super::{dedupe, PeerAddr, REQUEST_ID};
+use super::{dedupe, PathParams, PeerAddr, REQUEST_ID};
 use crate::config::{Mode, Route, Target};
 use crate::delivery::{
-    outbound_delivery, outbound_request, relay_headers, send, Dispatcher, HttpClient, Inbound, SendError,
+    outbound_delivery, outbound_request, relay_headers, resolve, send, Dispatcher, HttpClient, Inbound,
+    SendError,
 };
 use crate::rules::Evaluation;
 use crate::store::{Admission, Admitted, DedupeClaim, KeyClaim, Store};
@@ -98,14 +99,30 @@ impl Service<Request<Bytes>> for Forward {
                 }
                 (mode, evaluation) => {
                     let key = dedupe::key(route.dedupe.as_ref(), &parts.headers, &body, decoded.as_deref())?;
+                    let event = decoded.as_deref().unwrap_or(&serde_json::Value::Null);
                     match mode {
-                        Mode::Queue => shared.queue(&parts, route, body, key).await,
-                        Mode::Sync => shared.sync(&parts, route, body, key, evaluation).await,
+                        Mode::Queue => shared.queue(&parts, route, body, key, event).await,
+                        Mode::Sync => shared.sync(&parts, route, body, key, evaluation, event).await,
                     }
                 }
             }
         })
     }
+}
+
+static NO_PARAMS: PathParams = PathParams(Vec::new());
+
+/// What one admission sends.
+#[derive(Clone, Copy)]
+struct Payload<'a> {
+    /// The bytes targets receive.
+    body: &'a Bytes,
+    /// The event the target templates are filled from.
+    event: &'a serde_json::Value,
+    /// Its dedupe key, if the route dedupes.
+    key: Option<&'a str>,
+    /// A `content-type` replacing the request's (rewritten events).
+    content_type: Option<&'a str>,
 }
 
 fn inbound(parts: &Parts) -> Inbound<'_> {
@@ -114,7 +131,19 @@ fn inbound(parts: &Parts) -> Inbound<'_> {
         headers: &parts.headers,
         request_id: parts.headers.get(&REQUEST_ID),
         peer: parts.extensions.get::<PeerAddr>().map(|peer| peer.0.ip()),
+        params: parts
+            .extensions
+            .get::<RouteMatch>()
+            .map_or(&NO_PARAMS, |found| &found.params),
     }
+}
+
+/// A template of a target that cannot be filled for this event.
+fn unresolvable(message: String) -> IngressError {
+    IngressError::InvalidEvents(vec![crate::rules::validate::Violation {
+        path: "$".to_owned(),
+        message,
+    }])
 }
 
 impl Shared {
@@ -130,36 +159,30 @@ impl Shared {
         }
     }
 
-    /// Admits deliveries to `targets` with an optional dedupe claim.
+    /// Admits one delivery per target of `payload`, atomically with its dedupe
+    /// claim; the target's templates are filled from the payload's event.
     async fn admit(
         &self,
         parts: &Parts,
         route: &Route,
         targets: &[Arc<Target>],
-        body: &Bytes,
-        key: Option<&str>,
+        payload: Payload<'_>,
     ) -> Result<Admitted, IngressError> {
-        self.admit_with(parts, route, targets, body, key, None).await
-    }
-
-    /// [`Self::admit`], with the deliveries' `content-type` replaced when given
-    /// (rewritten events may have another media type than the request).
-    async fn admit_with(
-        &self,
-        parts: &Parts,
-        route: &Route,
-        targets: &[Arc<Target>],
-        body: &Bytes,
-        key: Option<&str>,
-        content_type: Option<&str>,
-    ) -> Result<Admitted, IngressError> {
+        let Payload {
+            body,
+            event,
+            key,
+            content_type,
+        } = payload;
         let deliveries = targets
             .iter()
             .map(|target| {
+                let resolved = resolve(inbound(parts), target, event).map_err(unresolvable)?;
                 let mut delivery = outbound_delivery(
                     inbound(parts),
                     route,
                     target,
+                    resolved,
                     body.clone(),
                     key.map(str::to_owned),
                 );
@@ -170,9 +193,9 @@ impl Shared {
                         }
                     }
                 }
-                delivery
+                Ok(delivery)
             })
-            .collect();
+            .collect::<Result<_, IngressError>>()?;
         let admission = Admission {
             route: route.name.clone(),
             dedupe: key.zip(route.dedupe.as_ref()).map(|(key, dedupe)| DedupeClaim {
@@ -241,13 +264,16 @@ impl Shared {
                 None
             };
             let admitted = self
-                .admit_with(
+                .admit(
                     parts,
                     route,
                     &routed.targets,
-                    &routed.body,
-                    key.as_deref(),
-                    content_type,
+                    Payload {
+                        body: &routed.body,
+                        event: &routed.event,
+                        key: key.as_deref(),
+                        content_type,
+                    },
                 )
                 .await?;
             if admitted == Admitted::Stored {
@@ -264,9 +290,20 @@ impl Shared {
         route: &Route,
         body: Bytes,
         key: Option<String>,
+        event: &serde_json::Value,
     ) -> Result<Response<Full<Bytes>>, IngressError> {
         let admitted = self
-            .admit(parts, route, &route.targets, &body, key.as_deref())
+            .admit(
+                parts,
+                route,
+                &route.targets,
+                Payload {
+                    body: &body,
+                    event,
+                    key: key.as_deref(),
+                    content_type: None,
+                },
+            )
             .await?;
         let duplicate = admitted == Admitted::Duplicate;
         if duplicate {
@@ -282,6 +319,7 @@ impl Shared {
         body: Bytes,
         key: Option<String>,
         evaluation: Option<Evaluation>,
+        event: &serde_json::Value,
     ) -> Result<Response<Full<Bytes>>, IngressError> {
         let (primary, secondaries) = route.targets.split_first().ok_or(IngressError::RouteNotFound)?;
         if let Some((key, dedupe)) = key.as_deref().zip(route.dedupe.as_ref()) {
@@ -300,7 +338,20 @@ impl Shared {
             }
         };
         if !secondaries.is_empty() {
-            if let Err(error) = self.admit(parts, route, secondaries, &body, None).await {
+            if let Err(error) = self
+                .admit(
+                    parts,
+                    route,
+                    secondaries,
+                    Payload {
+                        body: &body,
+                        event,
+                        key: None,
+                        content_type: None,
+                    },
+                )
+                .await
+            {
                 release("secondaries not admitted").await;
                 return Err(error);
             }
@@ -312,7 +363,14 @@ impl Shared {
             }
         }
         let started = Instant::now();
-        let outcome = match outbound_request(inbound(parts), route, primary, body) {
+        let resolved = match resolve(inbound(parts), primary, event) {
+            Ok(resolved) => resolved,
+            Err(message) => {
+                release("the primary's URL template cannot be filled").await;
+                return Err(unresolvable(message));
+            }
+        };
+        let outcome = match outbound_request(inbound(parts), route, primary, resolved, body) {
             Ok(request) => send(&self.client, request, primary.timeout, self.max_response_body).await,
             Err(error) => Err(SendError::Invalid(error)),
         };

@@ -102,6 +102,18 @@ impl Template {
         self.pieces.iter().all(|piece| matches!(piece, Piece::Literal(_)))
     }
 
+    /// The text with every placeholder replaced by `filler` (to check the shape of
+    /// what it renders, e.g. that a URL template makes an absolute URL).
+    pub fn sample(&self, filler: &str) -> String {
+        self.pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Literal(text) => text.as_str(),
+                _ => filler,
+            })
+            .collect()
+    }
+
     /// Path parameters the template uses.
     pub fn params(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|piece| match piece {

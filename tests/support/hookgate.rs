@@ -26,7 +26,17 @@ impl Hookgate {
     /// Starts hookgate on `yaml` (its `listen` is replaced by a free loopback port; an
     /// embedded store without a path gets a fresh temporary directory).
     pub async fn start(yaml: &str) -> Self {
-        let mut config = Config::parse(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        Self::start_with_env(yaml, &[]).await
+    }
+
+    /// The same, resolving `${VAR}` from `env` (for shipped example configs).
+    pub async fn start_with_env(yaml: &str, env: &[(&str, String)]) -> Self {
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.clone())
+        };
+        let mut config = Config::parse(yaml, "test.yaml", &lookup).unwrap_or_else(|e| panic!("{e}"));
         let mut data = None;
         if let hookgate::config::StoreKind::Embedded { path } = &mut config.store.kind {
             if path.as_os_str() == "data" {
