@@ -190,6 +190,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 server.run(shutdown_signal()).await;
                 anyhow::Ok(())
             })?;
+            // The server has drained; idle pool threads (DNS lookups, the store's
+            // closing) get a moment, not their keep-alive of several seconds.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign {

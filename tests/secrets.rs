@@ -130,3 +130,46 @@ async fn secrets_stay_out_of_logs_and_check_output() {
     // A wrong URL token is masked too: it is often a near miss of the real one.
     assert_no_secret(&logs, "logs");
 }
+
+#[tokio::test]
+async fn redacted_event_fields_never_reach_the_logs() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    let yaml = format!(
+        "listen: 127.0.0.1:0\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: klavi, path: /in, split: \"$[*]\", rules: [{{ forward: [t] }}], redact: [\"$.payload.personalTaxId\", \"$.payload.businessTaxId\"] }}\n  - {{ name: plain, path: /plain, targets: [t], redact: [\"$.taxId\"] }}\n",
+        downstream.url("/t")
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let process = HookgateProcess::spawn_with_env(&path, &[("HOOKGATE_LOG", "debug")]);
+    let body = r#"[{"eventId":"e1","payload":{"personalTaxId":"25872252137","businessTaxId":"11222333000181","linkId":"l1"}}]"#;
+    let json = [("content-type", "application/json")];
+    assert_eq!(
+        send(Method::POST, &process.url("/in"), &json, body).await.status,
+        202
+    );
+    let plain = r#"{"taxId":"98765432100","name":"x"}"#;
+    assert_eq!(
+        send(Method::POST, &process.url("/plain"), &json, plain)
+            .await
+            .status,
+        202
+    );
+    // The targets get the values: redaction is about logs only.
+    let received = downstream.wait_for(2).await;
+    assert!(received
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("25872252137")));
+    let logs = process.stop_and_collect_logs().join("\n");
+    assert!(
+        logs.contains("event admitted"),
+        "events are logged at debug level:\n{logs}"
+    );
+    assert!(logs.contains("l1"), "unredacted fields are shown:\n{logs}");
+    for secret in ["25872252137", "11222333000181", "98765432100"] {
+        assert!(
+            !logs.contains(secret),
+            "a redacted value reached the logs:\n{logs}"
+        );
+    }
+}

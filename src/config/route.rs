@@ -99,6 +99,9 @@ pub struct RouteConfig {
     pub default: Option<DefaultConfig>,
     /// `json` (default) or `{ cloudevents: { source, type, id } }`.
     pub output: Option<serde_yaml::Value>,
+    /// Paths whose values never appear in logs (e.g. tax ids), shown as `***`.
+    #[serde(default)]
+    pub redact: Vec<String>,
 }
 
 /// A validated route.
@@ -128,6 +131,8 @@ pub struct Route {
     pub dedupe: Option<Dedupe>,
     /// Split, validation, rules and output, when the route has any.
     pub rules: Option<RouteRules>,
+    /// Paths masked wherever an event is logged.
+    pub redact: Vec<crate::rules::path::Path>,
 }
 
 impl RouteConfig {
@@ -263,6 +268,18 @@ impl RouteConfig {
             .and_then(|dedupe| dedupe.validate(&format!("{path}.dedupe"), errors));
         let rules =
             (!rules_config.is_empty()).then(|| rules_config.compile(path, targets, &resolved, errors));
+        let redact = self
+            .redact
+            .iter()
+            .enumerate()
+            .filter_map(|(index, text)| match crate::rules::path::Path::parse(text) {
+                Ok(path) => Some(path),
+                Err(message) => {
+                    errors.at(&format!("{path}.redact[{index}]"), message);
+                    None
+                }
+            })
+            .collect();
         Route {
             name: self.name,
             path: self.path,
@@ -276,6 +293,7 @@ impl RouteConfig {
             success_status,
             dedupe,
             rules,
+            redact,
         }
     }
 }

@@ -100,6 +100,7 @@ impl Service<Request<Bytes>> for Forward {
                 (mode, evaluation) => {
                     let key = dedupe::key(route.dedupe.as_ref(), &parts.headers, &body, decoded.as_deref())?;
                     let event = decoded.as_deref().unwrap_or(&serde_json::Value::Null);
+                    log_event(route, event);
                     match mode {
                         Mode::Queue => shared.queue(&parts, route, body, key, event).await,
                         Mode::Sync => shared.sync(&parts, route, body, key, evaluation, event).await,
@@ -136,6 +137,21 @@ fn inbound(parts: &Parts) -> Inbound<'_> {
             .get::<RouteMatch>()
             .map_or(&NO_PARAMS, |found| &found.params),
     }
+}
+
+/// Logs an event at debug level, with the route's `redact` paths masked. Events are
+/// never logged above debug.
+fn log_event(route: &Route, event: &serde_json::Value) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let mut shown = event.clone();
+    for path in &route.redact {
+        if path.get(&shown).is_some() {
+            let _ = path.set(&mut shown, serde_json::Value::String("***".to_owned()));
+        }
+    }
+    tracing::debug!(event = %shown, "event admitted");
 }
 
 /// A template of a target that cannot be filled for this event.
@@ -253,6 +269,7 @@ impl Shared {
         let mut all_duplicates = !evaluation.routed.is_empty();
         let mut deliveries = 0;
         for routed in evaluation.routed {
+            log_event(route, &routed.event);
             let key = if dedupe {
                 super::dedupe::key(
                     route.dedupe.as_ref(),

@@ -128,11 +128,12 @@ impl HookgateProcess {
         let cwd = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .current_dir(cwd.path())
+            .env("HOOKGATE_LOG_FORMAT", "json")
+            .env("HOOKGATE_LOG", "info")
+            // The caller's variables win over the defaults above.
             .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(config)
-            .env("HOOKGATE_LOG_FORMAT", "json")
-            .env("HOOKGATE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
