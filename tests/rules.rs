@@ -273,3 +273,49 @@ routes:
     );
     assert_eq!(backend.received().len(), 1);
 }
+
+#[tokio::test]
+async fn with_match_all_every_copy_of_an_event_is_delivered_once() {
+    let (partner, alerts) = (Downstream::start().await, Downstream::start().await);
+    let yaml = format!(
+        r#"
+targets:
+  partner: {{ url: "{}" }}
+  alerts: {{ url: "{}" }}
+routes:
+  - name: r
+    path: /in
+    dedupe: {{ fields: ["$.id", "$.status"] }}
+    match: all
+    rules:
+      - forward: [partner]
+      - when: "@.status == 'VALIDATION_ERROR'"
+        transform: [{{ set: {{ "$.alert": true }} }}]
+        forward: [alerts]
+"#,
+        partner.url("/p"),
+        alerts.url("/a")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let event = json!({"id": "c1", "status": "VALIDATION_ERROR"});
+    let first = post_json(&hookgate.url("/in"), event.to_string()).await;
+    assert_eq!(first.status, 202);
+    assert_eq!(first.json()["deliveries"], 2);
+    partner.wait_for(1).await;
+    assert_eq!(received_json(&partner), vec![event.clone()]);
+    let mut alert = event.clone();
+    alert["alert"] = json!(true);
+    alerts.wait_for(1).await;
+    assert_eq!(received_json(&alerts), vec![alert]);
+
+    let again = post_json(&hookgate.url("/in"), event.to_string()).await;
+    assert_eq!(again.header("hookgate-duplicate"), Some("true"));
+    // A value containing the separator of a naive join must not collide.
+    let tricky = json!({"id": "c1\",\"VALIDATION_ERROR", "status": null});
+    assert!(post_json(&hookgate.url("/in"), tricky.to_string())
+        .await
+        .header("hookgate-duplicate")
+        .is_none());
+    partner.wait_for(2).await;
+    assert_eq!(alerts.received().len(), 1);
+}

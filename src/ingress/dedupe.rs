@@ -43,20 +43,18 @@ pub fn key(
             let event = decoded.ok_or_else(|| IngressError::DedupeKeyMissing {
                 location: "a JSON body".to_owned(),
             })?;
-            let parts: Vec<String> = paths
+            let values: Vec<&Value> = paths
                 .iter()
-                .map(|path| match path.get(event) {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(text)) => text.clone(),
-                    Some(other) => other.to_string(),
-                })
+                .map(|path| path.get(event).unwrap_or(&Value::Null))
                 .collect();
-            if parts.iter().all(String::is_empty) {
+            if values.iter().all(|value| value.is_null()) {
                 return Err(IngressError::DedupeKeyMissing {
                     location: paths.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
                 });
             }
-            parts.join("|")
+            // A JSON array, so that no value can run into the next (`a|b` + `c` vs
+            // `a` + `b|c`).
+            serde_json::to_string(&values).unwrap_or_default()
         }
         DedupeSource::BodyHash => hex::encode(Sha256::digest(body)),
     };

@@ -28,7 +28,7 @@ use crate::delivery::{
     outbound_delivery, outbound_request, relay_headers, resolve, send, Dispatcher, HttpClient, Inbound,
     SendError,
 };
-use crate::rules::Evaluation;
+use crate::rules::{Evaluation, Routed};
 use crate::store::{Admission, Admitted, DedupeClaim, KeyClaim, Store};
 
 /// Marks an answer to a repeat of an event already admitted.
@@ -113,15 +113,15 @@ impl Service<Request<Bytes>> for Forward {
 
 static NO_PARAMS: PathParams = PathParams(Vec::new());
 
-/// What one admission sends.
+/// Part of an admission: one body for some targets.
 #[derive(Clone, Copy)]
-struct Payload<'a> {
+struct Part<'a> {
+    /// Where it goes.
+    targets: &'a [Arc<Target>],
     /// The bytes targets receive.
     body: &'a Bytes,
     /// The event the target templates are filled from.
     event: &'a serde_json::Value,
-    /// Its dedupe key, if the route dedupes.
-    key: Option<&'a str>,
     /// A `content-type` replacing the request's (rewritten events).
     content_type: Option<&'a str>,
 }
@@ -175,43 +175,38 @@ impl Shared {
         }
     }
 
-    /// Admits one delivery per target of `payload`, atomically with its dedupe
-    /// claim; the target's templates are filled from the payload's event.
+    /// Admits one delivery per target of every part, all in one atomic admission
+    /// with the dedupe claim `key`; the targets' templates are filled from each part's
+    /// event.
     async fn admit(
         &self,
         parts: &Parts,
         route: &Route,
-        targets: &[Arc<Target>],
-        payload: Payload<'_>,
+        key: Option<&str>,
+        payload: &[Part<'_>],
     ) -> Result<Admitted, IngressError> {
-        let Payload {
-            body,
-            event,
-            key,
-            content_type,
-        } = payload;
-        let deliveries = targets
-            .iter()
-            .map(|target| {
-                let resolved = resolve(inbound(parts), target, event).map_err(unresolvable)?;
+        let mut deliveries = Vec::new();
+        for part in payload {
+            for target in part.targets {
+                let resolved = resolve(inbound(parts), target, part.event).map_err(unresolvable)?;
                 let mut delivery = outbound_delivery(
                     inbound(parts),
                     route,
                     target,
                     resolved,
-                    body.clone(),
+                    part.body.clone(),
                     key.map(str::to_owned),
                 );
-                if let Some(content_type) = content_type {
+                if let Some(content_type) = part.content_type {
                     for (name, value) in &mut delivery.headers {
                         if name == "content-type" {
                             content_type.clone_into(value);
                         }
                     }
                 }
-                Ok(delivery)
-            })
-            .collect::<Result<_, IngressError>>()?;
+                deliveries.push(delivery);
+            }
+        }
         let admission = Admission {
             route: route.name.clone(),
             dedupe: key.zip(route.dedupe.as_ref()).map(|(key, dedupe)| DedupeClaim {
@@ -222,7 +217,7 @@ impl Shared {
         };
         let admitted = self.within_deadline(self.store.admit(admission)).await?;
         if admitted == Admitted::Stored {
-            for target in targets {
+            for target in payload.iter().flat_map(|part| part.targets) {
                 self.dispatcher.wake(&target.name);
             }
         }
@@ -268,34 +263,38 @@ impl Shared {
         let content_type = cloudevents.then_some("application/cloudevents+json");
         let mut all_duplicates = !evaluation.routed.is_empty();
         let mut deliveries = 0;
-        for routed in evaluation.routed {
-            log_event(route, &routed.event);
+        // Every rewrite of one event is admitted together under that event's key:
+        // with `match: all` an event may go several ways, and it is one event.
+        for (origin, source) in evaluation.sources.iter().enumerate() {
+            let copies: Vec<&Routed> = evaluation
+                .routed
+                .iter()
+                .filter(|routed| routed.origin == origin)
+                .collect();
+            if copies.is_empty() {
+                continue;
+            }
+            for copy in &copies {
+                log_event(route, &copy.event);
+            }
             let key = if dedupe {
-                super::dedupe::key(
-                    route.dedupe.as_ref(),
-                    &parts.headers,
-                    &routed.body,
-                    Some(&routed.event),
-                )?
+                let original = Bytes::from(serde_json::to_vec(source).unwrap_or_default());
+                super::dedupe::key(route.dedupe.as_ref(), &parts.headers, &original, Some(source))?
             } else {
                 None
             };
-            let admitted = self
-                .admit(
-                    parts,
-                    route,
-                    &routed.targets,
-                    Payload {
-                        body: &routed.body,
-                        event: &routed.event,
-                        key: key.as_deref(),
-                        content_type,
-                    },
-                )
-                .await?;
-            if admitted == Admitted::Stored {
+            let payload: Vec<Part<'_>> = copies
+                .iter()
+                .map(|copy| Part {
+                    targets: &copy.targets,
+                    body: &copy.body,
+                    event: &copy.event,
+                    content_type,
+                })
+                .collect();
+            if self.admit(parts, route, key.as_deref(), &payload).await? == Admitted::Stored {
                 all_duplicates = false;
-                deliveries += routed.targets.len();
+                deliveries += copies.iter().map(|copy| copy.targets.len()).sum::<usize>();
             }
         }
         Ok((all_duplicates, deliveries))
@@ -313,13 +312,13 @@ impl Shared {
             .admit(
                 parts,
                 route,
-                &route.targets,
-                Payload {
+                key.as_deref(),
+                &[Part {
+                    targets: &route.targets,
                     body: &body,
                     event,
-                    key: key.as_deref(),
                     content_type: None,
-                },
+                }],
             )
             .await?;
         let duplicate = admitted == Admitted::Duplicate;
@@ -359,13 +358,13 @@ impl Shared {
                 .admit(
                     parts,
                     route,
-                    secondaries,
-                    Payload {
+                    None,
+                    &[Part {
+                        targets: secondaries,
                         body: &body,
                         event,
-                        key: None,
                         content_type: None,
-                    },
+                    }],
                 )
                 .await
             {

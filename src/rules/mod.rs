@@ -84,7 +84,10 @@ pub struct RouteRules {
 /// One event ready to admit.
 #[derive(Debug, Clone)]
 pub struct Routed {
-    /// The event as rewritten (before any envelope), for dedupe keys.
+    /// Which event of the request this is a rewrite of (an index into
+    /// [`Evaluation::sources`]); several rules may rewrite one event.
+    pub origin: usize,
+    /// The event as rewritten (before any envelope), for target templates.
     pub event: Value,
     /// The bytes targets receive.
     pub body: Bytes,
@@ -93,9 +96,12 @@ pub struct Routed {
 }
 
 /// What evaluating a request produced.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Evaluation {
-    /// Events to admit.
+    /// The request's events as split, before any rewrite (dedupe keys come from
+    /// these, so a rewrite cannot change an event's identity).
+    pub sources: Vec<Value>,
+    /// Events to admit, grouped by origin in order.
     pub routed: Vec<Routed>,
     /// Events no rule matched and the fallback dropped.
     pub dropped: usize,
@@ -120,8 +126,11 @@ impl RouteRules {
         if !violations.is_empty() {
             return Err(violations);
         }
-        let mut evaluation = Evaluation::default();
-        for (location, event) in events {
+        let mut evaluation = Evaluation {
+            sources: events.iter().map(|(_, event)| event.clone()).collect(),
+            ..Evaluation::default()
+        };
+        for (origin, (location, event)) in events.into_iter().enumerate() {
             let mut matched = false;
             for rule in &self.rules {
                 if !rule
@@ -133,7 +142,10 @@ impl RouteRules {
                 }
                 matched = true;
                 match self.apply(rule, event.clone(), headers, params) {
-                    Ok(routed) => evaluation.routed.push(routed),
+                    Ok(mut routed) => {
+                        routed.origin = origin;
+                        evaluation.routed.push(routed);
+                    }
                     Err(message) => violations.push(Violation {
                         path: if location.is_empty() {
                             "$".to_owned()
@@ -154,7 +166,8 @@ impl RouteRules {
                         let body = self.render(&event, headers, params);
                         match body {
                             Ok(body) => evaluation.routed.push(Routed {
-                                event,
+                                origin,
+                                event: event.clone(),
                                 body,
                                 targets: route_targets.to_vec(),
                             }),
@@ -200,6 +213,7 @@ impl RouteRules {
         }
         let body = self.render(&event, headers, params)?;
         Ok(Routed {
+            origin: 0,
             event,
             body,
             targets: rule.forward.clone(),
