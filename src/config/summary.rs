@@ -20,12 +20,7 @@ pub fn summary(config: &Config) -> String {
                     .join(","),
                 route.path.clone(),
                 route.mode.as_str().to_owned(),
-                route
-                    .targets
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                destinations(route),
             ]
         })
         .collect();
@@ -45,6 +40,19 @@ pub fn summary(config: &Config) -> String {
     out.push('\n');
     table(&mut out, ["TARGET", "URL", "TIMEOUT"], &targets);
     out
+}
+
+/// Where a route's events go: its targets, then those its rules forward to.
+fn destinations(route: &super::Route) -> String {
+    let mut names: Vec<&str> = route.targets.iter().map(|t| t.name.as_str()).collect();
+    for rule in route.rules.iter().flat_map(|rules| &rules.rules) {
+        for target in &rule.forward {
+            if !names.contains(&target.name.as_str()) {
+                names.push(&target.name);
+            }
+        }
+    }
+    names.join(", ")
 }
 
 fn table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
