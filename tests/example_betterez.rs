@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hmac::{Hmac, Mac};
 use http::Method;
@@ -17,29 +17,15 @@ use support::{send, Downstream, Hookgate, Reply};
 const KEY: &str = "betterez-example-test-key";
 
 fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/betterez")
+    support::examples::file("betterez", "")
 }
 
 /// The shipped payloads, `(file stem, bytes)`, sorted by name.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    let dir = example_dir().join("payloads");
-    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            let stem = path
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .expect("UTF-8 file name")
-                .to_owned();
-            let bytes =
-                std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            (stem, bytes)
-        })
-        .collect();
-    found.sort();
-    found
+    support::examples::payloads("betterez")
+        .into_iter()
+        .map(|(name, bytes)| (name.trim_end_matches(".json").to_owned(), bytes))
+        .collect()
 }
 
 fn payload(stem: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use http::{Method, StatusCode};
@@ -16,26 +16,12 @@ use support::{send, Downstream, Hookgate, Reply};
 const TOKEN: &str = "obp-test-token-3b9d0c";
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/obp")
-        .join(name)
+    support::examples::file("obp", name)
 }
 
-/// Every file in `examples/obp/payloads/`, by name, sorted.
+/// Every payload of the example, by file name, sorted.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(example("payloads"))
-        .expect("examples/obp/payloads")
-        .map(|entry| {
-            let path = entry.expect("directory entry").path();
-            let name = path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .expect("UTF-8 file name")
-                .to_owned();
-            (name, std::fs::read(&path).expect("payload"))
-        })
-        .collect();
-    found.sort();
+    let found = support::examples::payloads("obp");
     assert_eq!(found.len(), 5, "the five OBP seed files");
     found
 }

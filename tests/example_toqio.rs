@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -17,26 +17,12 @@ use support::{send, Downstream, Hookgate, Reply};
 const CUSTOMER: &str = "cus_7f3c2a";
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/toqio")
-        .join(name)
+    support::examples::file("toqio", name)
 }
 
-/// Every file in `examples/toqio/payloads/`, by name, sorted.
+/// Every payload of the example, by file name, sorted.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(example("payloads"))
-        .expect("examples/toqio/payloads")
-        .map(|entry| {
-            let path = entry.expect("directory entry").path();
-            let name = path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .expect("UTF-8 file name")
-                .to_owned();
-            (name, std::fs::read(&path).expect("payload"))
-        })
-        .collect();
-    found.sort();
+    let found = support::examples::payloads("toqio");
     assert_eq!(found.len(), 3, "the three Toqio seed payloads");
     found
 }

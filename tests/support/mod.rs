@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod downstream;
+pub mod examples;
 pub mod hookgate;
 pub mod load;
 pub mod redis;
