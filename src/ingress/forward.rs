@@ -278,7 +278,16 @@ impl Shared {
                 log_event(route, &copy.event);
             }
             let key = if dedupe {
-                let original = Bytes::from(serde_json::to_vec(source).unwrap_or_default());
+                // Only a body-hash key needs the event's bytes.
+                let hashed = route
+                    .dedupe
+                    .as_ref()
+                    .is_some_and(|d| matches!(d.source, crate::config::DedupeSource::BodyHash));
+                let original = if hashed {
+                    serde_json::to_vec(source).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 super::dedupe::key(route.dedupe.as_ref(), &parts.headers, &original, Some(source))?
             } else {
                 None
