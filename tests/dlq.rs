@@ -46,18 +46,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         );
     }
     let store = hookgate.store.clone();
-    eventually("three dead letters", || {
-        let store = store.clone();
-        async move {
-            store
-                .dead_letters(&DeadLetterFilter::default(), 10)
-                .await
-                .unwrap()
-                .len()
-                == 3
-        }
-    })
-    .await;
+    support::dead_letters(&store, 3).await;
 
     let list = dlq(&path, &["list"]);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));

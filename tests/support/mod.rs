@@ -40,3 +40,25 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Waits (10 s at most) until the store holds at least `count` dead letters, and
+/// returns them, oldest first.
+pub async fn dead_letters(
+    store: &std::sync::Arc<dyn ::hookgate::store::Store>,
+    count: usize,
+) -> Vec<::hookgate::store::Delivery> {
+    let filter = ::hookgate::store::DeadLetterFilter::default();
+    eventually(&format!("{count} dead letter(s)"), || async {
+        store.dead_letters(&filter, 1000).await.unwrap().len() >= count
+    })
+    .await;
+    store.dead_letters(&filter, 1000).await.unwrap()
+}
+
+/// Waits (10 s at most) until `target` has nothing pending in the store.
+pub async fn drained(store: &std::sync::Arc<dyn ::hookgate::store::Store>, target: &str) {
+    eventually(&format!("target {target} drained"), || async {
+        store.pending(target).await.unwrap() == 0
+    })
+    .await;
+}
