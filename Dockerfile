@@ -5,6 +5,8 @@ FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY src ./src
+# A workspace member (the benchmark harness); its manifest must be present to build.
+COPY bench/hookbench ./bench/hookbench
 RUN cargo build --release --locked --bin hookgate \
  && strip target/release/hookgate
 

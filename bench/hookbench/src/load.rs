@@ -1,0 +1,168 @@
+//! The load generator: a fixed number of kept-alive connections, each sending its next
+//! request when the previous answer arrives (closed loop), or, with a rate, at fixed
+//! intervals, latency then counted from when the request was due (so a stall is not
+//! hidden by the requests it delayed).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use serde::Serialize;
+
+use crate::client::connect;
+use crate::event::EventTemplate;
+
+/// What to send, where, and for how long.
+pub struct Load {
+    /// The server to load.
+    pub addr: SocketAddr,
+    /// Request path.
+    pub path: String,
+    /// Connections, each with one request in flight at a time.
+    pub connections: usize,
+    /// How long to send for.
+    pub duration: Duration,
+    /// Requests per second over all connections; `None` sends as fast as answers come.
+    pub rate: Option<f64>,
+    /// Prefix of every event id in this run, unique across runs.
+    pub run_id: String,
+    /// Body and signature maker.
+    pub template: Arc<EventTemplate>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Requests answered 2xx (acknowledged).
+    pub acked: u64,
+    /// Requests answered with another status, by status.
+    pub refused: BTreeMap<u16, u64>,
+    /// Requests that got no answer (connection errors).
+    pub transport_errors: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Latency of acknowledged requests, microseconds.
+    #[serde(skip)]
+    pub latency: Histogram<u64>,
+}
+
+impl Outcome {
+    /// Acknowledged requests per second.
+    pub fn acked_per_second(&self) -> f64 {
+        self.acked as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// A latency percentile in milliseconds.
+    pub fn latency_ms(&self, percentile: f64) -> f64 {
+        self.latency.value_at_percentile(percentile) as f64 / 1000.0
+    }
+
+    fn merge(&mut self, other: Outcome) -> anyhow::Result<()> {
+        self.acked += other.acked;
+        for (status, count) in other.refused {
+            *self.refused.entry(status).or_default() += count;
+        }
+        self.transport_errors += other.transport_errors;
+        self.latency.add(&other.latency)?;
+        Ok(())
+    }
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    // 1 µs to 60 s, three significant figures.
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+/// Runs the load and returns the merged outcome.
+pub async fn run(load: Load) -> anyhow::Result<Outcome> {
+    let load = Arc::new(load);
+    let started = Instant::now();
+    let deadline = started + load.duration;
+    let mut tasks = Vec::with_capacity(load.connections);
+    for connection in 0..load.connections {
+        tasks.push(tokio::spawn(drive(load.clone(), connection, started, deadline)));
+    }
+    let mut total = Outcome {
+        acked: 0,
+        refused: BTreeMap::new(),
+        transport_errors: 0,
+        elapsed: Duration::ZERO,
+        latency: histogram()?,
+    };
+    for task in tasks {
+        total.merge(task.await??)?;
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+async fn drive(
+    load: Arc<Load>,
+    connection: usize,
+    started: Instant,
+    deadline: Instant,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome {
+        acked: 0,
+        refused: BTreeMap::new(),
+        transport_errors: 0,
+        elapsed: Duration::ZERO,
+        latency: histogram()?,
+    };
+    let interval = load
+        .rate
+        .map(|rate| Duration::from_secs_f64(load.connections as f64 / rate));
+    // Spread paced connections over one interval so they do not fire together.
+    let offset = interval.map_or(Duration::ZERO, |interval| {
+        interval.mul_f64(connection as f64 / load.connections as f64)
+    });
+    let host = load.addr.to_string();
+    let mut sender = connect(load.addr).await?;
+    let mut sequence: u64 = 0;
+    loop {
+        let due = match interval {
+            Some(interval) => {
+                let due = started + offset + interval.mul_f64(sequence as f64);
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
+            None => Instant::now(),
+        };
+        if due >= deadline {
+            break;
+        }
+        let id = format!("{}-c{connection}-s{sequence}", load.run_id);
+        sequence += 1;
+        let signed = load.template.render(&id);
+        let request = Request::post(load.path.as_str())
+            .header(http::header::HOST, host.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("x-klavi-signature", signed.signature)
+            .body(Full::new(Bytes::from(signed.body)))?;
+        let answer = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            response.into_body().collect().await?;
+            anyhow::Ok(status)
+        };
+        match answer.await {
+            Ok(status) if status.is_success() => {
+                outcome.acked += 1;
+                let micros = due.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+                outcome.latency.saturating_record(micros.max(1));
+            }
+            Ok(status) => *outcome.refused.entry(status.as_u16()).or_default() += 1,
+            Err(_) => {
+                outcome.transport_errors += 1;
+                sender = connect(load.addr).await?;
+            }
+        }
+    }
+    Ok(outcome)
+}
