@@ -90,6 +90,10 @@ enum Commands {
         /// Only these scenarios (comma-separated names).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// Profile each system under test with `perf record` during its first
+        /// repetition, writing `<scenario>.perf.data` into this directory.
+        #[arg(long)]
+        perf: Option<PathBuf>,
     },
 }
 
@@ -143,6 +147,7 @@ fn main() -> anyhow::Result<()> {
                 reps,
                 connections,
                 only,
+                perf,
             } => {
                 let options = run::Options {
                     hookgate,
@@ -154,6 +159,7 @@ fn main() -> anyhow::Result<()> {
                     connections,
                     only,
                     stall: Duration::from_secs(15),
+                    perf,
                 };
                 let settings = report::Settings {
                     duration_s: duration.as_secs_f64(),

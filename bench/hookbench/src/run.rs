@@ -39,6 +39,9 @@ pub struct Options {
     pub only: Vec<String>,
     /// Longest wait for a queue to drain without any delivery arriving.
     pub stall: Duration,
+    /// Record a CPU profile of the system under test during the first repetition,
+    /// with `perf record`, into this directory (one `<scenario>.perf.data` each).
+    pub perf: Option<PathBuf>,
 }
 
 struct Bench {
@@ -127,10 +130,19 @@ impl Bench {
             self.reset_sink().await?;
             let cpu_before = cpu_time(&measured_pids);
             let redis_before = cpu_time(&[self.redis_pid]);
+            let profiler = match (&self.options.perf, rep) {
+                (Some(dir), 1) if !measured_pids.is_empty() => {
+                    Some(self.profile(dir, scenario, &measured_pids)?)
+                }
+                _ => None,
+            };
             let outcome = self.load(scenario, addr, self.options.duration, None).await?;
             let (stats, drained) = self.drain(scenario, outcome.acked).await?;
             let cpu = cpu_time(&measured_pids).saturating_sub(cpu_before);
             let redis_cpu = cpu_time(&[self.redis_pid]).saturating_sub(redis_before);
+            if let Some(profiler) = profiler {
+                profiler.stop(Duration::from_secs(60)).await?;
+            }
             if let Some(process) = front.as_mut() {
                 process.check_running()?;
             }
@@ -183,6 +195,22 @@ impl Bench {
             process.stop(Duration::from_secs(10)).await?;
         }
         Ok(result)
+    }
+
+    /// `perf record` (call graphs, 999 Hz) attached to `pids` until stopped.
+    fn profile(&self, dir: &Path, scenario: &Scenario, pids: &[u32]) -> anyhow::Result<Process> {
+        std::fs::create_dir_all(dir)?;
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let mut command = Command::new("perf");
+        command.args(["record", "-F", "999", "-g", "-p", &pids.join(",")]);
+        command
+            .arg("-o")
+            .arg(dir.join(format!("{}.perf.data", scenario.name)));
+        Process::spawn(
+            "perf",
+            command,
+            &self.dir.join(format!("{}.perf.log", scenario.name)),
+        )
     }
 
     /// Starts the system under test; `None` for `direct`. Returns where to send load.
