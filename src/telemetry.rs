@@ -1,9 +1,11 @@
 //! Telemetry: structured logs to stderr (JSON by default, filtered by `HOOKGATE_LOG`,
 //! same syntax as `RUST_LOG`, default `info`) and Prometheus metrics.
 
+use std::io::BufWriter;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// The process-wide metrics recorder, installed on first use; render it for `/metrics`.
@@ -30,18 +32,29 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber. Safe to call once per process.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber. Safe to call once per process. Lines are formatted
+/// on the thread that logs and written by a background thread through a 64 KiB buffer,
+/// flushed whenever no line is waiting: a busy server writes many lines per system
+/// call instead of one each. Nothing is dropped (a full queue makes loggers wait).
+/// Keep the returned guard until exit: dropping it writes what is still queued.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("hookgate-log")
+        .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            // Spans are never nested, so the list would repeat the current span.
+            .with_span_list(false)
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }

@@ -411,7 +411,8 @@ impl Shared {
                 });
             }
         };
-        tracing::info!(target_name = %primary.name, status = response.status().as_u16(), latency_ms, "primary answered");
+        // The request's own completion line (info) carries the relayed status.
+        tracing::debug!(target_name = %primary.name, status = response.status().as_u16(), latency_ms, "primary answered");
         if !response.status().is_success() {
             // The provider will retry after a failure answer: let that retry through.
             release("primary answered with a failure").await;
