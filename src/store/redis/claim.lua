@@ -1,6 +1,7 @@
 -- Leases up to max deliveries of one target, in one atomic step:
---   1. reclaims entries leased longer than the lease timeout (their holder is presumed
---      dead) with XAUTOCLAIM,
+--   1. if asked to, reclaims entries leased longer than the lease timeout (their holder
+--      is presumed dead) with XAUTOCLAIM (the caller asks about once a second: it
+--      walks every pending entry, which is costly under load),
 --   2. promotes due deliveries from the delayed set to the ready stream, oldest due
 --      first (only as many as this claim can take, so the stream holds no unread
 --      backlog and the delayed set's order is the claim order),
@@ -10,13 +11,15 @@
 --
 -- KEYS[1]: the target's ready stream; KEYS[2]: the target's delayed set.
 -- ARGV[1]: consumer group; ARGV[2]: consumer; ARGV[3]: now (unix ms); ARGV[4]: max;
--- ARGV[5]: lease timeout (ms); ARGV[6]: record key prefix (`{p}:d:`).
+-- ARGV[5]: lease timeout (ms); ARGV[6]: record key prefix (`{p}:d:`);
+-- ARGV[7]: '1' to look for abandoned leases, '0' not to.
 -- Returns a flat array: entry id, delivery id, record, for each leased delivery.
 
 local ready, delayed = KEYS[1], KEYS[2]
 local group, consumer, now, record_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local max, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
-if #KEYS ~= 2 or #ARGV ~= 6 or not tonumber(now) or not max or max < 1 or not lease then
+local reclaim = ARGV[7] == '1'
+if #KEYS ~= 2 or #ARGV ~= 7 or not tonumber(now) or not max or max < 1 or not lease then
   return redis.error_reply('ERR hookgate claim: bad arguments')
 end
 
@@ -48,9 +51,19 @@ local has_group = false
 if redis.call('EXISTS', ready) == 1 then
   local cursor = '0-0'
   -- XAUTOCLAIM scans at most 10 * COUNT pending entries per call; a few rounds find
-  -- abandoned leases behind a long list of live ones.
-  for _ = 1, 4 do
-    local reply = redis.pcall('XAUTOCLAIM', ready, group, consumer, lease, cursor, 'COUNT', max - #claimed)
+  -- abandoned leases behind a long list of live ones. Without a reclaim, one
+  -- XAUTOCLAIM still tells whether the group exists, cheaply: COUNT 1 with a lease
+  -- time no entry can reach.
+  local rounds, idle = 4, lease
+  if not reclaim then
+    rounds, idle = 1, 9007199254740991
+  end
+  for _ = 1, rounds do
+    local count = max - #claimed
+    if not reclaim then
+      count = 1
+    end
+    local reply = redis.pcall('XAUTOCLAIM', ready, group, consumer, idle, cursor, 'COUNT', count)
     if type(reply) == 'table' and reply.err then
       if not string.find(reply.err, 'NOGROUP', 1, true) then
         return reply

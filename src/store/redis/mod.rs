@@ -46,6 +46,10 @@ pub const OPERATION_DEADLINE: Duration = Duration::from_millis(2_500);
 /// The most deliveries one claim leases (bounds the time one script holds Redis).
 pub const MAX_CLAIM: usize = 1_000;
 
+/// The longest a target's abandoned leases wait, beyond the lease timeout, for a claim
+/// to look for them (see [`RedisStore::due_for_reclaim`]).
+const RECLAIM_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The consumer group every instance reads the ready streams with.
 const GROUP: &str = "workers";
 /// Leases finished or ids replayed per script call (bounds one script's run time).
@@ -107,6 +111,8 @@ pub struct RedisStore {
     scripts: Scripts,
     consumer: String,
     lease_timeout_ms: u64,
+    /// When each target's claims last looked for abandoned leases.
+    reclaimed_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -155,6 +161,7 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
         lease_timeout_ms: u64::try_from(options.lease_timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1),
+        reclaimed_at: std::sync::Mutex::default(),
     };
     store.check_server().await?;
     Ok(store)
@@ -188,7 +195,73 @@ struct Finish<'a> {
     score: u64,
 }
 
+/// What the finish script does with `lease` after `completion`.
+fn finish_item<'a>(lease: &'a Lease, completion: &Completion) -> Finish<'a> {
+    let mut delivery = match completion {
+        // The record is deleted: nothing to re-encode.
+        Completion::Delivered => {
+            return Finish {
+                lease,
+                kind: "delivered",
+                record: Vec::new(),
+                score: 0,
+            }
+        }
+        _ => lease.delivery.clone(),
+    };
+    let (kind, score) = match completion {
+        Completion::Delivered => ("delivered", 0),
+        Completion::Retry { due_at_ms, record } => {
+            delivery.attempts = delivery.attempts.saturating_add(1);
+            delivery.last_attempt = Some(record.clone());
+            delivery.due_at_ms = *due_at_ms;
+            ("delay", *due_at_ms)
+        }
+        Completion::Defer { due_at_ms } => {
+            delivery.due_at_ms = *due_at_ms;
+            ("delay", *due_at_ms)
+        }
+        Completion::Dead { reason, record } => {
+            delivery.attempts = delivery.attempts.saturating_add(1);
+            delivery.last_attempt = Some(record.clone());
+            delivery.dead_reason = Some(reason.clone());
+            ("dead", now_ms())
+        }
+    };
+    Finish {
+        lease,
+        kind,
+        record: record::encode(&delivery),
+        score,
+    }
+}
+
 impl RedisStore {
+    /// Whether this claim on `target` should look for abandoned leases. XAUTOCLAIM
+    /// walks the pending list, which under load is every lease in flight, so doing it
+    /// on every claim costs Redis more than the claim itself. A lease is abandoned
+    /// only after the lease timeout, so looking once per [`RECLAIM_INTERVAL`] (or a
+    /// quarter of the timeout, if shorter) delays a takeover by at most that much.
+    fn due_for_reclaim(&self, target: &str) -> bool {
+        let interval = RECLAIM_INTERVAL.min(Duration::from_millis(self.lease_timeout_ms / 4));
+        let now = std::time::Instant::now();
+        let mut reclaimed = self
+            .reclaimed_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match reclaimed.get_mut(target) {
+            Some(last) if now.duration_since(*last) < interval => false,
+            Some(last) => {
+                *last = now;
+                true
+            }
+            None => {
+                reclaimed.insert(target.to_owned(), now);
+                true
+            }
+        }
+    }
+
     /// Runs one Redis call (built by `call` on a handle of the shared connection)
     /// within the deadline. A refused connection means the command was never sent and
     /// the manager has just started reconnecting, so it is tried once more: the first
@@ -377,7 +450,8 @@ impl Store for RedisStore {
             .arg(now_ms())
             .arg(max.min(MAX_CLAIM))
             .arg(self.lease_timeout_ms)
-            .arg(self.keys.record_prefix());
+            .arg(self.keys.record_prefix())
+            .arg(u8::from(self.due_for_reclaim(target)));
         let reply: Vec<Vec<u8>> = self
             .run(|mut connection| {
                 let invocation = &invocation;
@@ -404,39 +478,15 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError> {
-        let mut delivery = lease.delivery.clone();
-        let (kind, score) = match completion {
-            Completion::Delivered => ("delivered", 0),
-            Completion::Retry { due_at_ms, record } => {
-                delivery.attempts = delivery.attempts.saturating_add(1);
-                delivery.last_attempt = Some(record);
-                delivery.due_at_ms = due_at_ms;
-                ("delay", due_at_ms)
-            }
-            Completion::Defer { due_at_ms } => {
-                delivery.due_at_ms = due_at_ms;
-                ("delay", due_at_ms)
-            }
-            Completion::Dead { reason, record } => {
-                delivery.attempts = delivery.attempts.saturating_add(1);
-                delivery.last_attempt = Some(record);
-                delivery.dead_reason = Some(reason);
-                ("dead", now_ms())
-            }
-        };
-        let record = if kind == "delivered" {
-            Vec::new()
-        } else {
-            record::encode(&delivery)
-        };
-        self.finish(&[Finish {
-            lease: &lease,
-            kind,
-            record,
-            score,
-        }])
-        .await
-        .map(drop)
+        self.complete_all(vec![(lease, completion)]).await
+    }
+
+    async fn complete_all(&self, completions: Vec<(Lease, Completion)>) -> Result<(), StoreError> {
+        let items: Vec<Finish<'_>> = completions
+            .iter()
+            .map(|(lease, completion)| finish_item(lease, completion))
+            .collect();
+        self.finish(&items).await.map(drop)
     }
 
     async fn release(&self, leases: Vec<Lease>) -> Result<(), StoreError> {
