@@ -212,6 +212,17 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes a lease.
     async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError>;
 
+    /// Finishes several leases, each as [`Store::complete`] would; on error, some may
+    /// be finished and the rest come back after their lease timeout. The default
+    /// issues them concurrently (a store that group-commits writes them together);
+    /// stores that can finish many in one round trip override it.
+    async fn complete_all(&self, completions: Vec<(Lease, Completion)>) -> Result<(), StoreError> {
+        let calls = completions
+            .into_iter()
+            .map(|(lease, completion)| self.complete(lease, completion));
+        futures_util::future::join_all(calls).await.into_iter().collect()
+    }
+
     /// Returns leases unattempted, due now, attempts unchanged (graceful shutdown).
     async fn release(&self, leases: Vec<Lease>) -> Result<(), StoreError>;
 
