@@ -7,7 +7,7 @@ use http::header::HeaderName;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::dedupe::{Dedupe, DedupeConfig};
+use super::dedupe::{Dedupe, DedupeConfig, DedupeSource};
 use super::error::Collector;
 use super::rules::{DefaultConfig, MatchMode, OneOrMany, RouteRulesConfig, RuleConfig, ValidateConfig};
 use super::server::size;
@@ -133,6 +133,19 @@ pub struct Route {
     pub rules: Option<RouteRules>,
     /// Paths masked wherever an event is logged.
     pub redact: Vec<crate::rules::path::Path>,
+}
+
+impl Route {
+    /// Whether anything done with a request needs its body as parsed JSON: rules, a
+    /// JSONPath dedupe key, or a target template reading the event. Other JSON routes
+    /// only check that the body is JSON.
+    pub fn reads_event(&self) -> bool {
+        self.rules.is_some()
+            || self.dedupe.as_ref().is_some_and(|dedupe| {
+                matches!(dedupe.source, DedupeSource::Path { .. } | DedupeSource::Fields(_))
+            })
+            || self.targets.iter().any(|target| target.reads_event())
+    }
 }
 
 impl RouteConfig {

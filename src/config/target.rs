@@ -78,6 +78,20 @@ pub struct Target {
     pub signing_key: Option<Secret>,
 }
 
+impl Target {
+    /// Whether its URL, method or headers take values from the event.
+    pub fn reads_event(&self) -> bool {
+        self.url_template
+            .iter()
+            .chain(&self.method)
+            .any(Template::reads_event)
+            || self
+                .header_templates
+                .iter()
+                .any(|(_, template)| template.reads_event())
+    }
+}
+
 impl TargetConfig {
     pub(crate) fn validate(self, name: &str, path: &str, errors: &mut Collector<'_>) -> Target {
         super::check_name("target", name, path, errors);

@@ -97,6 +97,11 @@ impl Template {
         &self.text
     }
 
+    /// Whether it has a `{$.path}` placeholder, filled from the event.
+    pub fn reads_event(&self) -> bool {
+        self.pieces.iter().any(|piece| matches!(piece, Piece::Json(_)))
+    }
+
     /// Whether it has no placeholders (its text is its value).
     pub fn is_literal(&self) -> bool {
         self.pieces.iter().all(|piece| matches!(piece, Piece::Literal(_)))
