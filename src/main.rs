@@ -11,12 +11,6 @@ use hookgate::config::Config;
 use hookgate::telemetry::{self, LogFormat};
 use hookgate::Server;
 
-// mimalloc instead of the system allocator: each request allocates and frees many
-// small buffers across worker threads, where glibc's malloc spends a fifth of the
-// full pipeline's CPU time (bench/results/profile-full-redis.txt before the change).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit status for an unusable config (sysexits' EX_USAGE... EX_DATAERR family).
 const EXIT_CONFIG: u8 = 64;
 
