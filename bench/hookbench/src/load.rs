@@ -1,7 +1,7 @@
 //! The load generator: a fixed number of kept-alive connections, each sending its next
 //! request when the previous answer arrives (closed loop), or, with a rate, at fixed
-//! intervals, latency then counted from when the request was due (so a stall is not
-//! hidden by the requests it delayed).
+//! intervals, latency then counted from when the request was due whenever a slow
+//! answer held it up (so a stall is not hidden by the requests it delayed).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -125,13 +125,23 @@ async fn drive(
     let mut sender = connect(load.addr).await?;
     let mut sequence: u64 = 0;
     loop {
-        let due = match interval {
+        // Latency counts from when the request was due if the previous answer came
+        // too late to send it then (the server's stall), and from the actual send if
+        // the connection was idle and only the timer (1 ms granularity) was late.
+        let (due, start) = match interval {
             Some(interval) => {
                 let due = started + offset + interval.mul_f64(sequence as f64);
-                tokio::time::sleep_until(due.into()).await;
-                due
+                if Instant::now() < due {
+                    tokio::time::sleep_until(due.into()).await;
+                    (due, Instant::now())
+                } else {
+                    (due, due)
+                }
             }
-            None => Instant::now(),
+            None => {
+                let now = Instant::now();
+                (now, now)
+            }
         };
         if due >= deadline {
             break;
@@ -154,7 +164,7 @@ async fn drive(
         match answer.await {
             Ok(status) if status.is_success() => {
                 outcome.acked += 1;
-                let micros = due.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+                let micros = start.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
                 outcome.latency.saturating_record(micros.max(1));
             }
             Ok(status) => *outcome.refused.entry(status.as_u16()).or_default() += 1,
