@@ -34,6 +34,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("cannot open the store")]
     Store(#[from] StoreError),
+    /// The delivery workers' threads could not start.
+    #[error("cannot start the delivery workers")]
+    Dispatcher(#[source] std::io::Error),
 }
 
 /// A bound, not yet running, hookgate server.
@@ -72,7 +75,8 @@ impl Server {
             store.clone(),
             client.clone(),
             config.limits.max_response_body,
-        );
+        )
+        .map_err(StartError::Dispatcher)?;
         let service = ingress::build(
             config.route_table.clone(),
             &config.limits,
