@@ -62,6 +62,16 @@ impl Outcome {
         self.latency.value_at_percentile(percentile) as f64 / 1000.0
     }
 
+    fn empty() -> anyhow::Result<Self> {
+        Ok(Self {
+            acked: 0,
+            refused: BTreeMap::new(),
+            transport_errors: 0,
+            elapsed: Duration::ZERO,
+            latency: histogram()?,
+        })
+    }
+
     fn merge(&mut self, other: Outcome) -> anyhow::Result<()> {
         self.acked += other.acked;
         for (status, count) in other.refused {
@@ -87,13 +97,7 @@ pub async fn run(load: Load) -> anyhow::Result<Outcome> {
     for connection in 0..load.connections {
         tasks.push(tokio::spawn(drive(load.clone(), connection, started, deadline)));
     }
-    let mut total = Outcome {
-        acked: 0,
-        refused: BTreeMap::new(),
-        transport_errors: 0,
-        elapsed: Duration::ZERO,
-        latency: histogram()?,
-    };
+    let mut total = Outcome::empty()?;
     for task in tasks {
         total.merge(task.await??)?;
     }
@@ -107,13 +111,7 @@ async fn drive(
     started: Instant,
     deadline: Instant,
 ) -> anyhow::Result<Outcome> {
-    let mut outcome = Outcome {
-        acked: 0,
-        refused: BTreeMap::new(),
-        transport_errors: 0,
-        elapsed: Duration::ZERO,
-        latency: histogram()?,
-    };
+    let mut outcome = Outcome::empty()?;
     let interval = load
         .rate
         .map(|rate| Duration::from_secs_f64(load.connections as f64 / rate));

@@ -91,18 +91,10 @@ pub async fn wait_listening(process: &mut Process, addr: SocketAddr) -> anyhow::
 
 /// User + system CPU time of `pids`, summed.
 pub fn cpu_time(pids: &[u32]) -> Duration {
+    // utime and stime are fields 14 and 15.
     let ticks: u64 = pids
         .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| {
-            // Fields after the command name, which is in parentheses and may hold spaces:
-            // state is field 3, utime 14, stime 15.
-            let (_, rest) = stat.rsplit_once(')')?;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
-        })
+        .filter_map(|pid| Some(stat_field(*pid, 14)? + stat_field(*pid, 15)?))
         .sum();
     Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
 }
@@ -125,16 +117,18 @@ fn children(parent: u32) -> Vec<u32> {
     };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let (_, rest) = stat.rsplit_once(')')?;
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(parent)
-        })
+        // The parent's pid is field 4.
+        .filter(|pid| stat_field(*pid, 4) == Some(u64::from(parent)))
         .collect()
+}
+
+/// Numeric field `number` (from 1, as proc(5) counts) of `/proc/<pid>/stat`.
+fn stat_field(pid: u32, number: usize) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; field 3 is
+    // the first after it.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(number.checked_sub(3)?)?.parse().ok()
 }
 
 fn clock_ticks_per_second() -> f64 {

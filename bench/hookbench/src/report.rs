@@ -51,12 +51,8 @@ impl Sample {
         cpu: Option<Duration>,
         redis_cpu: Option<Duration>,
     ) -> Self {
-        let paths: Vec<String> = (1..=scenario.targets).map(Scenario::target_path).collect();
+        let paths = scenario.target_paths();
         let delivered: u64 = paths.iter().map(|path| stats.unique(path)).sum();
-        let lost = paths
-            .iter()
-            .map(|path| outcome.acked.saturating_sub(stats.unique(path)))
-            .sum();
         let duplicates = paths
             .iter()
             .filter_map(|path| stats.paths.get(path))
@@ -73,13 +69,23 @@ impl Sample {
             acked: outcome.acked,
             refused: outcome.refused.values().sum(),
             transport_errors: outcome.transport_errors,
-            lost,
+            lost: lost(scenario, outcome.acked, stats),
             duplicates,
             drain_s: drained.as_secs_f64(),
             cpu_s_per_1k: cpu.map(per_1k),
             redis_cpu_s_per_1k: redis_cpu.map(per_1k),
         }
     }
+}
+
+/// Acknowledged events missing at some target: Σ over targets of acked − distinct ids
+/// received there.
+pub fn lost(scenario: &Scenario, acked: u64, stats: &Stats) -> u64 {
+    scenario
+        .target_paths()
+        .iter()
+        .map(|path| acked.saturating_sub(stats.unique(path)))
+        .sum()
 }
 
 /// Latency at a fixed rate of half the measured peak.

@@ -14,7 +14,7 @@ use crate::client::call;
 use crate::event::EventTemplate;
 use crate::load::{self, Load, Outcome};
 use crate::process::{cpu_time, free_port, peak_rss, wait_listening, Process};
-use crate::report::{HalfLoad, Sample, ScenarioResult};
+use crate::report::{lost, HalfLoad, Sample, ScenarioResult};
 use crate::scenario::{hookgate_config, nginx_config, Front, HookgatePorts, Scenario, Store, KLAVI_SECRET};
 use crate::sink::Stats;
 
@@ -169,13 +169,7 @@ impl Bench {
                 .load(scenario, addr, self.options.duration, Some(rate))
                 .await?;
             let (stats, _) = self.drain(scenario, outcome.acked).await?;
-            let lost = (1..=scenario.targets)
-                .map(|index| {
-                    outcome
-                        .acked
-                        .saturating_sub(stats.unique(&Scenario::target_path(index)))
-                })
-                .sum();
+            let lost = lost(scenario, outcome.acked, &stats);
             let half = HalfLoad {
                 rate,
                 accepted_per_s: outcome.acked_per_second(),
@@ -235,9 +229,7 @@ impl Bench {
                     redis: self.redis,
                 };
                 let data = self.dir.join(format!("data-{name}"));
-                let mut yaml = hookgate_config(scenario, &ports, &data);
-                // Each scenario keeps its own keys in the shared redis-server.
-                yaml = yaml.replace("key_prefix: bench", &format!("key_prefix: bench-{name}"));
+                let yaml = hookgate_config(scenario, &ports, &data);
                 let config = self.dir.join(format!("{name}.yaml"));
                 std::fs::write(&config, yaml)?;
                 let mut command = Command::new(&self.options.hookgate);
@@ -278,7 +270,7 @@ impl Bench {
         let mut last_total = 0;
         loop {
             let stats = self.stats().await?;
-            let paths: Vec<String> = (1..=scenario.targets).map(Scenario::target_path).collect();
+            let paths = scenario.target_paths();
             if paths.iter().all(|path| stats.unique(path) >= acked) {
                 return Ok((stats, started.elapsed()));
             }

@@ -82,6 +82,11 @@ impl Scenario {
     pub fn target_path(index: usize) -> String {
         format!("/t{index}")
     }
+
+    /// The sink paths of all its targets.
+    pub fn target_paths(&self) -> Vec<String> {
+        (1..=self.targets).map(Self::target_path).collect()
+    }
 }
 
 /// The HMAC secret shared by the load generator and hookgate's `klavi` check.
@@ -139,10 +144,11 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
     let mut yaml = format!("listen: {}\nadmin:\n  listen: {}\n", ports.listen, ports.admin);
     match scenario.front {
         Front::HookgateFull(Store::Redis) => {
+            // Each scenario keeps its own keys in the shared redis-server.
             let _ = writeln!(
                 yaml,
-                "store:\n  redis: {{ url: \"redis://{}\", key_prefix: bench }}",
-                ports.redis
+                "store:\n  redis: {{ url: \"redis://{}\", key_prefix: bench-{} }}",
+                ports.redis, scenario.name
             );
         }
         _ => {

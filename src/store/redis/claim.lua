@@ -54,16 +54,12 @@ if redis.call('EXISTS', ready) == 1 then
   -- abandoned leases behind a long list of live ones. Without a reclaim, one
   -- XAUTOCLAIM still tells whether the group exists, cheaply: COUNT 1 with a lease
   -- time no entry can reach.
-  local rounds, idle = 4, lease
+  local rounds, idle, count = 4, lease, nil
   if not reclaim then
-    rounds, idle = 1, 9007199254740991
+    rounds, idle, count = 1, 9007199254740991, 1
   end
   for _ = 1, rounds do
-    local count = max - #claimed
-    if not reclaim then
-      count = 1
-    end
-    local reply = redis.pcall('XAUTOCLAIM', ready, group, consumer, idle, cursor, 'COUNT', count)
+    local reply = redis.pcall('XAUTOCLAIM', ready, group, consumer, idle, cursor, 'COUNT', count or (max - #claimed))
     if type(reply) == 'table' and reply.err then
       if not string.find(reply.err, 'NOGROUP', 1, true) then
         return reply
