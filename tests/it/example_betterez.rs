@@ -4,54 +4,34 @@
 //! `attemptId`, same `id`) is a duplicate, other events are dropped, and bad
 //! signatures are refused.
 
-mod support;
-
 use std::path::PathBuf;
 
+use crate::support::examples::json;
+use crate::support::{send, Downstream, Hookgate, Reply};
 use hmac::{Hmac, Mac};
 use http::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use support::{send, Downstream, Hookgate, Reply};
 
 const KEY: &str = "betterez-example-test-key";
 
 fn example_dir() -> PathBuf {
-    support::examples::file("betterez", "")
+    crate::support::examples::file("betterez", "")
 }
 
-/// The shipped payloads, `(file stem, bytes)`, sorted by name.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    support::examples::payloads("betterez")
-        .into_iter()
-        .map(|(name, bytes)| (name.trim_end_matches(".json").to_owned(), bytes))
-        .collect()
+    crate::support::examples::payloads("betterez")
 }
 
 fn payload(stem: &str) -> Vec<u8> {
-    payloads()
-        .into_iter()
-        .find(|(name, _)| name == stem)
-        .map(|(_, bytes)| bytes)
-        .unwrap_or_else(|| panic!("no payload {stem}.json"))
-}
-
-fn parse(body: &[u8]) -> Value {
-    serde_json::from_slice(body).expect("payload is JSON")
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
+    crate::support::examples::payload("betterez", stem)
 }
 
 /// `x-btrz-signature` as Betterez builds it: `s2` is the hex HMAC-SHA256 under the
 /// application's private key of `t + "." + JSON.stringify(payload)`; the deprecated
 /// `s` rides along.
 fn btrz_signature(key: &str, t: u64, body: &[u8]) -> String {
-    let compact = serde_json::to_vec(&parse(body)).expect("serialisable");
+    let compact = serde_json::to_vec(&json(body)).expect("serialisable");
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
     mac.update(format!("{t}.").as_bytes());
     mac.update(&compact);
@@ -89,7 +69,7 @@ fn bz_dates(value: &Value, at: &str, found: &mut Vec<String>) {
 /// The event as `wallets` should receive it: each BzDate replaced by its `value`,
 /// in place; everything else as sent.
 fn delivered(body: &[u8]) -> Value {
-    let mut event = parse(body);
+    let mut event = json(body);
     let mut paths = Vec::new();
     bz_dates(&event, "$", &mut paths);
     assert_eq!(
@@ -144,7 +124,7 @@ impl Example {
 
     /// Posts `body` signed now under the example's key.
     async fn post(&self, body: &[u8]) -> Reply {
-        self.post_with(body, Some(&btrz_signature(KEY, now(), body)))
+        self.post_with(body, Some(&btrz_signature(KEY, crate::support::unix_now(), body)))
             .await
     }
 
@@ -161,7 +141,7 @@ impl Example {
 /// The payload with `field` (a top-level string) replaced, edited in the raw bytes
 /// so the body stays pretty-printed as shipped.
 fn with_field(body: &[u8], field: &str, value: &str) -> Vec<u8> {
-    let old = parse(body)[field].as_str().expect("a string field").to_owned();
+    let old = json(body)[field].as_str().expect("a string field").to_owned();
     let text = std::str::from_utf8(body).expect("UTF-8 payload");
     assert_eq!(text.matches(&old).count(), 1, "{field} occurs once");
     text.replace(&old, value).into_bytes()
@@ -173,7 +153,7 @@ fn the_example_ships_both_external_wallet_events() {
     assert_eq!(names, ["created", "updated"]);
     for (name, body) in payloads() {
         assert_eq!(
-            parse(&body)["event"],
+            json(&body)["event"],
             format!("external-wallets.{name}"),
             "{name}.json"
         );
@@ -203,7 +183,7 @@ async fn both_wallet_events_reach_wallets_with_plain_dates() {
     assert_eq!(got, want);
     let created = got
         .iter()
-        .map(|body| parse(body.as_bytes()))
+        .map(|body| json(body.as_bytes()))
         .find(|event| event["event"] == "external-wallets.created")
         .expect("the created event");
     assert_eq!(
@@ -239,9 +219,12 @@ async fn a_re_post_with_a_new_attempt_id_is_a_duplicate() {
     assert_eq!(example.post(&body).await.status, 202);
     // Betterez posts the same event again: a new attemptId and t, the same id.
     let again = with_field(&body, "attemptId", "0d6f7bd4-6f3e-4e0b-9a4e-3c1b2a9f8e71");
-    assert_ne!(parse(&again)["attemptId"], parse(&body)["attemptId"]);
+    assert_ne!(json(&again)["attemptId"], json(&body)["attemptId"]);
     let reply = example
-        .post_with(&again, Some(&btrz_signature(KEY, now() + 1, &again)))
+        .post_with(
+            &again,
+            Some(&btrz_signature(KEY, crate::support::unix_now() + 1, &again)),
+        )
         .await;
     assert_eq!(reply.status, 202);
     assert_eq!(reply.header("hookgate-duplicate"), Some("true"));
@@ -278,12 +261,12 @@ async fn other_betterez_events_are_dropped() {
 async fn a_wrong_stale_or_missing_signature_is_401() {
     let example = Example::start().await;
     let body = payload("updated");
-    let wrong = btrz_signature("not-the-betterez-key", now(), &body);
+    let wrong = btrz_signature("not-the-betterez-key", crate::support::unix_now(), &body);
     example
         .post_with(&body, Some(&wrong))
         .await
         .assert_problem(401, "unauthenticated");
-    let stale = btrz_signature(KEY, now() - 3600, &body);
+    let stale = btrz_signature(KEY, crate::support::unix_now() - 3600, &body);
     example
         .post_with(&body, Some(&stale))
         .await
@@ -293,7 +276,7 @@ async fn a_wrong_stale_or_missing_signature_is_401() {
         .await
         .assert_problem(401, "unauthenticated");
     // A valid signature of another payload does not carry over.
-    let t = now();
+    let t = crate::support::unix_now();
     let borrowed = btrz_signature(KEY, t, &payload("created"));
     example
         .post_with(&body, Some(&borrowed))
@@ -310,7 +293,7 @@ async fn a_wrong_stale_or_missing_signature_is_401() {
 #[tokio::test]
 async fn dates_already_plain_or_absent_are_left_as_they_are() {
     let example = Example::start().await;
-    let mut event = parse(&payload("created"));
+    let mut event = json(&payload("created"));
     event["id"] = json!("3c2b1a09-8f7e-4d6c-9b5a-493827161504");
     event["data"]["createdAt"] = json!("2021-01-04T20:16:59.548Z");
     event["data"]
@@ -326,7 +309,7 @@ async fn dates_already_plain_or_absent_are_left_as_they_are() {
 #[tokio::test]
 async fn an_event_without_id_is_refused() {
     let example = Example::start().await;
-    let mut event = parse(&payload("created"));
+    let mut event = json(&payload("created"));
     event.as_object_mut().expect("an event object").remove("id");
     let body = serde_json::to_vec_pretty(&event).expect("serialisable");
     example

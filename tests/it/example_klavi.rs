@@ -4,15 +4,13 @@
 //! and nothing else; repeats, invalid events and bad signatures are refused; and the
 //! customer's tax ids, which backends receive, never reach hookgate's logs.
 
-mod support;
-
 use std::path::PathBuf;
 
+use crate::support::{send, Downstream, Hookgate, HookgateProcess, Reply};
 use hmac::{Hmac, Mac};
 use http::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use support::{send, Downstream, Hookgate, HookgateProcess, Reply};
 
 const SECRET: &str = "klavi-example-test-secret";
 /// Every documented Klavi example carries this same `eventId`.
@@ -35,23 +33,15 @@ const PRODUCTS: [&str; 3] = [
 const LINKS: [&str; 1] = ["link_created"];
 
 fn example_dir() -> PathBuf {
-    support::examples::file("klavi", "")
+    crate::support::examples::file("klavi", "")
 }
 
-/// The shipped payloads, `(file stem, bytes)`, sorted by name.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    support::examples::payloads("klavi")
-        .into_iter()
-        .map(|(name, bytes)| (name.trim_end_matches(".json").to_owned(), bytes))
-        .collect()
+    crate::support::examples::payloads("klavi")
 }
 
 fn payload(stem: &str) -> Vec<u8> {
-    payloads()
-        .into_iter()
-        .find(|(name, _)| name == stem)
-        .map(|(_, bytes)| bytes)
-        .unwrap_or_else(|| panic!("no payload {stem}.json"))
+    crate::support::examples::payload("klavi", stem)
 }
 
 /// The payload with its `eventId` made unique, edited in the raw bytes so the body
@@ -81,11 +71,7 @@ fn klavi_signature(secret: &str, body: &[u8]) -> String {
 }
 
 fn now() -> String {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-        .to_string()
+    crate::support::unix_now().to_string()
 }
 
 /// The one event of a Klavi array body, as the matching backend should receive it.

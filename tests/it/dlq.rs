@@ -1,14 +1,12 @@
 //! `hookgate dlq list|replay` through the binary, against a Redis store that a
 //! running hookgate filled with dead letters.
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::redis::RedisServer;
+use crate::support::{eventually, post_json, Downstream, Hookgate};
 use hookgate::store::DeadLetterFilter;
 use http::StatusCode;
-use support::redis::RedisServer;
-use support::{eventually, post_json, Downstream, Hookgate};
 
 fn dlq(config: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hookgate"))
@@ -46,7 +44,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         );
     }
     let store = hookgate.store.clone();
-    support::dead_letters(&store, 3).await;
+    crate::support::dead_letters(&store, 3).await;
 
     let list = dlq(&path, &["list"]);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));

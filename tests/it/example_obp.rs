@@ -4,24 +4,22 @@
 //! CloudEvents envelope, OBP's registration API responses reach no backend, repeats
 //! are delivered once, and a wrong token is a 401.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use crate::support::{send, Downstream, Hookgate, Reply};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{send, Downstream, Hookgate, Reply};
 
 const TOKEN: &str = "obp-test-token-3b9d0c";
 
 fn example(name: &str) -> PathBuf {
-    support::examples::file("obp", name)
+    crate::support::examples::file("obp", name)
 }
 
 /// Every payload of the example, by file name, sorted.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    let found = support::examples::payloads("obp");
+    let found = crate::support::examples::payloads("obp");
     assert_eq!(found.len(), 5, "the five OBP seed files");
     found
 }
@@ -62,7 +60,7 @@ async fn post(hookgate: &Hookgate, token: &str, body: &[u8]) -> Reply {
 
 /// The envelope `received` carries, after checking its headers and that `time` is a
 /// recent RFC 3339 timestamp; `time` is removed so the rest compares exactly.
-fn envelope(received: &support::Received) -> Value {
+fn envelope(received: &crate::support::Received) -> Value {
     assert_eq!(
         received.headers["content-type"], "application/cloudevents+json",
         "structured-mode CloudEvents"
@@ -159,10 +157,7 @@ async fn every_payload_is_replayed_and_each_notification_reaches_its_backend_as_
 #[tokio::test]
 async fn a_replayed_notification_is_acknowledged_but_delivered_once() {
     let (hookgate, balances, transactions) = start().await;
-    let (_, body) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "on-balance-change.json")
-        .expect("on-balance-change.json");
+    let body = crate::support::examples::payload("obp", "on-balance-change");
     let first = post(&hookgate, TOKEN, &body).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
     assert_eq!(first.header("hookgate-duplicate"), None);
@@ -172,10 +167,7 @@ async fn a_replayed_notification_is_acknowledged_but_delivered_once() {
 
     // A later, different notification is the barrier: once it arrived, a second
     // balance delivery would have too.
-    let (_, other) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "on-create-transaction.json")
-        .expect("on-create-transaction.json");
+    let other = crate::support::examples::payload("obp", "on-create-transaction");
     assert_eq!(post(&hookgate, TOKEN, &other).await.status, StatusCode::ACCEPTED);
     transactions.wait_for(1).await;
     assert_eq!(balances.wait_for(1).await.len(), 1);
@@ -193,10 +185,7 @@ async fn a_wrong_token_is_401_and_delivers_nothing() {
         }
     }
     // The right token afterwards is the barrier for anything wrongly admitted.
-    let (_, body) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "on-balance-change.json")
-        .expect("on-balance-change.json");
+    let body = crate::support::examples::payload("obp", "on-balance-change");
     assert_eq!(post(&hookgate, TOKEN, &body).await.status, StatusCode::ACCEPTED);
     assert_eq!(balances.wait_for(1).await.len(), 1);
     assert!(transactions.received().is_empty());

@@ -2,17 +2,15 @@
 //! shared store has to do: leases reclaimed across instances, fast failure during an
 //! outage and recovery after it, keys in one hash tag.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::redis::RedisServer;
 use async_trait::async_trait;
 use hookgate::store::contract::{admission, delivery, record, Harness};
 use hookgate::store::redis::{connect, RedisOptions, RedisStore};
 use hookgate::store::{now_ms, Admitted, Completion, DeadLetterFilter, KeyClaim, Store, StoreError};
-use support::redis::RedisServer;
 
 const LEASE_TIMEOUT: Duration = Duration::from_millis(300);
 

@@ -2,13 +2,11 @@
 //! from the provider's documentation, not by hookgate's own signer), is accepted end
 //! to end and reaches the target byte for byte.
 
-mod support;
-
+use crate::support::{fixture, send, Downstream, Hookgate, Reply};
 use hmac::{Hmac, Mac};
 use http::Method;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::Sha256;
-use support::{fixture, send, Downstream, Hookgate, Reply};
 
 const KLAVI_SECRET: &str = "klavi-secret-key-from-console";
 const BETTEREZ_KEY: &str = "betterez-app-private-key";
@@ -27,13 +25,6 @@ fn hmac_sha256_hex(key: &str, parts: &[&[u8]]) -> String {
 fn json_stringify(body: &[u8]) -> Vec<u8> {
     let value: serde_json::Value = serde_json::from_slice(body).expect("fixture is JSON");
     serde_json::to_vec(&value).expect("serialisable")
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
 }
 
 async fn start() -> (Hookgate, Downstream) {
@@ -95,7 +86,7 @@ async fn klavi_signs_json_stringify_of_the_body() {
     let body = fixture("klavi-consent_authorised.json");
     // Klavi's Node example: createHmac('sha256', secret).update(JSON.stringify(req.body)).
     let signature = hmac_sha256_hex(KLAVI_SECRET, &[&json_stringify(&body)]);
-    let timestamp = now().to_string();
+    let timestamp = crate::support::unix_now().to_string();
     let headers = [
         ("x-klavi-signature", signature.as_str()),
         ("x-klavi-timestamp", timestamp.as_str()),
@@ -120,7 +111,7 @@ async fn klavi_signs_json_stringify_of_the_body() {
 async fn betterez_signs_timestamp_dot_payload() {
     let (hookgate, downstream) = start().await;
     let body = fixture("betterez-created.json");
-    let t = now().to_string();
+    let t = crate::support::unix_now().to_string();
     let s2 = hmac_sha256_hex(BETTEREZ_KEY, &[t.as_bytes(), b".", &json_stringify(&body)]);
     let header = format!("t={t},s=deprecated-signature,s2={s2}");
     let reply = post(
@@ -181,8 +172,8 @@ async fn toqio_sends_an_rs256_jwt_bound_to_the_customer() {
             "iss": "Toqio",
             "sub": "Toqio-integration-hub Authorization",
             "customerID": customer,
-            "iat": now(),
-            "exp": now() + 300,
+            "iat": crate::support::unix_now(),
+            "exp": crate::support::unix_now() + 300,
         });
         format!(
             "Bearer {}",

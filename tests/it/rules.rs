@@ -2,10 +2,8 @@
 //! default drop, per-event dedupe, CloudEvents output, and sync mode with rule events
 //! beside the primary. Assertions are on the exact JSON each backend received.
 
-mod support;
-
+use crate::support::{fixture, post_json, Downstream, Hookgate};
 use serde_json::{json, Value};
-use support::{fixture, post_json, Downstream, Hookgate};
 
 fn received_json(downstream: &Downstream) -> Vec<Value> {
     downstream

@@ -4,14 +4,12 @@
 //! path's documented required fields and id types are enforced; a wrong `api-key` is
 //! refused; a repeated notification is delivered once, a changed one again.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::support::{eventually, send, Downstream, Hookgate, Reply};
 use http::Method;
 use serde_json::{json, Value};
-use support::{eventually, send, Downstream, Hookgate, Reply};
 
 const API_KEY: &str = "tradevest-example-test-key";
 
@@ -75,33 +73,14 @@ fn documented() -> BTreeMap<String, Vec<Field>> {
 
 /// The shipped payloads: path name (file stem) → bytes as shipped.
 fn payloads() -> BTreeMap<String, Vec<u8>> {
-    let dir = example_dir().join("payloads");
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .filter_map(|path| {
-            let stem = path
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .expect("UTF-8 file name")
-                .to_owned();
-            if stem.starts_with('_') {
-                return None;
-            }
-            let bytes =
-                std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            Some((stem, bytes))
-        })
+    crate::support::examples::payloads("tradevest")
+        .into_iter()
         .collect()
 }
 
 /// A shipped payload, parsed.
 fn payload(name: &str) -> Value {
-    let bytes = payloads()
-        .remove(name)
-        .unwrap_or_else(|| panic!("no payload {name}.json"));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}.json is not JSON: {e}"))
+    crate::support::examples::json(&crate::support::examples::payload("tradevest", name))
 }
 
 /// The payload with `field` replaced by `value` (or removed, for `None`).

@@ -4,13 +4,11 @@
 //! secrets rotate. Requests are signed the way `hookgate sign` signs them, whose
 //! output the unit tests hold against the providers' published vectors.
 
-mod support;
-
+use crate::support::{send, Downstream, Hookgate, Reply};
 use hookgate::config::Config;
 use hookgate::ingress::auth::{sign_all, unix_now, Signed};
 use hookgate::ingress::PathParams;
 use http::Method;
-use support::{send, Downstream, Hookgate, Reply};
 
 const BODY: &str = "{\"eventId\":\"evt_1\",\"amount\":\"50.00 EUR\"}";
 const OLD: &str = "old-secret-3f9a";

@@ -1,12 +1,10 @@
 //! `hookgate sign` prints a curl command whose request the route accepts: its URL and
 //! headers are replayed here against a running hookgate.
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::{send, Downstream, Hookgate};
 use http::Method;
-use support::{send, Downstream, Hookgate};
 
 fn config(target: &str, public_key: &str) -> String {
     format!(

@@ -2,13 +2,11 @@
 //! target its copy, failing targets isolated, retries as the policy says, dead
 //! letters replayable, dedupe, concurrency limits, the breaker, outbound signatures.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{post_json, send, Downstream, Hookgate};
 use hookgate::store::DeadLetterFilter;
 use http::{Method, StatusCode};
-use support::{post_json, send, Downstream, Hookgate};
 
 /// A route `/in` in queue mode to `targets` (name → downstream, extra target keys).
 fn config(route_extra: &str, targets: &[(&str, &Downstream, &str)]) -> String {
@@ -108,7 +106,7 @@ async fn retries_503_three_times_then_delivers_on_the_fourth_attempt() {
         received.iter().all(|r| r.body == EVENT),
         "every attempt carries the same bytes"
     );
-    support::drained(&hookgate.store, "a").await;
+    crate::support::drained(&hookgate.store, "a").await;
     assert_eq!(a.received().len(), 4, "no attempt after success");
     assert!(hookgate
         .store
@@ -129,7 +127,7 @@ async fn status_400_is_dead_lettered_after_one_attempt_with_status_and_excerpt()
     assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 202);
     a.wait_for(1).await;
     let store = hookgate.store.clone();
-    support::dead_letters(&store, 1).await;
+    crate::support::dead_letters(&store, 1).await;
     let dead = store
         .dead_letters(&DeadLetterFilter::default(), 10)
         .await
@@ -170,7 +168,7 @@ async fn a_timeout_is_retried() {
     a.wait_for(1).await;
     a.set(|b| b.delay = Duration::ZERO);
     a.wait_for(2).await;
-    support::drained(&hookgate.store, "a").await;
+    crate::support::drained(&hookgate.store, "a").await;
 }
 
 #[tokio::test]
@@ -189,7 +187,7 @@ async fn exhausted_attempts_are_dead_lettered_and_replay_delivers() {
     assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 202);
     a.wait_for(3).await;
     let store = hookgate.store.clone();
-    support::dead_letters(&store, 1).await;
+    crate::support::dead_letters(&store, 1).await;
     let dead = store
         .dead_letters(&DeadLetterFilter::default(), 10)
         .await
@@ -205,7 +203,7 @@ async fn exhausted_attempts_are_dead_lettered_and_replay_delivers() {
     assert_eq!(replayed, 1);
     let received = a.wait_for(4).await;
     assert_eq!(received[3].body, EVENT);
-    support::drained(&store, "a").await;
+    crate::support::drained(&store, "a").await;
     assert!(store
         .dead_letters(&DeadLetterFilter::default(), 10)
         .await
@@ -228,7 +226,7 @@ async fn a_duplicate_within_the_ttl_is_acknowledged_but_not_delivered() {
     let other = post_json(&hookgate.url("/in"), r#"{"eventId":"evt_2"}"#).await;
     assert!(other.header("hookgate-duplicate").is_none());
     a.wait_for(2).await;
-    support::drained(&hookgate.store, "a").await;
+    crate::support::drained(&hookgate.store, "a").await;
     assert_eq!(a.received().len(), 2, "the duplicate produced no delivery");
     let missing = post_json(&hookgate.url("/in"), r#"{"other":1}"#).await;
     missing.assert_problem(400, "dedupe-key-missing");
@@ -329,7 +327,7 @@ async fn the_breaker_opens_after_failures_and_closes_after_recovery() {
         probe.at - opened[2].at >= Duration::from_millis(1400),
         "probe only after the cool-down"
     );
-    support::drained(&hookgate.store, "a").await;
+    crate::support::drained(&hookgate.store, "a").await;
     let dead = hookgate
         .store
         .dead_letters(&DeadLetterFilter::default(), 10)

@@ -1,12 +1,10 @@
 //! Secrets never appear in logs or in `hookgate check` output, whatever requests
 //! arrive, even at debug level.
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::{send, Downstream, HookgateProcess};
 use http::Method;
-use support::{send, Downstream, HookgateProcess};
 
 const API_KEY: &str = "SECRET-api-key-6d1f0b";
 const BEARER: &str = "SECRET-bearer-93aa7c";

@@ -1,12 +1,10 @@
 //! Sync-mode fan-out through real sockets: every target gets the same bytes and the
 //! expected headers; the sender gets the primary's answer, or a 502/504 problem.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{fixture, send, Downstream, Hookgate};
 use http::{Method, StatusCode};
-use support::{fixture, send, Downstream, Hookgate};
 
 const SIGNATURE: &str = "4b1d0c0ffee";
 
@@ -36,7 +34,7 @@ routes:
     (Hookgate::start(&yaml).await, targets)
 }
 
-async fn post_klavi(hookgate: &Hookgate, body: Vec<u8>) -> support::Reply {
+async fn post_klavi(hookgate: &Hookgate, body: Vec<u8>) -> crate::support::Reply {
     send(
         Method::POST,
         &hookgate.url("/hooks/klavi"),

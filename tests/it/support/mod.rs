@@ -62,3 +62,11 @@ pub async fn drained(store: &std::sync::Arc<dyn ::hookgate::store::Store>, targe
     })
     .await;
 }
+
+/// Current unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}

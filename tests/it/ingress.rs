@@ -1,13 +1,11 @@
 //! The ingress stack through a real socket: routing, limits, content checks, and the
 //! problem documents every refusal carries.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{fixture, post_chunked, post_h2c, post_json, send, Downstream, Hookgate};
 use bytes::Bytes;
 use http::Method;
-use support::{fixture, post_chunked, post_h2c, post_json, send, Downstream, Hookgate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

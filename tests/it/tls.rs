@@ -1,10 +1,8 @@
 //! https:// targets: hookgate verifies the target's certificate against Mozilla's
 //! roots and the host's store (here a test CA via `SSL_CERT_FILE`).
 
-mod support;
-
-use support::tls::TestPki;
-use support::{post_json, Downstream, HookgateProcess};
+use crate::support::tls::TestPki;
+use crate::support::{post_json, Downstream, HookgateProcess};
 
 fn config(dir: &tempfile::TempDir, url: &str) -> std::path::PathBuf {
     let path = dir.path().join("hookgate.yaml");

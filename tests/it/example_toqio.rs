@@ -4,34 +4,25 @@
 //! to Toqio; the audit target receives one exact event per upserted or deleted
 //! product; invalid products and tokens for another customer get nothing through.
 
-mod support;
-
 use std::path::PathBuf;
 
+use crate::support::{send, Downstream, Hookgate, Reply};
 use http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use support::{send, Downstream, Hookgate, Reply};
 
 /// The customer in the path (and in the products of the seed payloads).
 const CUSTOMER: &str = "cus_7f3c2a";
 
 fn example(name: &str) -> PathBuf {
-    support::examples::file("toqio", name)
+    crate::support::examples::file("toqio", name)
 }
 
 /// Every payload of the example, by file name, sorted.
 fn payloads() -> Vec<(String, Vec<u8>)> {
-    let found = support::examples::payloads("toqio");
+    let found = crate::support::examples::payloads("toqio");
     assert_eq!(found.len(), 3, "the three Toqio seed payloads");
     found
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
 }
 
 /// `Authorization` as Toqio's Integration Hub sends it, for `customer`.
@@ -42,8 +33,8 @@ fn bearer(customer: &str) -> String {
         "iss": "Toqio",
         "sub": "Toqio-integration-hub Authorization",
         "customerID": customer,
-        "iat": now(),
-        "exp": now() + 300,
+        "iat": crate::support::unix_now(),
+        "exp": crate::support::unix_now() + 300,
     });
     let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).expect("sign");
     format!("Bearer {token}")
@@ -155,10 +146,7 @@ async fn every_valid_payload_reaches_the_connector_as_sent_and_audit_one_event_p
 #[tokio::test]
 async fn the_connectors_400_and_404_are_relayed_to_toqio() {
     let (hookgate, connector, audit) = start().await;
-    let (_, body) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "upsert-and-delete.json")
-        .expect("upsert-and-delete.json");
+    let body = crate::support::examples::payload("toqio", "upsert-and-delete");
     let token = bearer(CUSTOMER);
     let answers: [(u16, &'static str); 3] = [
         (
@@ -193,10 +181,7 @@ async fn the_connectors_400_and_404_are_relayed_to_toqio() {
 #[tokio::test]
 async fn a_product_missing_required_fields_is_rejected_before_anything_is_sent() {
     let (hookgate, connector, audit) = start().await;
-    let (_, invalid) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "invalid-missing-required.json")
-        .expect("invalid-missing-required.json");
+    let invalid = crate::support::examples::payload("toqio", "invalid-missing-required");
     let token = bearer(CUSTOMER);
     let reply = post(&hookgate, CUSTOMER, Some(&token), &invalid).await;
     let problem = reply.assert_problem(400, "invalid-event");
@@ -214,10 +199,7 @@ async fn a_product_missing_required_fields_is_rejected_before_anything_is_sent()
     );
 
     // A valid request afterwards is the only thing either target sees.
-    let (_, valid) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "delete-only.json")
-        .expect("delete-only.json");
+    let valid = crate::support::examples::payload("toqio", "delete-only");
     assert_eq!(
         post(&hookgate, CUSTOMER, Some(&token), &valid).await.status,
         StatusCode::OK
@@ -264,10 +246,7 @@ async fn a_wrong_type_is_rejected_listing_every_violation() {
 #[tokio::test]
 async fn a_token_for_another_customer_or_none_is_401() {
     let (hookgate, connector, audit) = start().await;
-    let (_, body) = payloads()
-        .into_iter()
-        .find(|(name, _)| name == "upsert-and-delete.json")
-        .expect("upsert-and-delete.json");
+    let body = crate::support::examples::payload("toqio", "upsert-and-delete");
     let other = bearer("cus_someone_else");
     let reply = post(&hookgate, CUSTOMER, Some(&other), &body).await;
     reply.assert_problem(401, "unauthenticated");

@@ -3,13 +3,11 @@
 //! Figures are ratios to a baseline measured in the same run (sync-mode forwarding
 //! of the same requests to the same downstream, no store), since machines are noisy.
 
-mod support;
-
 use std::time::Instant;
 
-use support::load::post_events;
-use support::redis::RedisServer;
-use support::{Downstream, Hookgate};
+use crate::support::load::post_events;
+use crate::support::redis::RedisServer;
+use crate::support::{Downstream, Hookgate};
 
 const EVENTS: usize = 20_000;
 const CONCURRENCY: usize = 64;

@@ -1,12 +1,10 @@
 //! Graceful shutdown of the real binary: SIGTERM stops accepting, lets in-flight
 //! requests finish within the grace period, then exits.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{post_json, Downstream, HookgateProcess};
+use crate::support::{post_json, Downstream, HookgateProcess};
 
 fn write_config(dir: &tempfile::TempDir, target: &str, grace: &str) -> PathBuf {
     let path = dir.path().join("hookgate.yaml");

@@ -2,15 +2,13 @@
 //! stores), a Redis outage under load, two instances sharing Redis with one killed,
 //! and a stalled target's 70,000-delivery backlog kept on disk, not in memory.
 
-mod support;
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::load::{post_events, LoadReport};
-use support::redis::RedisServer;
-use support::{eventually, Downstream, Hookgate, HookgateProcess};
+use crate::support::load::{post_events, LoadReport};
+use crate::support::redis::RedisServer;
+use crate::support::{eventually, Downstream, Hookgate, HookgateProcess};
 
 fn write(dir: &Path, yaml: &str) -> PathBuf {
     let path = dir.join("hookgate.yaml");
@@ -116,7 +114,7 @@ async fn a_redis_outage_gets_503_never_2xx_and_hookgate_recovers() {
     let hookgate = Hookgate::start(&yaml).await;
     let url = vec![hookgate.url("/in")];
     let readyz = hookgate.admin_url("/readyz");
-    let ready = || support::send(http::Method::GET, &readyz, &[], "");
+    let ready = || crate::support::send(http::Method::GET, &readyz, &[], "");
     assert_eq!(ready().await.status, 200);
 
     let before = post_events(&url, "before", 200, 8).await;
@@ -129,7 +127,7 @@ async fn a_redis_outage_gets_503_never_2xx_and_hookgate_recovers() {
         "acknowledged while the store was down"
     );
     assert!(during.statuses.iter().all(|&s| s == 503), "{:?}", during.statuses);
-    let health = support::send(http::Method::GET, &hookgate.url("/nowhere"), &[], "").await;
+    let health = crate::support::send(http::Method::GET, &hookgate.url("/nowhere"), &[], "").await;
     assert_eq!(health.status, 404, "hookgate stays up and answering");
     assert_eq!(ready().await.status, 503, "not ready while the store is down");
 

@@ -1,0 +1,27 @@
+//! hookgate's integration tests: hookgate on real sockets, against real
+//! `redis-server`s started on free ports and programmable fake downstreams. One
+//! binary, sharing the harness in `support/`.
+
+mod support;
+
+mod auth;
+mod config;
+mod dlq;
+mod durability;
+mod example_betterez;
+mod example_klavi;
+mod example_obp;
+mod example_toqio;
+mod example_tradevest;
+mod fan_out;
+mod ingress;
+mod providers;
+mod queue;
+mod rules;
+mod secrets;
+mod shutdown;
+mod sign;
+mod store_embedded;
+mod store_redis;
+mod throughput;
+mod tls;
