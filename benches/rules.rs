@@ -4,10 +4,11 @@
 
 use std::hint::black_box;
 
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hookgate::config::Config;
-use hookgate::ingress::PathParams;
-use http::HeaderMap;
+use hookgate::model::PathParams;
+use hookgate::rules::{Request, RouteView};
+use http::{HeaderMap, Method};
 
 const CONFIG: &str = r#"
 targets:
@@ -36,25 +37,34 @@ routes:
 "#;
 
 fn klavi(c: &mut Criterion) {
-    let config = Config::parse(CONFIG, "bench.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let route = &config.routes[0];
-    let Some(rules) = route.rules.as_ref() else {
-        panic!("the route has rules")
+    let config = hookgate::config::parse(CONFIG, "bench.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let live = &config.routes[0];
+    let (rules, route) = (&live.rules, &live.route);
+    let view = RouteView {
+        targets: &route.targets,
+        dedupe: route.dedupe.as_ref(),
     };
     let fixture = include_bytes!("../tests/fixtures/klavi-consent_authorised.json");
     let event: serde_json::Value = serde_json::from_slice(fixture).unwrap_or_default();
-    let (headers, params) = (HeaderMap::new(), PathParams::default());
+    let (headers, params, body) = (HeaderMap::new(), PathParams::default(), Bytes::new());
+    let request = |value| Request {
+        method: &Method::POST,
+        headers: &headers,
+        params: &params,
+        body: &body,
+        value: Some(value),
+    };
 
     let mut group = c.benchmark_group("klavi rules");
     group.throughput(Throughput::Elements(1));
     group.bench_function(
-        "one consent event (split, validate, first match, set + remove, render)",
+        "one consent event (split, validate, first match, set + remove, render, address, key)",
         |b| {
             b.iter(|| {
                 let evaluation = rules
-                    .evaluate(black_box(&event), &headers, &params, &route.targets)
+                    .evaluate(&request(black_box(&event)), view)
                     .unwrap_or_default();
-                black_box(evaluation.routed.len())
+                black_box(evaluation.events.len())
             })
         },
     );
@@ -63,9 +73,9 @@ fn klavi(c: &mut Criterion) {
     group.bench_function("a batch of ten consent events", |b| {
         b.iter(|| {
             let evaluation = rules
-                .evaluate(black_box(&batch), &headers, &params, &route.targets)
+                .evaluate(&request(black_box(&batch)), view)
                 .unwrap_or_default();
-            black_box(evaluation.routed.len())
+            black_box(evaluation.events.len())
         })
     });
     group.finish();

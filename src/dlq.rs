@@ -4,7 +4,8 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::store::{DeadLetterFilter, Delivery, Store, StoreError};
+use crate::model::Delivery;
+use crate::store::{DeadLetterFilter, Store, StoreError};
 
 /// Replays are done in batches of this many.
 const BATCH: usize = 500;

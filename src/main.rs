@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hookgate::config::Config;
+use hookgate::registry::Snapshot;
 use hookgate::telemetry::{self, LogFormat};
 use hookgate::Server;
 
@@ -157,37 +157,35 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { config } => Ok(match Config::load(&config) {
+        Command::Check { config } => Ok(match load(&config) {
             Ok(config) => {
                 let mut out = std::io::stdout().lock();
                 write!(out, "{}", hookgate::config::summary(&config))?;
                 ExitCode::SUCCESS
             }
-            Err(errors) => {
-                eprint!("{errors}");
-                ExitCode::from(EXIT_CONFIG)
-            }
+            Err(code) => code,
         }),
         Command::Serve { config: path } => {
-            let config = match Config::load(&path) {
+            let config = match load(&path) {
                 Ok(config) => config,
-                Err(errors) => {
-                    eprint!("{errors}");
-                    return Ok(ExitCode::from(EXIT_CONFIG));
-                }
+                Err(code) => return Ok(code),
             };
             // Held until serve returns, so buffered log lines are written before exit.
             let _logs = telemetry::init(cli.log_format);
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(async {
-                let server = Server::bind(&config).await?;
+                let (routes, targets, hash) =
+                    (config.routes.len(), config.targets.len(), config.hash.clone());
+                let server = Server::bind(config, Box::new(hookgate::config::File(path.clone()))).await?;
                 tracing::info!(
                     listen = %server.local_addr()?,
-                    routes = config.routes.len(),
-                    targets = config.targets.len(),
+                    routes,
+                    targets,
                     config = %path.display(),
+                    hash = %hash,
                     "hookgate listening"
                 );
+                tokio::spawn(reload_on_hangup(server.reloader()));
                 server.run(shutdown_signal()).await;
                 anyhow::Ok(())
             })?;
@@ -204,12 +202,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             private_key,
             url,
         } => {
-            let config = match Config::load(&config) {
+            let config = match load(&config) {
                 Ok(config) => config,
-                Err(errors) => {
-                    eprint!("{errors}");
-                    return Ok(ExitCode::from(EXIT_CONFIG));
-                }
+                Err(code) => return Ok(code),
             };
             let key = private_key
                 .map(|path| std::fs::read(&path).with_context(|| format!("reading {}", path.display())))
@@ -226,12 +221,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq { config, action } => {
-            let config = match Config::load(&config) {
+            let config = match load(&config) {
                 Ok(config) => config,
-                Err(errors) => {
-                    eprint!("{errors}");
-                    return Ok(ExitCode::from(EXIT_CONFIG));
-                }
+                Err(code) => return Ok(code),
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(dead_letters(&config, action))?;
@@ -241,16 +233,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let status = http::StatusCode::from_u16(status).context("--status must be 100..=999")?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime
-                .block_on(hookgate::receiver::run(listen, status, name, std::io::stdout()))
+                .block_on(hookgate::receiver::run(
+                    listen,
+                    status,
+                    name,
+                    std::io::stdout(),
+                    shutdown_signal(),
+                ))
                 .with_context(|| format!("receiving on {listen}"))?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-async fn dead_letters(config: &Config, action: DlqAction) -> anyhow::Result<()> {
+/// The config at `path`, or the exit code after printing why it is unusable.
+fn load(path: &std::path::Path) -> Result<Snapshot, ExitCode> {
+    hookgate::config::load(path).map_err(|errors| {
+        eprint!("{errors}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+async fn dead_letters(config: &Snapshot, action: DlqAction) -> anyhow::Result<()> {
     let consumer = format!("hookgate-dlq-{}", std::process::id());
-    let store = hookgate::store::open::open(&config.store, &consumer)
+    let store = hookgate::store::open::open(&config.settings.store, &consumer)
         .await
         .context(
             "opening the store (the embedded store cannot be opened while `hookgate serve` runs on it)",
@@ -296,6 +302,22 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .ok_or_else(|| format!("expected NAME=VALUE, found `{text}`"))
+}
+
+/// Reloads the config on every SIGHUP, for the life of the process.
+async fn reload_on_hangup(reloader: std::sync::Arc<hookgate::reload::Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /reload instead");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        // The outcome is logged and counted by the reloader.
+        let _ = reloader.reload("SIGHUP").await;
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -1,28 +1,21 @@
-//! The server: opens the store, starts the delivery workers, accepts connections and
-//! serves HTTP/1.1 and HTTP/2 (h2c) on each with the ingress stack. Shutdown is
-//! graceful: stop accepting, let in-flight requests finish (so every admission
-//! completes), then let in-flight deliveries finish and return unstarted leases, all
-//! within the grace period.
+//! The server: opens the store, starts the delivery workers for the config's
+//! targets, and serves the ingress stack (and the admin endpoints) with
+//! [`serve`](crate::serve::serve). Shutdown is graceful: stop accepting, let
+//! in-flight requests finish (so every admission completes), then let in-flight
+//! deliveries finish and return unstarted leases, all within the grace period.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::Request;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
-use crate::config::Config;
 use crate::delivery::{build_client, Dispatcher};
-use crate::ingress::forward::Shared;
-use crate::ingress::{self, IngressService, PeerAddr};
+use crate::ingress::{self, IngressService};
+use crate::registry::{Registry, Snapshot};
+use crate::reload::{Reloader, Source};
+use crate::serve::{self, Drained};
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start.
@@ -44,58 +37,56 @@ pub struct Server {
     listener: TcpListener,
     admin: Option<TcpListener>,
     service: IngressService,
+    registry: Arc<Registry>,
     store: Arc<dyn Store>,
     dispatcher: Dispatcher,
-    header_read_timeout: Duration,
-    grace: Duration,
+    reloader: Arc<Reloader>,
 }
 
 impl Server {
-    /// Opens the store, starts the delivery workers and binds the listeners of
-    /// `config`.
-    pub async fn bind(config: &Config) -> Result<Server, StartError> {
+    /// Opens the store, binds the listeners of `snapshot`'s settings and starts the
+    /// delivery workers of its targets. Reloads read `source`.
+    pub async fn bind(snapshot: Snapshot, source: Box<dyn Source>) -> Result<Server, StartError> {
         // Install the recorder before the first request can count anything.
         crate::telemetry::metrics();
-        let listener = TcpListener::bind(config.listen)
+        let settings = &snapshot.settings;
+        let listener = TcpListener::bind(settings.listen)
             .await
-            .map_err(|error| StartError::Bind(config.listen, error))?;
-        let admin = match config.admin {
-            Some(address) => Some(
-                TcpListener::bind(address)
+            .map_err(|error| StartError::Bind(settings.listen, error))?;
+        let admin = match &settings.admin {
+            Some(admin) => Some(
+                TcpListener::bind(admin.listen)
                     .await
-                    .map_err(|error| StartError::Bind(address, error))?,
+                    .map_err(|error| StartError::Bind(admin.listen, error))?,
             ),
             None => None,
         };
         let consumer = format!("hookgate-{}", uuid::Uuid::new_v4().simple());
-        let store = crate::store::open::open(&config.store, &consumer).await?;
+        let store = crate::store::open::open(&settings.store, &consumer).await?;
         let client = build_client();
-        let dispatcher = Dispatcher::start(
-            &config.targets,
+        let dispatcher = Dispatcher::start(store.clone(), client.clone()).map_err(StartError::Dispatcher)?;
+        let registry = Arc::new(Registry::new(snapshot));
+        let reloader = Arc::new(Reloader::new(
+            source,
+            registry.clone(),
+            dispatcher.clone(),
             store.clone(),
-            client.clone(),
-            config.limits.max_response_body,
-        )
-        .map_err(StartError::Dispatcher)?;
-        let service = ingress::build(
-            config.route_table.clone(),
-            &config.limits,
-            Shared {
-                client,
-                store: store.clone(),
-                dispatcher: dispatcher.clone(),
-                admit_timeout: config.store.admit_timeout,
-                max_response_body: config.limits.max_response_body,
-            },
-        );
+        ));
+        reloader.start().await;
+        let service = ingress::build(ingress::stack::Parts {
+            registry: registry.clone(),
+            store: store.clone(),
+            dispatcher: dispatcher.clone(),
+            client,
+        });
         Ok(Server {
             listener,
             admin,
             service,
+            registry,
             store,
             dispatcher,
-            header_read_timeout: config.limits.header_read_timeout,
-            grace: config.shutdown_grace,
+            reloader,
         })
     }
 
@@ -109,6 +100,16 @@ impl Server {
         self.store.clone()
     }
 
+    /// The live routes and targets.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// What reloads the config (for `SIGHUP`).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
     /// The address the admin listener bound, if it runs.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin
@@ -117,66 +118,41 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then drains.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let snapshot = self.registry.snapshot();
+        let grace = snapshot.settings.shutdown_grace;
+        let limits = serve::Limits {
+            header_read_timeout: snapshot.settings.limits.header_read_timeout,
+            grace,
+        };
+        drop(snapshot);
         let stop_admin = CancellationToken::new();
-        if let Some(admin) = self.admin.take() {
-            tokio::spawn(crate::admin::serve(admin, self.store.clone(), stop_admin.clone()));
-        }
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
-        builder.http2().timer(TokioTimer::new());
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: pause instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let service = self
-                .service
-                .clone()
-                .map_request(move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(PeerAddr(peer));
-                    request
-                });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, error = %error, "connection ended with an error");
-                }
-            });
-        }
-        drop(self.listener);
-        tracing::info!(
-            grace_s = self.grace.as_secs_f64(),
-            "shutting down: no longer accepting, draining in-flight requests"
-        );
-        let started = std::time::Instant::now();
-        let deadline = tokio::time::sleep(self.grace);
-        tokio::pin!(deadline);
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = &mut deadline => tracing::warn!("grace period over; closing connections with requests in flight"),
+        let admin = self.admin.map(|listener| {
+            let service = crate::admin::service(self.store.clone(), self.reloader.clone());
+            let stop = stop_admin.clone();
+            tokio::spawn(async move { serve::serve(listener, service, limits, stop.cancelled_owned()).await })
+        });
+        let started = std::sync::OnceLock::new();
+        let shutdown = async {
+            shutdown.await;
+            let _ = started.set(std::time::Instant::now());
+            tracing::info!(
+                grace_s = grace.as_secs_f64(),
+                "shutting down: no longer accepting, draining in-flight requests"
+            );
+        };
+        if serve::serve(self.listener, self.service, limits, shutdown).await == Drained::GraceExpired {
+            tracing::warn!("grace period over; closing connections with requests in flight");
         }
         // Admissions are over; let attempts in flight finish, return the rest.
-        let left = self.grace.saturating_sub(started.elapsed());
-        self.dispatcher.shutdown(left).await;
+        let elapsed = started
+            .get()
+            .map_or_else(Default::default, std::time::Instant::elapsed);
+        self.dispatcher.shutdown(grace.saturating_sub(elapsed)).await;
         stop_admin.cancel();
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         tracing::info!("shutdown complete");
     }
 }

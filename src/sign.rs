@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use crate::config::{Config, ContentType};
-use crate::ingress::auth::{sign_all, unix_now};
-use crate::ingress::PathParams;
+use crate::auth::{sign_all, unix_now};
+use crate::model::{ContentType, PathParams};
+use crate::registry::Snapshot;
 
 /// What to sign.
 #[derive(Debug)]
@@ -23,24 +23,21 @@ pub struct SignOptions<'a> {
 }
 
 /// Builds the curl command, or says why it cannot.
-pub fn curl_command(config: &Config, options: &SignOptions<'_>) -> Result<String, String> {
-    let route = config
-        .routes
-        .iter()
-        .find(|route| route.name == options.route)
-        .ok_or_else(|| {
-            let names: Vec<_> = config.routes.iter().map(|r| r.name.as_str()).collect();
-            format!("no route named `{}`; routes: {}", options.route, names.join(", "))
-        })?;
+pub fn curl_command(config: &Snapshot, options: &SignOptions<'_>) -> Result<String, String> {
+    let live = config.route(options.route).ok_or_else(|| {
+        let names: Vec<_> = config.routes.iter().map(|r| r.route.name.as_str()).collect();
+        format!("no route named `{}`; routes: {}", options.route, names.join(", "))
+    })?;
+    let route = &live.route;
     let body = std::fs::read(options.body_path)
         .map_err(|error| format!("cannot read {}: {error}", options.body_path.display()))?;
     let params = PathParams(options.params.to_vec());
     let path = fill_path(&route.path, &params)?;
-    let signed = sign_all(&route.auth, &body, &params, options.private_key, unix_now())?;
+    let signed = sign_all(&live.verifiers, &body, &params, options.private_key, unix_now())?;
     let base = match options.base_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => {
-            let listen = config.listen;
+            let listen = config.settings.listen;
             let host = if listen.ip().is_unspecified() {
                 "127.0.0.1".to_owned()
             } else {

@@ -1,71 +1,60 @@
 //! The admin listener: operational endpoints on their own address (loopback by
 //! default), away from the ingress listener providers can reach: `/metrics`
-//! (Prometheus text format), `/healthz` (the process is up) and `/readyz` (config
-//! loaded and the store answers).
+//! (Prometheus text format), `/healthz` (the process is up), `/readyz` (config
+//! loaded and the store answers) and `POST /reload` (the config file read again).
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tower::util::BoxCloneService;
 
 use crate::problem::Problem;
+use crate::reload::{ReloadError, Reloader};
 use crate::store::Store;
 
-/// Serves admin requests on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, store: Arc<dyn Store>, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "admin accept failed");
-                    continue;
-                }
-            },
-            () = stop.cancelled() => return,
-        };
-        let store = store.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let store = store.clone();
-                async move { Ok::<_, Infallible>(handle(&request, store.as_ref()).await) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+/// The admin endpoints as one service.
+pub type AdminService = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+
+/// The admin endpoints over `store` and `reloader`.
+pub fn service(store: Arc<dyn Store>, reloader: Arc<Reloader>) -> AdminService {
+    BoxCloneService::new(tower::service_fn(move |request: Request<Incoming>| {
+        let (store, reloader) = (store.clone(), reloader.clone());
+        async move { Ok::<_, Infallible>(handle(&request, store.as_ref(), &reloader).await) }
+    }))
 }
 
-async fn handle(request: &Request<Incoming>, store: &dyn Store) -> Response<Full<Bytes>> {
-    match (request.method(), request.uri().path()) {
-        (&Method::GET, "/readyz") => {
-            match tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await {
-                Ok(Ok(())) => text("ready\n".to_owned(), "text/plain; charset=utf-8"),
-                _ => Problem::new(
-                    "store-unavailable",
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable",
-                    "The store does not answer.",
-                )
-                .into_response(Some("/readyz"), None),
-            }
-        }
+async fn handle(
+    request: &Request<Incoming>,
+    store: &dyn Store,
+    reloader: &Reloader,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    match (request.method(), path) {
+        (&Method::GET, "/readyz") => match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+            Ok(Ok(())) => text("ready\n".to_owned(), "text/plain; charset=utf-8"),
+            _ => Problem::new(
+                "store-unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "The store does not answer.",
+            )
+            .into_response(Some(path), None),
+        },
         (&Method::GET, "/metrics") => text(
             crate::telemetry::metrics().render(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         (&Method::GET, "/healthz") => text("ok\n".to_owned(), "text/plain; charset=utf-8"),
-        (_, path) => Problem::new(
+        (&Method::POST, "/reload") => reload(reloader).await.into_response(Some(path), None),
+        (_, "/reload") => method_not_allowed("POST").into_response(Some(path), None),
+        (_, "/readyz" | "/metrics" | "/healthz") => method_not_allowed("GET").into_response(Some(path), None),
+        _ => Problem::new(
             "route-not-found",
             StatusCode::NOT_FOUND,
             "Not Found",
@@ -73,6 +62,66 @@ async fn handle(request: &Request<Incoming>, store: &dyn Store) -> Response<Full
         )
         .into_response(Some(path), None),
     }
+}
+
+/// What a reload did, or why it changed nothing.
+enum Reload {
+    Done(serde_json::Value),
+    Refused(Problem),
+}
+
+impl Reload {
+    fn into_response(self, instance: Option<&str>, request_id: Option<&str>) -> Response<Full<Bytes>> {
+        match self {
+            Reload::Done(body) => {
+                let mut response = text(body.to_string(), "application/json");
+                *response.status_mut() = StatusCode::OK;
+                response
+            }
+            Reload::Refused(problem) => problem.into_response(instance, request_id),
+        }
+    }
+}
+
+async fn reload(reloader: &Reloader) -> Reload {
+    match reloader.reload("POST /reload").await {
+        Ok(reloaded) => Reload::Done(serde_json::json!({
+            "status": "reloaded",
+            "hash": reloaded.hash,
+            "changed": reloaded.changed,
+            "retired_targets": reloaded.retired,
+        })),
+        Err(ReloadError::Invalid(errors)) => Reload::Refused(
+            Problem::new(
+                "config-invalid",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid Config",
+                format!(
+                    "{} has {} problem{}; the running config keeps serving.",
+                    errors.file,
+                    errors.errors.len(),
+                    if errors.errors.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .with_extension("errors", serde_json::to_value(&errors.errors).unwrap_or_default()),
+        ),
+        Err(error @ ReloadError::RestartNeeded(_)) => Reload::Refused(Problem::new(
+            "restart-needed",
+            StatusCode::CONFLICT,
+            "Restart Needed",
+            error.to_string(),
+        )),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Problem {
+    Problem::new(
+        "method-not-allowed",
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        format!("This endpoint accepts {allow}."),
+    )
+    .with_header(ALLOW, HeaderValue::from_static(allow))
 }
 
 fn text(body: String, content_type: &'static str) -> Response<Full<Bytes>> {

@@ -1,47 +1,17 @@
 //! `routes[].auth[]`: one entry per check, keyed by scheme
-//! (`- github: { secrets: [...] }`). Each scheme's settings live beside its verifier
-//! in `ingress/auth/`; this file only dispatches on the key.
+//! (`- github: { secrets: [...] }`). Each scheme's settings, build function and
+//! verifier live in one file of `auth/`, listed in `auth::SCHEMES`; this file only
+//! takes an entry apart and lends the scheme the collector, as its `Front`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_yaml::Value;
 
 use super::error::Collector;
-use super::section;
-use crate::ingress::auth::betterez::BetterezConfig;
-use crate::ingress::auth::github::GithubConfig;
-use crate::ingress::auth::hmac::HmacConfig;
-use crate::ingress::auth::ip::IpAllowConfig;
-use crate::ingress::auth::jwt::JwtConfig;
-use crate::ingress::auth::klavi::KlaviConfig;
-use crate::ingress::auth::shopify::ShopifyConfig;
-use crate::ingress::auth::slack::SlackConfig;
-use crate::ingress::auth::square::SquareConfig;
-use crate::ingress::auth::standard_webhooks::StandardWebhooksConfig;
-use crate::ingress::auth::stripe::StripeConfig;
-use crate::ingress::auth::token::{BasicConfig, BearerConfig, HeaderConfig, UrlTokenConfig};
-use crate::ingress::auth::twilio::TwilioConfig;
-use crate::ingress::auth::Verifier;
-
-/// The scheme names an `auth` entry may use.
-pub const SCHEMES: [&str; 16] = [
-    "hmac",
-    "standard_webhooks",
-    "stripe",
-    "github",
-    "shopify",
-    "slack",
-    "square",
-    "twilio",
-    "klavi",
-    "betterez",
-    "jwt",
-    "header",
-    "bearer",
-    "basic",
-    "url_token",
-    "ip_allow",
-];
+use super::server::duration;
+use super::{section_with, ParseFn};
+use crate::auth::{self, Context, Front, Verifier};
 
 /// Parses and builds the check at `path` (`routes[i].auth[j]`), reporting problems
 /// there.
@@ -55,43 +25,43 @@ pub(crate) fn build(value: Value, path: &str, errors: &mut Collector<'_>) -> Opt
             path,
             format!(
                 "expected one scheme with its settings, e.g. `- github: {{ secrets: [\"${{GITHUB_SECRET}}\"] }}`; schemes: {}",
-                SCHEMES.join(", ")
+                auth::scheme_names()
             ),
         );
         return None;
     };
     let at = format!("{path}.{scheme}");
-    macro_rules! scheme {
-        ($config:ty) => {
-            section::<$config>(Some(settings), &at, errors)?.build(&at, errors)
-        };
+    if !auth::SCHEMES.iter().any(|known| known.name == scheme) {
+        errors.at_key(
+            &at,
+            format!(
+                "unknown scheme `{scheme}`, expected one of: {}",
+                auth::scheme_names()
+            ),
+        );
+        return None;
     }
-    match scheme.as_str() {
-        "hmac" => scheme!(HmacConfig),
-        "standard_webhooks" => scheme!(StandardWebhooksConfig),
-        "stripe" => scheme!(StripeConfig),
-        "github" => scheme!(GithubConfig),
-        "shopify" => scheme!(ShopifyConfig),
-        "slack" => scheme!(SlackConfig),
-        "square" => scheme!(SquareConfig),
-        "twilio" => scheme!(TwilioConfig),
-        "klavi" => scheme!(KlaviConfig),
-        "betterez" => scheme!(BetterezConfig),
-        "jwt" => scheme!(JwtConfig),
-        "header" => scheme!(HeaderConfig),
-        "bearer" => scheme!(BearerConfig),
-        "basic" => scheme!(BasicConfig),
-        "url_token" => scheme!(UrlTokenConfig),
-        "ip_allow" => scheme!(IpAllowConfig),
-        other => {
-            errors.at_key(
-                &at,
-                format!(
-                    "unknown scheme `{other}`, expected one of: {}",
-                    SCHEMES.join(", ")
-                ),
-            );
-            None
-        }
+    let mut front = CollectorFront(errors);
+    auth::build(&scheme, settings, &mut Context::new(&mut front, at))
+}
+
+/// The collector, as what a scheme's build needs from the config front end.
+struct CollectorFront<'c, 'a>(&'c mut Collector<'a>);
+
+impl Front for CollectorFront<'_, '_> {
+    fn parse(&mut self, value: Value, path: &str, parse: ParseFn<'_>) {
+        section_with(Some(value), path, self.0, parse);
+    }
+
+    fn report(&mut self, path: &str, message: String) {
+        self.0.at(path, message);
+    }
+
+    fn duration(&mut self, value: Option<String>, default: Duration, path: &str) -> Duration {
+        duration(value, default, path, self.0)
+    }
+
+    fn problems(&self) -> usize {
+        self.0.len()
     }
 }

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use http::HeaderName;
-use jsonpath_rust::parser::model::JpQuery;
 use serde::Deserialize;
 
 use super::error::Collector;
 use super::server::duration;
+use crate::model::path::Path;
+use crate::model::{Dedupe, DedupeSource};
 
 /// `dedupe:` as written: exactly one of `key`, `fields`, `header`, `body_hash`.
 #[derive(Debug, Deserialize)]
@@ -29,33 +30,6 @@ pub struct DedupeConfig {
     pub ttl: Option<String>,
 }
 
-/// Where the dedupe key comes from.
-#[derive(Debug, Clone)]
-pub enum DedupeSource {
-    /// The first value the JSONPath selects in the decoded body.
-    Path {
-        /// The path as written (for messages).
-        text: String,
-        /// The compiled path.
-        query: JpQuery,
-    },
-    /// The values at these paths, joined.
-    Fields(Vec<crate::rules::path::Path>),
-    /// A request header.
-    Header(HeaderName),
-    /// SHA-256 of the raw body, hex.
-    BodyHash,
-}
-
-/// A validated dedupe setting.
-#[derive(Debug, Clone)]
-pub struct Dedupe {
-    /// Key source.
-    pub source: DedupeSource,
-    /// Recognition window.
-    pub ttl: Duration,
-}
-
 impl DedupeConfig {
     pub(crate) fn validate(self, path: &str, errors: &mut Collector<'_>) -> Option<Dedupe> {
         let ttl = duration(
@@ -71,7 +45,7 @@ impl DedupeConfig {
             }
             let mut paths = Vec::new();
             for (index, text) in fields.iter().enumerate() {
-                match crate::rules::path::Path::parse(text) {
+                match Path::parse(text) {
                     Ok(parsed) => paths.push(parsed),
                     Err(message) => errors.at(&format!("{path}.fields[{index}]"), message),
                 }

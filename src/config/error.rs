@@ -1,53 +1,9 @@
 //! Config errors: collected, never thrown one at a time, each with the YAML path and
 //! the line and column it refers to.
 
-use std::fmt;
+pub use crate::diagnostics::{ConfigError, ConfigErrors};
 
-use super::source::{Location, Positions};
-
-/// One problem with a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// YAML path of the offending node, e.g. `routes[2].targets[0]`.
-    pub path: String,
-    /// Where the node starts in the file, when known.
-    pub location: Option<Location>,
-    /// What was expected and what was found.
-    pub message: String,
-}
-
-/// Every problem found in one config file, in file order.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigErrors {
-    /// The file the errors refer to, as given by the user.
-    pub file: String,
-    /// The problems, at least one.
-    pub errors: Vec<ConfigError>,
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.errors.len();
-        writeln!(
-            f,
-            "{}: {count} error{}",
-            self.file,
-            if count == 1 { "" } else { "s" }
-        )?;
-        for error in &self.errors {
-            match error.location {
-                Some(at) => write!(f, "  {}:{}:{}: ", self.file, at.line, at.column)?,
-                None => write!(f, "  {}: ", self.file)?,
-            }
-            if error.path.is_empty() {
-                writeln!(f, "{}", error.message)?;
-            } else {
-                writeln!(f, "{}: {}", error.path, error.message)?;
-            }
-        }
-        Ok(())
-    }
-}
+use super::source::Positions;
 
 /// Collects errors while a config is validated.
 pub(crate) struct Collector<'a> {

@@ -1,16 +1,20 @@
-//! Config: YAML as written (serde types that reject unknown keys) → validated runtime
-//! types. Everything the hot path needs (URIs, header names, durations, the route
-//! table) is parsed here, once. Every problem in a file is reported at once, each
-//! with its YAML path, line and column.
+//! Config: the YAML front end. YAML as written (serde types that reject unknown keys)
+//! is built into the running system's types: a [`Snapshot`] of `model` routes and
+//! targets with their verifiers and compiled rules. Everything the hot path needs
+//! (URIs, header names, durations, the route table) is parsed here, once. Every
+//! problem in a file is reported at once, each with its YAML path, line and column.
+//!
+//! This is the one module that knows about config files; nothing at run time
+//! imports it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
+use sha2::{Digest, Sha256};
 
 mod auth;
 mod dedupe;
@@ -26,45 +30,56 @@ mod summary;
 mod target;
 mod units;
 
-pub use auth::SCHEMES;
-pub use dedupe::{Dedupe, DedupeSource};
 pub use error::{ConfigError, ConfigErrors};
-pub use route::{ContentType, Mode, Route, RouteConfig};
-pub use server::{AdminConfig, Limits, LimitsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
+pub use route::RouteConfig;
+pub use server::{AdminConfig, LimitsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub use source::Location;
-pub use store::{StoreKind, StoreSettings};
 pub use summary::summary;
-pub use target::{Target, TargetConfig};
+pub use target::TargetConfig;
 pub use units::{parse_duration, parse_size};
 
 use crate::delivery::is_never_forwarded;
-use crate::ingress::RouteTable;
+use crate::model::{AdminSettings, Settings, Target};
+use crate::registry::{LiveRoute, Snapshot};
+use crate::reload::Source;
 pub(crate) use error::Collector;
-pub(crate) use server::duration as duration_field;
 use source::{join_index, join_key, Positions};
 
 /// The default grace period for in-flight requests on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// A validated config.
-#[derive(Debug)]
-pub struct Config {
-    /// Where the ingress listener binds.
-    pub listen: SocketAddr,
-    /// Where the admin listener binds, if it runs.
-    pub admin: Option<SocketAddr>,
-    /// The store.
-    pub store: StoreSettings,
-    /// Size and time limits.
-    pub limits: Limits,
-    /// Time in-flight requests get to finish on SIGTERM/SIGINT.
-    pub shutdown_grace: Duration,
-    /// Targets, in file order.
-    pub targets: Vec<Arc<Target>>,
-    /// Routes, in file order.
-    pub routes: Vec<Arc<Route>>,
-    /// The routes indexed for matching.
-    pub route_table: Arc<RouteTable>,
+/// A serde attempt on a node (see [`section_with`]).
+pub(crate) type ParseFn<'p> =
+    &'p mut dyn FnMut(Value) -> Result<(), serde_path_to_error::Error<serde_yaml::Error>>;
+
+/// Reads and validates the file at `path`, interpolating from the process
+/// environment.
+pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigErrors {
+        file: label.clone(),
+        errors: vec![ConfigError {
+            path: String::new(),
+            location: None,
+            message: format!("cannot read the config file: {error}"),
+        }],
+    })?;
+    parse(&text, &label, &|name| std::env::var(name).ok())
+}
+
+/// The config file a server reloads from: read and validated again, exactly as
+/// `hookgate check` does, at every reload.
+#[derive(Debug, Clone)]
+pub struct File(pub PathBuf);
+
+impl Source for File {
+    fn load(&self) -> Result<Snapshot, ConfigErrors> {
+        load(&self.0)
+    }
+
+    fn describe(&self) -> String {
+        self.0.display().to_string()
+    }
 }
 
 /// The top-level keys, in the order they are documented.
@@ -78,113 +93,96 @@ const TOP_LEVEL: [&str; 7] = [
     "routes",
 ];
 
-impl Config {
-    /// Reads and validates the file at `path`, interpolating from the process
-    /// environment.
-    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let label = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigErrors {
-            file: label.clone(),
-            errors: vec![ConfigError {
-                path: String::new(),
-                location: None,
-                message: format!("cannot read the config file: {error}"),
-            }],
-        })?;
-        Config::parse(&text, &label, &|name| std::env::var(name).ok())
+/// Validates config `text`; `file` names it in errors; `env` resolves `${VAR}`.
+pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Snapshot, ConfigErrors> {
+    let mut value: Value = serde_yaml::from_str(text).map_err(|error| ConfigErrors {
+        file: file.to_owned(),
+        errors: vec![ConfigError {
+            path: String::new(),
+            location: error.location().map(|at| Location {
+                line: at.line(),
+                column: at.column(),
+            }),
+            message: format!("invalid YAML: {error}"),
+        }],
+    })?;
+    let positions = Positions::scan(text);
+    let mut errors = Collector::new(&positions);
+    if value.is_null() {
+        value = Value::Mapping(Default::default());
     }
-
-    /// Validates config `text`; `file` names it in errors; `env` resolves `${VAR}`.
-    pub fn parse(
-        text: &str,
-        file: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigErrors> {
-        let mut value: Value = serde_yaml::from_str(text).map_err(|error| ConfigErrors {
-            file: file.to_owned(),
-            errors: vec![ConfigError {
-                path: String::new(),
-                location: error.location().map(|at| Location {
-                    line: at.line(),
-                    column: at.column(),
-                }),
-                message: format!("invalid YAML: {error}"),
-            }],
-        })?;
-        let positions = Positions::scan(text);
-        let mut errors = Collector::new(&positions);
-        if value.is_null() {
-            value = Value::Mapping(Default::default());
-        }
-        interpolate::interpolate(&mut value, "", env, &mut errors);
-        let Value::Mapping(mut top) = value else {
-            errors.at(
-                "",
-                "expected a mapping with `targets` and `routes` at the top of the file",
-            );
-            return Err(errors.finish(file).err().unwrap_or_else(|| empty(file)));
-        };
-        for key in top.keys() {
-            let name = key.as_str().unwrap_or("?");
-            if !TOP_LEVEL.contains(&name) {
-                errors.at_key(
-                    name,
-                    format!("unknown key `{name}`, expected one of: {}", TOP_LEVEL.join(", ")),
-                );
-            }
-        }
-        let listen = section::<Option<String>>(top.remove("listen"), "listen", &mut errors).flatten();
-        let listen = server::listen(listen, DEFAULT_LISTEN, "listen", &mut errors);
-        let admin = section::<Option<AdminConfig>>(top.remove("admin"), "admin", &mut errors)
-            .flatten()
-            .map(|admin| server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors));
-        let store = section::<Option<store::StoreConfig>>(top.remove("store"), "store", &mut errors)
-            .flatten()
-            .unwrap_or_default()
-            .validate("store", &mut errors);
-        let limits = section::<Option<LimitsConfig>>(top.remove("limits"), "limits", &mut errors)
-            .flatten()
-            .unwrap_or_default()
-            .validate("limits", &mut errors);
-        let grace =
-            section::<Option<String>>(top.remove("shutdown_grace"), "shutdown_grace", &mut errors).flatten();
-        let shutdown_grace = server::duration(grace, DEFAULT_SHUTDOWN_GRACE, "shutdown_grace", &mut errors);
-
-        let (targets, broken) = validate_targets(top.remove("targets"), &mut errors);
-        let by_name: HashMap<String, Arc<Target>> = targets
-            .iter()
-            .map(|target| (target.name.clone(), target.clone()))
-            .collect();
-        let routes = validate_routes(
-            top.remove("routes"),
-            &by_name,
-            &broken,
-            limits.max_body,
-            &mut errors,
+    interpolate::interpolate(&mut value, "", env, &mut errors);
+    let Value::Mapping(mut top) = value else {
+        errors.at(
+            "",
+            "expected a mapping with `targets` and `routes` at the top of the file",
         );
-
-        let route_table = match RouteTable::build(&routes.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>())
-        {
-            Ok(table) => Arc::new(table),
-            Err(conflicts) => {
-                for (index, message) in conflicts {
-                    errors.at(&format!("{}.path", routes[index].0), message);
-                }
-                Arc::default()
-            }
-        };
-        errors.finish(file)?;
-        Ok(Config {
-            listen,
-            admin,
-            store,
-            limits,
-            shutdown_grace,
-            targets,
-            routes: routes.into_iter().map(|(_, route)| route).collect(),
-            route_table,
-        })
+        return Err(errors.finish(file).err().unwrap_or_else(|| empty(file)));
+    };
+    for key in top.keys() {
+        let name = key.as_str().unwrap_or("?");
+        if !TOP_LEVEL.contains(&name) {
+            errors.at_key(
+                name,
+                format!("unknown key `{name}`, expected one of: {}", TOP_LEVEL.join(", ")),
+            );
+        }
     }
+    let listen = section::<Option<String>>(top.remove("listen"), "listen", &mut errors).flatten();
+    let listen = server::listen(listen, DEFAULT_LISTEN, "listen", &mut errors);
+    let admin = section::<Option<AdminConfig>>(top.remove("admin"), "admin", &mut errors)
+        .flatten()
+        .map(|admin| server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors));
+    let store = section::<Option<store::StoreConfig>>(top.remove("store"), "store", &mut errors)
+        .flatten()
+        .unwrap_or_default()
+        .validate("store", &mut errors);
+    let limits = section::<Option<LimitsConfig>>(top.remove("limits"), "limits", &mut errors)
+        .flatten()
+        .unwrap_or_default()
+        .validate("limits", &mut errors);
+    let grace =
+        section::<Option<String>>(top.remove("shutdown_grace"), "shutdown_grace", &mut errors).flatten();
+    let shutdown_grace = server::duration(grace, DEFAULT_SHUTDOWN_GRACE, "shutdown_grace", &mut errors);
+
+    let (targets, broken) = validate_targets(top.remove("targets"), &mut errors);
+    let by_name: HashMap<String, Arc<Target>> = targets
+        .iter()
+        .map(|target| (target.name.clone(), target.clone()))
+        .collect();
+    let routes = validate_routes(
+        top.remove("routes"),
+        &by_name,
+        &broken,
+        limits.max_body,
+        &mut errors,
+    );
+
+    let settings = Settings {
+        listen,
+        admin: admin.map(|listen| AdminSettings { listen }),
+        store,
+        limits,
+        shutdown_grace,
+    };
+    let paths: Vec<String> = routes.iter().map(|(path, _)| path.clone()).collect();
+    let routes = routes.into_iter().map(|(_, route)| route).collect();
+    let snapshot = Snapshot::new(settings, routes, targets, hash(text));
+    if let Err(conflicts) = &snapshot {
+        for conflict in conflicts {
+            errors.at(
+                &format!("{}.path", paths[conflict.index]),
+                conflict.message.clone(),
+            );
+        }
+    }
+    errors.finish(file)?;
+    snapshot.map_err(|_| empty(file))
+}
+
+/// A short hash of the config text, to tell loads apart in logs and metrics.
+fn hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }
 
 /// Route and target names become parts of store keys, metric labels and log fields:
@@ -202,17 +200,6 @@ pub(crate) fn check_name(kind: &str, name: &str, path: &str, errors: &mut Collec
     }
 }
 
-/// Runs `build` with a fresh collector and returns its result and the errors it
-/// recorded (without locations), for unit tests of config builders.
-#[cfg(test)]
-pub(crate) fn collect<T>(build: impl FnOnce(&mut Collector<'_>) -> T) -> (T, Vec<ConfigError>) {
-    let positions = Positions::default();
-    let mut errors = Collector::new(&positions);
-    let built = build(&mut errors);
-    let errors = errors.finish("test").err().map(|e| e.errors).unwrap_or_default();
-    (built, errors)
-}
-
 fn empty(file: &str) -> ConfigErrors {
     ConfigErrors {
         file: file.to_owned(),
@@ -221,15 +208,30 @@ fn empty(file: &str) -> ConfigErrors {
 }
 
 /// Deserialises one node, recording a failure at its path. A missing node is `Null`.
+fn section<T: DeserializeOwned>(value: Option<Value>, path: &str, errors: &mut Collector<'_>) -> Option<T> {
+    let mut parsed = None;
+    section_with(value, path, errors, &mut |value| {
+        parsed = Some(serde_path_to_error::deserialize(value)?);
+        Ok(())
+    });
+    parsed
+}
+
+/// Runs `parse` on one node, recording a failure at its path; whether it parsed.
 ///
 /// An unknown key is recorded, removed and the node tried again, so that a typo does
 /// not hide the other problems of the same item; any other failure ends the item.
-fn section<T: DeserializeOwned>(value: Option<Value>, path: &str, errors: &mut Collector<'_>) -> Option<T> {
+pub(crate) fn section_with(
+    value: Option<Value>,
+    path: &str,
+    errors: &mut Collector<'_>,
+    parse: ParseFn<'_>,
+) -> bool {
     let mut value = value.unwrap_or(Value::Null);
     let mut unknown_keys = 0;
     loop {
-        let error = match serde_path_to_error::deserialize(value.clone()) {
-            Ok(parsed) => return Some(parsed),
+        let error = match parse(value.clone()) {
+            Ok(()) => return true,
             Err(error) => error,
         };
         let removed = error::unknown_field(&error.inner().to_string())
@@ -237,7 +239,7 @@ fn section<T: DeserializeOwned>(value: Option<Value>, path: &str, errors: &mut C
             .is_some_and(|key| remove_key(&mut value, error.path(), &key));
         errors.serde(path, error);
         if !removed || unknown_keys > 32 {
-            return None;
+            return false;
         }
         unknown_keys += 1;
     }
@@ -315,7 +317,7 @@ fn validate_routes(
     broken: &[String],
     max_body: usize,
     errors: &mut Collector<'_>,
-) -> Vec<(String, Arc<Route>)> {
+) -> Vec<(String, Arc<LiveRoute>)> {
     let items = match value {
         None | Some(Value::Null) => {
             errors.at("routes", "expected at least one route, e.g. `routes: [{ name: a, path: /hooks/a, targets: [backend] }]`");
@@ -330,14 +332,14 @@ fn validate_routes(
             return Vec::new();
         }
     };
-    let mut routes: Vec<(String, Arc<Route>)> = Vec::with_capacity(items.len());
+    let mut routes: Vec<(String, Arc<LiveRoute>)> = Vec::with_capacity(items.len());
     for (index, value) in items.into_iter().enumerate() {
         let path = join_index("routes", index);
         let Some(config) = section::<RouteConfig>(Some(value), &path, errors) else {
             continue;
         };
         let route = config.validate(&path, targets, broken, max_body, errors);
-        for (index, name) in route.pass_headers.iter().enumerate() {
+        for (index, name) in route.route.pass_headers.iter().enumerate() {
             if is_never_forwarded(name) {
                 errors.at(
                     &format!("{path}.pass_headers[{index}]"),
@@ -347,12 +349,15 @@ fn validate_routes(
                 );
             }
         }
-        if let Some((first, _)) = routes.iter().find(|(_, other)| other.name == route.name) {
+        if let Some((first, _)) = routes
+            .iter()
+            .find(|(_, other)| other.route.name == route.route.name)
+        {
             errors.at(
                 &format!("{path}.name"),
                 format!(
                     "duplicate route name `{}`; it is already used by {first}",
-                    route.name
+                    route.route.name
                 ),
             );
         }

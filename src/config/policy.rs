@@ -4,10 +4,8 @@ use serde::Deserialize;
 
 use super::error::Collector;
 use super::server::duration;
-use crate::delivery::breaker::BreakerPolicy;
-use crate::delivery::retry::RetryPolicy;
-use crate::ingress::auth::standard_webhooks::decode_secret;
-use crate::secret::{resolve, Secret};
+use crate::model::{resolve_secret as resolve, BreakerPolicy, RetryPolicy, Secret};
+use crate::standard_webhooks::decode_secret;
 
 /// `retry:` of a target.
 #[derive(Debug, Default, Deserialize)]

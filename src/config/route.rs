@@ -7,45 +7,15 @@ use http::header::HeaderName;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::dedupe::{Dedupe, DedupeConfig, DedupeSource};
+use super::dedupe::DedupeConfig;
 use super::error::Collector;
 use super::rules::{DefaultConfig, MatchMode, OneOrMany, RouteRulesConfig, RuleConfig, ValidateConfig};
 use super::server::size;
-use super::target::Target;
-use crate::ingress::auth::Verifier;
+use crate::auth::Verifier;
+use crate::model::path::Path;
+use crate::model::{ContentType, Mode, Route, Target};
+use crate::registry::LiveRoute;
 use crate::rules::RouteRules;
-
-/// How a route answers the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Answer once every delivery is durably stored (the default).
-    #[default]
-    Queue,
-    /// Call the primary (first) target inline and relay its answer.
-    Sync,
-}
-
-impl Mode {
-    /// The name used in config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Queue => "queue",
-            Mode::Sync => "sync",
-        }
-    }
-}
-
-/// What bodies a route accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContentType {
-    /// `application/json` or any `+json` type; the body must parse as JSON (default).
-    #[default]
-    Json,
-    /// Any body, passed on as bytes.
-    Any,
-}
 
 /// One route as written in the file.
 #[derive(Debug, Deserialize)]
@@ -104,50 +74,6 @@ pub struct RouteConfig {
     pub redact: Vec<String>,
 }
 
-/// A validated route.
-#[derive(Debug)]
-pub struct Route {
-    /// Unique name.
-    pub name: String,
-    /// Path pattern with `{param}` segments.
-    pub path: String,
-    /// Accepted methods.
-    pub methods: Vec<Method>,
-    /// How the sender is answered.
-    pub mode: Mode,
-    /// Where events go; the first is the primary.
-    pub targets: Vec<Arc<Target>>,
-    /// Request headers passed through besides `content-type`.
-    pub pass_headers: Vec<HeaderName>,
-    /// What bodies are accepted.
-    pub content_type: ContentType,
-    /// Largest body accepted, in bytes.
-    pub max_body: usize,
-    /// Checks that must all pass.
-    pub auth: Vec<Arc<dyn Verifier>>,
-    /// Status answered once admitted (`queue` mode).
-    pub success_status: StatusCode,
-    /// Dedupe setting.
-    pub dedupe: Option<Dedupe>,
-    /// Split, validation, rules and output, when the route has any.
-    pub rules: Option<RouteRules>,
-    /// Paths masked wherever an event is logged.
-    pub redact: Vec<crate::rules::path::Path>,
-}
-
-impl Route {
-    /// Whether anything done with a request needs its body as parsed JSON: rules, a
-    /// JSONPath dedupe key, or a target template reading the event. Other JSON routes
-    /// only check that the body is JSON.
-    pub fn reads_event(&self) -> bool {
-        self.rules.is_some()
-            || self.dedupe.as_ref().is_some_and(|dedupe| {
-                matches!(dedupe.source, DedupeSource::Path { .. } | DedupeSource::Fields(_))
-            })
-            || self.targets.iter().any(|target| target.reads_event())
-    }
-}
-
 impl RouteConfig {
     pub(crate) fn validate(
         self,
@@ -156,7 +82,7 @@ impl RouteConfig {
         broken: &[String],
         default_max_body: usize,
         errors: &mut Collector<'_>,
-    ) -> Route {
+    ) -> LiveRoute {
         if self.name.trim().is_empty() {
             errors.at(
                 &format!("{path}.name"),
@@ -259,7 +185,7 @@ impl RouteConfig {
             &format!("{path}.max_body"),
             errors,
         );
-        let auth = self
+        let verifiers: Vec<Arc<dyn Verifier>> = self
             .auth
             .into_iter()
             .enumerate()
@@ -279,13 +205,16 @@ impl RouteConfig {
         let dedupe = self
             .dedupe
             .and_then(|dedupe| dedupe.validate(&format!("{path}.dedupe"), errors));
-        let rules =
-            (!rules_config.is_empty()).then(|| rules_config.compile(path, targets, &resolved, errors));
+        let rules = if rules_config.is_empty() {
+            RouteRules::identity()
+        } else {
+            rules_config.compile(path, targets, &resolved, errors)
+        };
         let redact = self
             .redact
             .iter()
             .enumerate()
-            .filter_map(|(index, text)| match crate::rules::path::Path::parse(text) {
+            .filter_map(|(index, text)| match Path::parse(text) {
                 Ok(path) => Some(path),
                 Err(message) => {
                     errors.at(&format!("{path}.redact[{index}]"), message);
@@ -293,20 +222,28 @@ impl RouteConfig {
                 }
             })
             .collect();
-        Route {
-            name: self.name,
-            path: self.path,
-            methods,
-            mode: self.mode,
-            targets: resolved,
-            pass_headers,
-            content_type: self.content_type,
-            max_body,
-            auth,
-            success_status,
-            dedupe,
+        let secret_params = verifiers
+            .iter()
+            .filter_map(|verifier| verifier.secret_path_param())
+            .map(str::to_owned)
+            .collect();
+        LiveRoute {
+            route: Arc::new(Route {
+                name: self.name,
+                path: self.path,
+                methods,
+                mode: self.mode,
+                targets: resolved,
+                pass_headers,
+                content_type: self.content_type,
+                max_body,
+                success_status,
+                dedupe,
+                redact,
+                secret_params,
+            }),
+            verifiers,
             rules,
-            redact,
         }
     }
 }

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::Collector;
-use super::target::Target;
+use crate::model::path::Path;
+use crate::model::template::Template;
+use crate::model::Target;
 use crate::rules::condition::Condition;
-use crate::rules::path::Path;
-use crate::rules::template::Template;
 use crate::rules::transform::{Shape, Step};
 use crate::rules::validate::{Format, Validation};
 use crate::rules::{Fallback, Output, RouteRules, Rule};

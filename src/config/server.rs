@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::error::Collector;
 use super::units::{parse_duration, parse_size};
+use crate::model::Limits;
 
 /// Default listen address of the ingress listener.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -26,30 +27,6 @@ pub struct LimitsConfig {
     /// Largest response body read from a target and relayed to the sender in `sync`
     /// mode (default `1MiB`); a larger answer is a 502.
     pub max_response_body: Option<String>,
-}
-
-/// Validated limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest request body accepted, in bytes.
-    pub max_body: usize,
-    /// Time allowed for the request line and headers.
-    pub header_read_timeout: Duration,
-    /// Time allowed for the body once headers are read.
-    pub body_read_timeout: Duration,
-    /// Largest target response body relayed in `sync` mode, in bytes.
-    pub max_response_body: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body: 1 << 20,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            max_response_body: 1 << 20,
-        }
-    }
 }
 
 impl LimitsConfig {

@@ -6,14 +6,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-/// Line and column (both 1-based) of a node in the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-}
+pub use crate::diagnostics::Location;
 
 /// Where each node of a YAML document starts, keyed by its path
 /// (`routes[0].targets[1]`, `targets.consents.url`).

@@ -1,12 +1,12 @@
 //! `store:`: where admitted deliveries and dedupe keys live.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::error::Collector;
 use super::server::duration;
+use crate::model::{StoreKind, StoreSettings};
 
 /// `store:` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -42,34 +42,6 @@ pub struct RedisConfig {
     /// Prefix of every key, inside one hash tag (`{hookgate}:...`) so the same
     /// scripts run on Redis Cluster (default `hookgate`).
     pub key_prefix: Option<String>,
-}
-
-/// Which store, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreKind {
-    /// redb in this directory.
-    Embedded {
-        /// Data directory.
-        path: PathBuf,
-    },
-    /// Redis.
-    Redis {
-        /// Connection URL.
-        url: String,
-        /// Key prefix.
-        key_prefix: String,
-    },
-}
-
-/// The validated store section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreSettings {
-    /// Which store.
-    pub kind: StoreKind,
-    /// Admission deadline.
-    pub admit_timeout: Duration,
-    /// Lease timeout.
-    pub lease_timeout: Duration,
 }
 
 impl StoreConfig {

@@ -2,14 +2,15 @@
 
 use std::fmt::Write;
 
-use super::Config;
+use crate::registry::{LiveRoute, Snapshot};
 
 /// Renders the routes and targets of `config` as aligned text tables.
-pub fn summary(config: &Config) -> String {
+pub fn summary(config: &Snapshot) -> String {
     let routes: Vec<[String; 5]> = config
         .routes
         .iter()
-        .map(|route| {
+        .map(|live| {
+            let route = &live.route;
             [
                 route.name.clone(),
                 route
@@ -20,7 +21,7 @@ pub fn summary(config: &Config) -> String {
                     .join(","),
                 route.path.clone(),
                 route.mode.as_str().to_owned(),
-                destinations(route),
+                destinations(live),
             ]
         })
         .collect();
@@ -35,7 +36,7 @@ pub fn summary(config: &Config) -> String {
             ]
         })
         .collect();
-    let mut out = format!("config valid: listening on {}\n\n", config.listen);
+    let mut out = format!("config valid: listening on {}\n\n", config.settings.listen);
     table(&mut out, ["ROUTE", "METHODS", "PATH", "MODE", "TARGETS"], &routes);
     out.push('\n');
     table(&mut out, ["TARGET", "URL", "TIMEOUT"], &targets);
@@ -43,9 +44,9 @@ pub fn summary(config: &Config) -> String {
 }
 
 /// Where a route's events go: its targets, then those its rules forward to.
-fn destinations(route: &super::Route) -> String {
-    let mut names: Vec<&str> = route.targets.iter().map(|t| t.name.as_str()).collect();
-    for rule in route.rules.iter().flat_map(|rules| &rules.rules) {
+fn destinations(live: &LiveRoute) -> String {
+    let mut names: Vec<&str> = live.route.targets.iter().map(|t| t.name.as_str()).collect();
+    for rule in &live.rules.rules {
         for target in &rule.forward {
             if !names.contains(&target.name.as_str()) {
                 names.push(&target.name);

@@ -10,10 +10,8 @@ use serde::Deserialize;
 use super::error::Collector;
 use super::policy::{rate, BreakerConfig, RetryConfig, SignConfig};
 use super::server::duration;
-use crate::delivery::breaker::BreakerPolicy;
-use crate::delivery::retry::RetryPolicy;
-use crate::rules::template::Template;
-use crate::secret::Secret;
+use crate::model::template::Template;
+use crate::model::Target;
 
 /// Default time allowed for one attempt against a target, response body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,49 +45,6 @@ pub struct TargetConfig {
     pub breaker: BreakerConfig,
     /// How hookgate signs what it sends to this target.
     pub sign: Option<SignConfig>,
-}
-
-/// A validated target.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The name routes refer to it by.
-    pub name: String,
-    /// Where deliveries are sent (placeholders, if any, shown as `x`).
-    pub url: Uri,
-    /// The URL as a template, when it has placeholders.
-    pub url_template: Option<Template>,
-    /// The method, when the target fixes one (a template if it has placeholders).
-    pub method: Option<Template>,
-    /// Static headers whose values have placeholders, filled per event.
-    pub header_templates: Vec<(HeaderName, Template)>,
-    /// Time allowed for one attempt.
-    pub timeout: Duration,
-    /// Headers added to every request.
-    pub headers: HeaderMap,
-    /// Most requests in flight at once.
-    pub max_concurrency: usize,
-    /// Most requests per second.
-    pub rate_limit: Option<u32>,
-    /// Retry policy.
-    pub retry: RetryPolicy,
-    /// Circuit breaker policy.
-    pub breaker: BreakerPolicy,
-    /// Standard Webhooks signing key, when deliveries are signed.
-    pub signing_key: Option<Secret>,
-}
-
-impl Target {
-    /// Whether its URL, method or headers take values from the event.
-    pub fn reads_event(&self) -> bool {
-        self.url_template
-            .iter()
-            .chain(&self.method)
-            .any(Template::reads_event)
-            || self
-                .header_templates
-                .iter()
-                .any(|(_, template)| template.reads_event())
-    }
 }
 
 impl TargetConfig {

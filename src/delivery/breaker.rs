@@ -6,23 +6,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Breaker settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerPolicy {
-    /// Consecutive failures that open it.
-    pub failures: u32,
-    /// How long it stays open before a probe.
-    pub cool_down: Duration,
-}
-
-impl Default for BreakerPolicy {
-    fn default() -> Self {
-        Self {
-            failures: 5,
-            cool_down: Duration::from_secs(30),
-        }
-    }
-}
+pub use crate::model::BreakerPolicy;
 
 /// Breaker state as reported (admin, metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +33,12 @@ pub enum Permit {
 /// One target's breaker.
 #[derive(Debug)]
 pub struct Breaker {
-    policy: BreakerPolicy,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
+    policy: BreakerPolicy,
     state: State,
     consecutive_failures: u32,
 }
@@ -63,8 +47,8 @@ impl Breaker {
     /// A closed breaker.
     pub fn new(policy: BreakerPolicy) -> Self {
         Self {
-            policy,
             inner: Mutex::new(Inner {
+                policy,
                 state: State::Closed,
                 consecutive_failures: 0,
             }),
@@ -95,8 +79,8 @@ impl Breaker {
         } else {
             inner.consecutive_failures += 1;
             let probe_failed = inner.state == State::HalfOpen;
-            if probe_failed || inner.consecutive_failures >= self.policy.failures {
-                inner.state = State::Open(now + self.policy.cool_down);
+            if probe_failed || inner.consecutive_failures >= inner.policy.failures {
+                inner.state = State::Open(now + inner.policy.cool_down);
             }
         }
         inner.state
@@ -108,6 +92,11 @@ impl Breaker {
             State::Open(until) if now < until => Some(until),
             _ => None,
         }
+    }
+
+    /// Applies a changed policy from now on (a reload); the state is kept.
+    pub fn set_policy(&self, policy: BreakerPolicy) {
+        self.lock().policy = policy;
     }
 
     /// The current state.

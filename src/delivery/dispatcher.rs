@@ -3,18 +3,26 @@
 //! A worker claims only as many deliveries as its target can take now (free
 //! concurrency permits; one probe while the breaker is half-open; none while it is
 //! open), so a slow or failing target never holds other targets' work, and no lease
-//! is held while waiting on a breaker. Each claimed delivery is rate-limited, signed,
-//! sent with the target's timeout, classified by [`retry::classify`], and completed
-//! in the store.
+//! is held while waiting on a breaker. Each claimed delivery is rate-limited, given
+//! its target's headers and signature from the target's current definition, sent
+//! with the target's timeout, classified by [`retry::classify`], and completed in
+//! the store.
+//!
+//! Workers follow the config: [`Dispatcher::apply`] starts workers for added
+//! targets and hands existing ones their new definition. A target removed from the
+//! config keeps its worker, with its last definition, until its queue is drained and
+//! no request that could still admit to it is in flight; then its definition is
+//! forgotten by the store too.
 //!
 //! (This is the per-target pipeline the design describes as a tower stack. It is
 //! written out because the worker must size each claim to the capacity a tower stack
 //! would hide inside `poll_ready`.)
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Method, Request, Response, Uri};
@@ -27,10 +35,10 @@ use tracing::Instrument;
 use super::breaker::{Breaker, Permit};
 use super::rate::RateLimit;
 use super::retry::{self, Decision, Outcome};
-use super::{send, HttpClient, SendError};
-use crate::config::Target;
-use crate::ingress::auth::standard_webhooks::sign_standard_webhooks;
-use crate::store::{now_ms, AttemptRecord, Completion, Lease, Store, EXCERPT_LIMIT};
+use super::{finish, send, HttpClient, SendError};
+use crate::model::{now_ms, Attempt, Target, EXCERPT_LIMIT};
+use crate::registry::Snapshot;
+use crate::store::{Completion, Lease, Store};
 
 /// How often an idle worker looks for due retries and other instances' admissions.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -38,12 +46,24 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause after a store error before a worker claims again.
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How often an idle retired worker asks whether its queue is drained.
+const DRAIN_CHECK: Duration = Duration::from_secs(1);
+
 /// The running workers.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
-    workers: Arc<HashMap<String, Arc<Worker>>>,
-    /// Where workers and attempts run; kept alive by every clone.
-    _runtime: Arc<DeliveryRuntime>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// Read on every admission (to wake a worker), written on reloads.
+    workers: ArcSwap<HashMap<String, Arc<Worker>>>,
+    /// Serialises changes to `workers`.
+    changing: Mutex<()>,
+    store: Arc<dyn Store>,
+    client: HttpClient,
+    /// Where workers and attempts run.
+    runtime: DeliveryRuntime,
     /// Cancelled at shutdown: no more claims.
     stop: CancellationToken,
     /// Cancelled when the grace period ends: attempts still in flight give their
@@ -52,12 +72,26 @@ pub struct Dispatcher {
     tracker: TaskTracker,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("workers", &self.workers.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The delivery runtime: threads of its own, so a burst of claimed deliveries never
 /// queues in front of ingress tasks. On a shared runtime, a claim of 64 deliveries
 /// became 64 tasks ahead of the requests waiting to be acknowledged; the operating
 /// system now shares the CPU between the two by thread instead.
 #[derive(Debug)]
 struct DeliveryRuntime(Option<tokio::runtime::Runtime>);
+
+impl DeliveryRuntime {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+}
 
 impl Drop for DeliveryRuntime {
     fn drop(&mut self) {
@@ -71,16 +105,22 @@ impl Drop for DeliveryRuntime {
 
 /// One target's worker state.
 struct Worker {
-    target: Arc<Target>,
+    name: String,
+    /// The definition deliveries are sent with: the config's, or the last one known
+    /// once the target is removed from it.
+    target: ArcSwap<Target>,
     store: Arc<dyn Store>,
     client: HttpClient,
     breaker: Breaker,
-    rate: Option<RateLimit>,
-    permits: Arc<Semaphore>,
+    rate: ArcSwapOption<RateLimit>,
+    permits: ArcSwap<Semaphore>,
     wake: Notify,
-    max_response_body: usize,
+    max_response_body: std::sync::atomic::AtomicUsize,
+    /// Set while the target is not in the config: the snapshot that last held it (no
+    /// request can admit to it once that is gone).
+    retired: Mutex<Option<Weak<Snapshot>>>,
     /// Outcomes waiting to be recorded in the store.
-    finished: std::sync::Mutex<Finished>,
+    finished: Mutex<Finished>,
 }
 
 /// Completions not yet recorded, and whether an attempt is recording them now.
@@ -93,66 +133,139 @@ struct Finished {
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
-            .field("target", &self.target.name)
+            .field("target", &self.name)
             .field("breaker", &self.breaker.state())
-            .field("free_permits", &self.permits.available_permits())
+            .field("free_permits", &self.permits.load().available_permits())
             .finish_non_exhaustive()
     }
 }
 
 impl Dispatcher {
-    /// Starts one worker per target, on a runtime of its own.
-    pub fn start(
-        targets: &[Arc<Target>],
-        store: Arc<dyn Store>,
-        client: HttpClient,
-        max_response_body: usize,
-    ) -> std::io::Result<Self> {
+    /// A dispatcher with no workers yet, on a runtime of its own.
+    pub fn start(store: Arc<dyn Store>, client: HttpClient) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("hookgate-delivery")
             .enable_all()
             .build()?;
-        let handle = runtime.handle().clone();
-        let stop = CancellationToken::new();
-        let abandon = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let workers: HashMap<_, _> = targets
-            .iter()
-            .map(|target| {
-                let worker = Arc::new(Worker {
-                    target: target.clone(),
-                    store: store.clone(),
-                    client: client.clone(),
-                    breaker: Breaker::new(target.breaker),
-                    rate: target.rate_limit.map(RateLimit::new),
-                    permits: Arc::new(Semaphore::new(target.max_concurrency)),
-                    wake: Notify::new(),
-                    max_response_body,
-                    finished: std::sync::Mutex::default(),
-                });
-                (target.name.clone(), worker)
-            })
-            .collect();
-        for worker in workers.values() {
-            tracker.spawn_on(
-                worker.clone().run(stop.clone(), abandon.clone(), tracker.clone()),
-                &handle,
-            );
-        }
         Ok(Self {
-            workers: Arc::new(workers),
-            _runtime: Arc::new(DeliveryRuntime(Some(runtime))),
-            stop,
-            abandon,
-            tracker,
+            shared: Arc::new(Shared {
+                workers: ArcSwap::default(),
+                changing: Mutex::new(()),
+                store,
+                client,
+                runtime: DeliveryRuntime(Some(runtime)),
+                stop: CancellationToken::new(),
+                abandon: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
         })
+    }
+
+    /// Makes the workers follow a config: one per target of `configured` (started,
+    /// or given its new definition), and one per target of `unconfigured` (targets
+    /// the store knows that the config does not name) with that definition. Workers
+    /// of targets in neither list are retired: they keep sending what is queued with
+    /// their last definition until the queue is drained and `previous`, the snapshot
+    /// that last named them, is gone. Returns the names of the targets being retired.
+    pub fn apply(
+        &self,
+        configured: &[Arc<Target>],
+        unconfigured: &[Arc<Target>],
+        max_response_body: usize,
+        previous: Weak<Snapshot>,
+    ) -> Vec<String> {
+        let shared = &self.shared;
+        let _changing = shared.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut workers: HashMap<String, Arc<Worker>> = (**shared.workers.load()).clone();
+        for target in configured {
+            match workers.get(&target.name) {
+                Some(worker) => {
+                    worker.update(target.clone(), max_response_body);
+                    if worker.retire(None).is_some() {
+                        tracing::info!(target_name = %target.name, "target is in the config again");
+                    }
+                }
+                None => {
+                    let worker = self.spawn(target.clone(), max_response_body, None);
+                    workers.insert(target.name.clone(), worker);
+                }
+            }
+        }
+        let mut retiring = Vec::new();
+        for (name, worker) in &workers {
+            let configured = configured.iter().any(|target| target.name == *name);
+            if !configured && worker.is_active() {
+                worker.retire(Some(previous.clone()));
+                retiring.push(name.clone());
+                tracing::warn!(
+                    target_name = %name,
+                    "target removed from the config; its queued deliveries are still sent, with its last definition"
+                );
+            }
+        }
+        for target in unconfigured {
+            if workers.contains_key(&target.name) {
+                continue;
+            }
+            tracing::warn!(
+                target_name = %target.name,
+                "target known to the store but not in the config; its queued deliveries are sent with its last definition"
+            );
+            let worker = self.spawn(target.clone(), max_response_body, Some(Weak::new()));
+            workers.insert(target.name.clone(), worker);
+        }
+        shared.workers.store(Arc::new(workers));
+        retiring
+    }
+
+    fn spawn(
+        &self,
+        target: Arc<Target>,
+        max_response_body: usize,
+        retired: Option<Weak<Snapshot>>,
+    ) -> Arc<Worker> {
+        let shared = &self.shared;
+        let worker = Arc::new(Worker {
+            name: target.name.clone(),
+            breaker: Breaker::new(target.breaker),
+            rate: ArcSwapOption::new(target.rate_limit.map(|rate| Arc::new(RateLimit::new(rate)))),
+            permits: ArcSwap::from_pointee(Semaphore::new(target.max_concurrency)),
+            target: ArcSwap::new(target),
+            store: shared.store.clone(),
+            client: shared.client.clone(),
+            wake: Notify::new(),
+            max_response_body: max_response_body.into(),
+            retired: Mutex::new(retired),
+            finished: Mutex::default(),
+        });
+        if let Some(handle) = shared.runtime.handle() {
+            shared
+                .tracker
+                .spawn_on(worker.clone().run(Arc::downgrade(shared)), handle);
+        }
+        worker
     }
 
     /// Tells `target`'s worker that new deliveries were just admitted here.
     pub fn wake(&self, target: &str) {
-        if let Some(worker) = self.workers.get(target) {
+        if let Some(worker) = self.shared.workers.load().get(target) {
             worker.wake.notify_one();
         }
+    }
+
+    /// Targets whose workers run for deliveries of a target the config no longer
+    /// names.
+    pub fn retired(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .shared
+            .workers
+            .load()
+            .values()
+            .filter(|worker| !worker.is_active())
+            .map(|worker| worker.name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Stops claiming, returns the leases of deliveries not yet attempted at once,
@@ -160,18 +273,97 @@ impl Dispatcher {
     /// too, so another instance (or the restart) takes them without waiting for the
     /// lease timeout.
     pub async fn shutdown(&self, grace: Duration) {
-        self.stop.cancel();
-        self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        let shared = &self.shared;
+        shared.stop.cancel();
+        shared.tracker.close();
+        if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
             tracing::warn!("grace period over with deliveries in flight; returning their leases");
-            self.abandon.cancel();
-            self.tracker.wait().await;
+            shared.abandon.cancel();
+            shared.tracker.wait().await;
         }
     }
 }
 
+impl Shared {
+    /// Removes `worker` once it is retired and done; false when it is in use again.
+    fn remove(&self, worker: &Arc<Worker>) -> bool {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        if worker.is_active() {
+            return false;
+        }
+        let mut workers: HashMap<String, Arc<Worker>> = (**self.workers.load()).clone();
+        if workers
+            .get(&worker.name)
+            .is_some_and(|current| Arc::ptr_eq(current, worker))
+        {
+            workers.remove(&worker.name);
+            self.workers.store(Arc::new(workers));
+        }
+        true
+    }
+}
+
 impl Worker {
-    async fn run(self: Arc<Self>, stop: CancellationToken, abandon: CancellationToken, tracker: TaskTracker) {
+    /// Takes `target` as the definition to send with from now on.
+    fn update(&self, target: Arc<Target>, max_response_body: usize) {
+        let previous = self.target.swap(target.clone());
+        self.max_response_body
+            .store(max_response_body, std::sync::atomic::Ordering::Relaxed);
+        if previous.breaker != target.breaker {
+            self.breaker.set_policy(target.breaker);
+        }
+        if previous.rate_limit != target.rate_limit {
+            self.rate
+                .store(target.rate_limit.map(|rate| Arc::new(RateLimit::new(rate))));
+        }
+        if previous.max_concurrency != target.max_concurrency {
+            // Attempts in flight keep their permits of the old limit.
+            self.permits
+                .store(Arc::new(Semaphore::new(target.max_concurrency)));
+            self.wake.notify_one();
+        }
+    }
+
+    /// Marks the worker retired (`Some`) or active (`None`); returns what it was.
+    fn retire(&self, until: Option<Weak<Snapshot>>) -> Option<Weak<Snapshot>> {
+        std::mem::replace(
+            &mut self.retired.lock().unwrap_or_else(PoisonError::into_inner),
+            until,
+        )
+    }
+
+    fn is_active(&self) -> bool {
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Whether a retired worker may stop: no request can admit to its target any
+    /// more, and nothing of it is left in the store.
+    async fn drained(&self) -> bool {
+        let free = match &*self.retired.lock().unwrap_or_else(PoisonError::into_inner) {
+            None => return false,
+            Some(until) => until.upgrade().is_none(),
+        };
+        free && self
+            .store
+            .pending(&self.name)
+            .await
+            .is_ok_and(|pending| pending == 0)
+    }
+
+    async fn run(self: Arc<Self>, dispatcher: Weak<Shared>) {
+        let Some((stop, abandon, tracker)) = dispatcher.upgrade().map(|shared| {
+            (
+                shared.stop.clone(),
+                shared.abandon.clone(),
+                shared.tracker.clone(),
+            )
+        }) else {
+            return;
+        };
+        let mut checked = Instant::now();
         loop {
             if stop.is_cancelled() {
                 return;
@@ -179,10 +371,11 @@ impl Worker {
             let wanted = match self.breaker.permit(Instant::now()) {
                 Permit::Send => {
                     // Wait for at least one free slot before claiming anything.
-                    let Some(first) = self.acquire(&stop).await else {
+                    let permits = self.permits.load_full();
+                    let Some(first) = acquire(&permits, &stop).await else {
                         return;
                     };
-                    let more = self.permits.available_permits();
+                    let more = permits.available_permits();
                     drop(first);
                     1 + more
                 }
@@ -194,10 +387,10 @@ impl Worker {
                     }
                 }
             };
-            let leases = match self.store.claim(&self.target.name, wanted).await {
+            let leases = match self.store.claim(&self.name, wanted).await {
                 Ok(leases) => leases,
                 Err(error) => {
-                    tracing::warn!(target_name = %self.target.name, %error, "claiming deliveries failed");
+                    tracing::warn!(target_name = %self.name, %error, "claiming deliveries failed");
                     tokio::select! {
                         () = tokio::time::sleep(STORE_BACKOFF) => continue,
                         () = stop.cancelled() => return,
@@ -205,6 +398,12 @@ impl Worker {
                 }
             };
             if leases.is_empty() {
+                if checked.elapsed() >= DRAIN_CHECK {
+                    checked = Instant::now();
+                    if self.drained().await && self.stop_retired(&dispatcher).await {
+                        return;
+                    }
+                }
                 tokio::select! {
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -213,7 +412,8 @@ impl Worker {
                 continue;
             }
             for lease in leases {
-                let Some(permit) = self.acquire(&stop).await else {
+                let permits = self.permits.load_full();
+                let Some(permit) = acquire(&permits, &stop).await else {
                     // Shutting down: hand the rest back untouched.
                     let _ = self.store.release(vec![lease]).await;
                     continue;
@@ -223,7 +423,7 @@ impl Worker {
                     delivery_id = %lease.delivery.id,
                     request_id = %lease.delivery.request_id,
                     route = %lease.delivery.route,
-                    target_name = %self.target.name,
+                    target_name = %self.name,
                 );
                 tracker.spawn(
                     self.clone()
@@ -234,11 +434,20 @@ impl Worker {
         }
     }
 
-    async fn acquire(&self, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
-        tokio::select! {
-            permit = self.permits.clone().acquire_owned() => permit.ok(),
-            () = stop.cancelled() => None,
+    /// Ends a drained retired worker: forgets its target's definition and leaves
+    /// the dispatcher. False when the target came back meanwhile.
+    async fn stop_retired(self: &Arc<Self>, dispatcher: &Weak<Shared>) -> bool {
+        let Some(shared) = dispatcher.upgrade() else {
+            return true;
+        };
+        if !shared.remove(self) {
+            return false;
         }
+        if let Err(error) = self.store.forget_target(&self.name).await {
+            tracing::warn!(target_name = %self.name, %error, "forgetting a drained target's definition failed");
+        }
+        tracing::info!(target_name = %self.name, "removed target drained; its worker stops");
+        true
     }
 
     /// One attempt: rate limit, sign, send, classify, complete.
@@ -249,7 +458,7 @@ impl Worker {
         stop: CancellationToken,
         abandon: CancellationToken,
     ) {
-        if let Some(rate) = &self.rate {
+        if let Some(rate) = self.rate.load_full() {
             tokio::select! {
                 () = rate.take() => {}
                 () = stop.cancelled() => {
@@ -270,10 +479,12 @@ impl Worker {
             }
             return;
         }
+        let target = self.target.load_full();
+        let max_response_body = self.max_response_body.load(std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let sent = async {
-            match self.request(&lease) {
-                Ok(request) => send(&self.client, request, self.target.timeout, self.max_response_body).await,
+            match request(&lease, &target) {
+                Ok(request) => send(&self.client, request, target.timeout, max_response_body).await,
                 Err(error) => Err(error),
             }
         };
@@ -296,12 +507,12 @@ impl Worker {
         let delivery = &lease.delivery;
         let attempts = delivery.attempts + 1;
         let age = Duration::from_millis(now_ms().saturating_sub(delivery.created_at_ms));
-        let decision = retry::classify(&outcome, &self.target.retry, attempts, age, retry::full_jitter);
+        let decision = retry::classify(&outcome, &target.retry, attempts, age, retry::full_jitter);
         let status = record.status;
         let completion = match decision {
             Decision::Done => {
                 tracing::info!(attempts, status, latency_ms = record.latency_ms, "delivered");
-                metrics::counter!("hookgate_deliveries_total", "target" => self.target.name.clone(), "result" => "delivered").increment(1);
+                metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "delivered").increment(1);
                 Completion::Delivered
             }
             Decision::RetryAfter(delay) => {
@@ -312,7 +523,7 @@ impl Worker {
                     retry_in_ms = delay.as_millis() as u64,
                     "attempt failed; will retry"
                 );
-                metrics::counter!("hookgate_deliveries_total", "target" => self.target.name.clone(), "result" => "retried").increment(1);
+                metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "retried").increment(1);
                 Completion::Retry {
                     due_at_ms: now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     record,
@@ -320,7 +531,7 @@ impl Worker {
             }
             Decision::DeadLetter(reason) => {
                 tracing::error!(attempts, status, error = record.error.as_deref(), %reason, "delivery dead-lettered");
-                metrics::counter!("hookgate_deliveries_total", "target" => self.target.name.clone(), "result" => "dead").increment(1);
+                metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "dead").increment(1);
                 Completion::Dead { reason, record }
             }
         };
@@ -356,47 +567,44 @@ impl Worker {
             }
         }
     }
+}
 
-    fn request(&self, lease: &Lease) -> Result<Request<Full<Bytes>>, SendError> {
-        let delivery = &lease.delivery;
-        let method = Method::from_bytes(delivery.method.as_bytes()).unwrap_or(Method::POST);
-        let uri: Uri = delivery
-            .url
-            .parse()
-            .map_err(|error: http::uri::InvalidUri| SendError::Invalid(error.into()))?;
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Full::new(delivery.body.clone()))
-            .map_err(SendError::Invalid)?;
-        let headers = request.headers_mut();
-        for (name, value) in &delivery.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::try_from(value.as_str()),
-            ) {
-                headers.append(name, value);
-            }
-        }
-        if let Some(key) = &self.target.signing_key {
-            let timestamp = now_ms() / 1000;
-            let signature = sign_standard_webhooks(key.expose(), &delivery.id, timestamp, &delivery.body);
-            for (name, value) in [
-                ("webhook-id", delivery.id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", signature),
-            ] {
-                if let Ok(value) = HeaderValue::try_from(value) {
-                    headers.insert(HeaderName::from_static(name), value);
-                }
-            }
-        }
-        Ok(request)
+async fn acquire(permits: &Arc<Semaphore>, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+    tokio::select! {
+        permit = permits.clone().acquire_owned() => permit.ok(),
+        () = stop.cancelled() => None,
     }
 }
 
+/// The request for a leased delivery: as admitted, finished with `target`'s headers
+/// and signature.
+fn request(lease: &Lease, target: &Target) -> Result<Request<Full<Bytes>>, SendError> {
+    let delivery = &lease.delivery;
+    let method = Method::from_bytes(delivery.method.as_bytes()).unwrap_or(Method::POST);
+    let uri: Uri = delivery
+        .url
+        .parse()
+        .map_err(|error: http::uri::InvalidUri| SendError::Invalid(error.into()))?;
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Full::new(delivery.body.clone()))
+        .map_err(SendError::Invalid)?;
+    let headers = request.headers_mut();
+    for (name, value) in &delivery.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    finish(&mut request, target, &delivery.id, &delivery.body);
+    Ok(request)
+}
+
 /// Turns a send result into the policy's view and the record kept with the delivery.
-fn observe(result: &Result<Response<Bytes>, SendError>, latency: Duration) -> (Outcome, AttemptRecord) {
+fn observe(result: &Result<Response<Bytes>, SendError>, latency: Duration) -> (Outcome, Attempt) {
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     match result {
         Ok(response) => {
@@ -412,7 +620,7 @@ fn observe(result: &Result<Response<Bytes>, SendError>, latency: Duration) -> (O
                     status: response.status().as_u16(),
                     retry_after,
                 },
-                AttemptRecord {
+                Attempt {
                     at_ms: now_ms(),
                     status: Some(response.status().as_u16()),
                     latency_ms,
@@ -433,7 +641,7 @@ fn observe(result: &Result<Response<Bytes>, SendError>, latency: Duration) -> (O
             };
             (
                 outcome,
-                AttemptRecord {
+                Attempt {
                     at_ms: now_ms(),
                     status: None,
                     latency_ms,

@@ -13,7 +13,5 @@ mod send;
 
 pub use client::{build_client, HttpClient};
 pub use dispatcher::Dispatcher;
-pub use request::{
-    is_never_forwarded, outbound_delivery, outbound_request, relay_headers, resolve, Inbound, Resolved,
-};
+pub use request::{delivery, event_headers, finish, is_never_forwarded, relay_headers, Inbound};
 pub use send::{send, SendError};

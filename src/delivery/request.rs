@@ -1,20 +1,17 @@
-//! The request a target receives: the inbound body bytes unchanged, `content-type`
-//! and the route's pass-through headers, hop-by-hop headers stripped, `x-request-id`
-//! and `x-forwarded-for` added, the target's static headers last.
+//! The request a target receives. At admission: the event's bytes, `content-type`
+//! and the route's pass-through headers (hop-by-hop headers stripped), `x-request-id`
+//! and `x-forwarded-for` added, the target's templated headers filled ([`delivery`]).
+//! When sent, whichever path sends it: the target's static headers and its Standard
+//! Webhooks signature, from the target's definition at that moment ([`finish`]).
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Method, Request};
 use http_body_util::Full;
 
-use serde_json::Value;
-
-use crate::config::{Route, Target};
-use crate::ingress::PathParams;
-use crate::rules::template::Scope;
-use crate::store::{now_ms, Delivery};
+use crate::model::{now_ms, Delivery, Destination, PathParams, Route, Target};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those
 /// the client computes for each target itself.
@@ -64,129 +61,15 @@ pub struct Inbound<'a> {
     pub params: &'a PathParams,
 }
 
-/// A target's method, URL and templated headers for one event.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    /// Method to use.
-    pub method: Method,
-    /// Absolute URL.
-    pub url: Uri,
-    /// Headers whose values were templates.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-}
-
-/// Fills the target's templates (URL, method, header values) for `event`; a missing
-/// value or a result that is not a valid URL, method or header is an error for that
-/// event.
-pub fn resolve(inbound: Inbound<'_>, target: &Target, event: &Value) -> Result<Resolved, String> {
-    let scope = Scope {
-        event,
-        params: inbound.params,
-        headers: inbound.headers,
-    };
-    let method = match &target.method {
-        None => inbound.method.clone(),
-        Some(template) => {
-            let text = template.render(scope)?.to_ascii_uppercase();
-            Method::from_bytes(text.as_bytes())
-                .map_err(|_| format!("target `{}`: `{text}` is not an HTTP method", target.name))?
-        }
-    };
-    let url = match &target.url_template {
-        None => target.url.clone(),
-        Some(template) => {
-            let text = template.render(scope)?;
-            text.parse::<Uri>()
-                .ok()
-                .filter(|uri| uri.host().is_some())
-                .ok_or_else(|| format!("target `{}`: `{text}` is not a valid URL", target.name))?
-        }
-    };
-    let headers = target
-        .header_templates
-        .iter()
-        .map(|(name, template)| {
-            let text = template.render(scope)?;
-            HeaderValue::try_from(text)
-                .map(|value| (name.clone(), value))
-                .map_err(|_| {
-                    format!(
-                        "target `{}`: header `{name}` would not be a valid header value",
-                        target.name
-                    )
-                })
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(Resolved { method, url, headers })
-}
-
-/// Builds the request for one target.
-pub fn outbound_request(
+/// The headers a target receives for one event, before the target's own: taken from
+/// `inbound` as `route` passes them, `content_type` replacing the request's (a
+/// rewritten event), and `destination`'s filled templates.
+pub fn event_headers(
     inbound: Inbound<'_>,
     route: &Route,
-    target: &Target,
-    resolved: Resolved,
-    body: Bytes,
-) -> Result<Request<Full<Bytes>>, http::Error> {
-    let mut request = Request::builder()
-        .method(resolved.method)
-        .uri(resolved.url)
-        .body(Full::new(body))?;
-    let mut headers = outbound_headers(inbound, route, target);
-    for (name, value) in resolved.headers {
-        headers.insert(name, value);
-    }
-    *request.headers_mut() = headers;
-    Ok(request)
-}
-
-/// The delivery that sends the same request later, from the queue.
-pub fn outbound_delivery(
-    inbound: Inbound<'_>,
-    route: &Route,
-    target: &Target,
-    resolved: Resolved,
-    body: Bytes,
-    event_key: Option<String>,
-) -> Delivery {
-    let mut headers = outbound_headers(inbound, route, target);
-    for (name, value) in resolved.headers {
-        headers.insert(name, value);
-    }
-    let headers = headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let now = now_ms();
-    Delivery {
-        id: uuid::Uuid::now_v7().to_string(),
-        route: route.name.clone(),
-        target: target.name.clone(),
-        event_key,
-        request_id: inbound
-            .request_id
-            .and_then(|id| id.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        method: resolved.method.to_string(),
-        url: resolved.url.to_string(),
-        headers,
-        body,
-        attempts: 0,
-        created_at_ms: now,
-        due_at_ms: now,
-        last_attempt: None,
-        dead_reason: None,
-    }
-}
-
-/// The headers a target receives for `inbound`.
-fn outbound_headers(inbound: Inbound<'_>, route: &Route, target: &Target) -> HeaderMap {
+    destination: &Destination,
+    content_type: Option<&HeaderValue>,
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let passed = std::iter::once(&header::CONTENT_TYPE).chain(route.pass_headers.iter());
     for name in passed {
@@ -196,6 +79,9 @@ fn outbound_headers(inbound: Inbound<'_>, route: &Route, target: &Target) -> Hea
         for value in inbound.headers.get_all(name) {
             headers.append(name.clone(), value.clone());
         }
+    }
+    if let Some(content_type) = content_type {
+        headers.insert(header::CONTENT_TYPE, content_type.clone());
     }
     if let Some(id) = inbound.request_id {
         headers.insert(HeaderName::from_static("x-request-id"), id.clone());
@@ -216,10 +102,64 @@ fn outbound_headers(inbound: Inbound<'_>, route: &Route, target: &Target) -> Hea
     if !headers.contains_key(header::USER_AGENT) {
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     }
-    for (name, value) in &target.headers {
+    for (name, value) in &destination.headers {
         headers.insert(name.clone(), value.clone());
     }
     headers
+}
+
+/// The delivery that sends one event to `destination` from the queue.
+pub fn delivery(
+    route: &Route,
+    destination: &Destination,
+    headers: &HeaderMap,
+    request_id: &str,
+    body: Bytes,
+    event_key: Option<String>,
+) -> Delivery {
+    let now = now_ms();
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        route: route.name.clone(),
+        target: destination.target.name.clone(),
+        event_key,
+        request_id: request_id.to_owned(),
+        method: destination.method.to_string(),
+        url: destination.url.to_string(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+        attempts: 0,
+        created_at_ms: now,
+        due_at_ms: now,
+        last_attempt: None,
+        dead_reason: None,
+    }
+}
+
+/// Adds what `target` puts on every request when it is sent: its static headers
+/// (replacing any of the same name) and, when it signs, the Standard Webhooks headers
+/// for message `id`. The same for queued deliveries, retries and `sync` primaries.
+pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, id: &str, body: &[u8]) {
+    let headers = request.headers_mut();
+    for (name, value) in &target.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some(key) = &target.signing_key {
+        let signed = crate::standard_webhooks::headers(key.expose(), id, now_ms() / 1000, body);
+        for (name, value) in signed {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.insert(name, value);
+            }
+        }
+    }
 }
 
 const USER_AGENT: &str = concat!("hookgate/", env!("CARGO_PKG_VERSION"));

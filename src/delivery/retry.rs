@@ -7,32 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-/// A target's retry policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included; then dead-lettered.
-    pub max_attempts: u32,
-    /// The first backoff's ceiling.
-    pub initial_backoff: Duration,
-    /// The ceiling every backoff (and `Retry-After`) is clamped to.
-    pub max_backoff: Duration,
-    /// Past this age since admission, a failure dead-letters instead of retrying.
-    pub max_age: Duration,
-    /// Extra statuses to retry (e.g. 409), besides 408, 425, 429 and 5xx.
-    pub retry_on: Vec<u16>,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 12,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(600),
-            max_age: Duration::from_secs(24 * 3600),
-            retry_on: Vec::new(),
-        }
-    }
-}
+pub use crate::model::RetryPolicy;
 
 /// What an attempt produced, as far as the policy cares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,47 +1,33 @@
-//! Body buffering: the body is read once, under the route's size limit and a read
-//! deadline, and passed inward as `Bytes` so verification, hashing, decoding and every
-//! target reuse the same bytes.
+//! Body: the body is read once, under the route's size limit and the read deadline,
+//! and passed inward as `Bytes` so verification, hashing, decoding and every target
+//! reuse the same bytes.
 
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::CONTENT_LENGTH;
-use http::Request;
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::{Layer, Service};
 
 use super::error::IngressError;
-use super::route::RouteMatch;
+use super::{Exchange, Routed};
 
-/// Reads the body into memory; 413 past the limit, 408 past the deadline.
-#[derive(Debug, Clone)]
-pub struct BodyLayer {
-    default_limit: usize,
-    read_timeout: Duration,
-}
+/// What the body stage establishes: the body is in memory, within limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Read;
 
-impl BodyLayer {
-    /// `default_limit` applies to requests that matched no route (which should not
-    /// reach this layer); a matched route's own `max_body` wins.
-    pub fn new(default_limit: usize, read_timeout: Duration) -> Self {
-        Self {
-            default_limit,
-            read_timeout,
-        }
-    }
-}
+/// Reads the body into memory; 413 past the route's `max_body`, 408 past
+/// `limits.body_read_timeout`.
+#[derive(Debug, Clone, Default)]
+pub struct BodyLayer;
 
 impl<S> Layer<S> for BodyLayer {
     type Service = BufferBody<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BufferBody {
-            inner,
-            layer: self.clone(),
-        }
+        BufferBody { inner }
     }
 }
 
@@ -49,12 +35,11 @@ impl<S> Layer<S> for BodyLayer {
 #[derive(Debug, Clone)]
 pub struct BufferBody<S> {
     inner: S,
-    layer: BodyLayer,
 }
 
-impl<S, B> Service<Request<B>> for BufferBody<S>
+impl<S, B> Service<Routed<B>> for BufferBody<S>
 where
-    S: Service<Request<Bytes>, Error = IngressError> + Clone + Send + 'static,
+    S: Service<Exchange<Read>, Error = IngressError> + Clone + Send + 'static,
     S::Future: Send,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -67,17 +52,15 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let limit = request
-            .extensions()
-            .get::<RouteMatch>()
-            .map_or(self.layer.default_limit, |found| found.route.max_body);
+    fn call(&mut self, routed: Routed<B>) -> Self::Future {
+        let Routed { request, matched } = routed;
+        let limit = matched.route.route.max_body;
+        let read_timeout = matched.snapshot.settings.limits.body_read_timeout;
         let declared = request
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
-        let read_timeout = self.layer.read_timeout;
         // Take the service that was driven to readiness; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -86,9 +69,9 @@ where
             if declared.is_some_and(|length| length > limit as u64) {
                 return Err(IngressError::PayloadTooLarge { limit });
             }
-            let (parts, body) = request.into_parts();
+            let (head, body) = request.into_parts();
             let collected = tokio::time::timeout(read_timeout, Limited::new(body, limit).collect()).await;
-            let bytes = match collected {
+            let body = match collected {
                 Err(_) => return Err(IngressError::BodyTimeout(read_timeout)),
                 Ok(Err(error)) if error.is::<LengthLimitError>() => {
                     return Err(IngressError::PayloadTooLarge { limit })
@@ -96,7 +79,13 @@ where
                 Ok(Err(error)) => return Err(IngressError::BodyRead(error)),
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
-            inner.call(Request::from_parts(parts, bytes)).await
+            let exchange = Exchange {
+                head,
+                body,
+                matched,
+                stage: Read,
+            };
+            inner.call(exchange).await
         })
     }
 }

@@ -1,23 +1,30 @@
 //! Decode: for JSON routes, check the declared content type (415) and parse the body
-//! once (400 naming line and column). The parsed value travels in the request's
-//! extensions beside the untouched bytes, which are what targets receive.
+//! once (400 naming line and column). The parsed value travels beside the untouched
+//! bytes, which are what targets of a route without rules receive.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use futures_util::future::{ready, Either, Ready};
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, Request};
+use http::HeaderMap;
+use serde_json::Value;
 use tower::{Layer, Service};
 
+use super::auth::Authenticated;
 use super::error::IngressError;
-use super::route::RouteMatch;
-use crate::config::ContentType;
+use super::Exchange;
+use crate::model::ContentType;
 
-/// The request body, parsed once.
-#[derive(Debug, Clone)]
-pub struct Decoded(pub Arc<serde_json::Value>);
+/// What the decode stage establishes: the request is authenticated, and its body
+/// parsed when its route reads events (`None` otherwise).
+#[derive(Debug)]
+pub struct Decoded {
+    /// Proof the checks passed.
+    pub authenticated: Authenticated,
+    /// The body, parsed once.
+    pub value: Option<Arc<Value>>,
+}
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -37,9 +44,9 @@ pub struct Decode<S> {
     inner: S,
 }
 
-impl<S> Service<Request<Bytes>> for Decode<S>
+impl<S> Service<Exchange<Authenticated>> for Decode<S>
 where
-    S: Service<Request<Bytes>, Error = IngressError>,
+    S: Service<Exchange<Decoded>, Error = IngressError>,
 {
     type Response = S::Response;
     type Error = IngressError;
@@ -49,31 +56,26 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<Bytes>) -> Self::Future {
-        let Some(route) = request
-            .extensions()
-            .get::<RouteMatch>()
-            .map(|found| found.route.clone())
-        else {
-            return Either::Right(self.inner.call(request));
-        };
-        if route.content_type == ContentType::Json {
+    fn call(&mut self, exchange: Exchange<Authenticated>) -> Self::Future {
+        let route = &exchange.matched.route;
+        let mut value = None;
+        if route.route.content_type == ContentType::Json {
             // Events are logged at debug level, so then every route needs the value.
             let wanted = route.reads_event() || tracing::enabled!(tracing::Level::DEBUG);
             let decoded = if wanted {
-                decode(request.headers(), request.body()).map(Some)
+                decode(&exchange.head.headers, &exchange.body).map(|parsed| Some(Arc::new(parsed)))
             } else {
-                validate(request.headers(), request.body()).map(|()| None)
+                validate(&exchange.head.headers, &exchange.body).map(|()| None)
             };
             match decoded {
-                Ok(Some(value)) => {
-                    request.extensions_mut().insert(Decoded(Arc::new(value)));
-                }
-                Ok(None) => {}
+                Ok(parsed) => value = parsed,
                 Err(error) => return Either::Left(ready(Err(error))),
             }
         }
-        Either::Right(self.inner.call(request))
+        Either::Right(
+            self.inner
+                .call(exchange.advance(|authenticated| Decoded { authenticated, value })),
+        )
     }
 }
 

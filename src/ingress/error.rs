@@ -1,11 +1,25 @@
-//! Why the ingress stack refused or failed a request, and the problem each reason is
-//! shown to the sender as. The messages here go to logs; senders see [`Problem`]s.
+//! Why the ingress stack refused or failed a request, whose fault it was, whether the
+//! sender may retry, and the problem each reason is shown to the sender as. The
+//! messages here go to logs; senders see [`Problem`]s.
 
 use http::header::{HeaderValue, ALLOW};
 use http::{Method, StatusCode};
 
 use crate::delivery::SendError;
 use crate::problem::Problem;
+use crate::rules::RulesError;
+use crate::store::{ErrorKind, StoreError};
+
+/// Whose fault a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The sender's request is wrong; hookgate is fine.
+    Sender,
+    /// hookgate or its store failed.
+    Hookgate,
+    /// The primary target (`sync` mode) failed.
+    Target,
+}
 
 /// A request the ingress stack did not forward, or whose primary target failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,18 +64,13 @@ pub enum IngressError {
         /// serde_json's description, which holds no body content.
         reason: String,
     },
-    /// Events of the request break the route's validation, or a rewrite lacks a value.
-    #[error("{} invalid event field(s)", .0.len())]
-    InvalidEvents(Vec<crate::rules::validate::Violation>),
-    /// The route dedupes on a key this request does not carry.
-    #[error("dedupe key missing ({location})")]
-    DedupeKeyMissing {
-        /// Where the key was looked for.
-        location: String,
-    },
-    /// The store did not admit the deliveries (down, or slower than `admit_timeout`).
-    #[error("store did not admit the request")]
-    StoreUnavailable(#[source] Option<crate::store::StoreError>),
+    /// The route's rules refuse the request's events.
+    #[error(transparent)]
+    Rules(RulesError),
+    /// The store did not admit the deliveries (down, slower than `admit_timeout`, or
+    /// refusing them).
+    #[error("the store did not admit the request")]
+    Store(#[source] StoreError),
     /// The primary target could not be reached or did not answer properly.
     #[error("primary target `{target}` failed")]
     Primary {
@@ -74,6 +83,24 @@ pub enum IngressError {
 }
 
 impl IngressError {
+    /// Whose fault it is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            IngressError::Store(_) => Fault::Hookgate,
+            IngressError::Primary { .. } => Fault::Target,
+            _ => Fault::Sender,
+        }
+    }
+
+    /// Whether the same request may succeed later: the sender should retry.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            IngressError::Store(error) => error.is_retryable(),
+            IngressError::Primary { .. } | IngressError::BodyTimeout(_) | IngressError::BodyRead(_) => true,
+            _ => false,
+        }
+    }
+
     /// The problem the sender is shown. Details that could reveal internals (target
     /// names, addresses, error chains) stay in the logs.
     pub fn problem(&self) -> Problem {
@@ -139,7 +166,7 @@ impl IngressError {
                 "Invalid JSON",
                 format!("The body is not valid JSON: {reason} at line {line}, column {column}."),
             ),
-            IngressError::InvalidEvents(violations) => Problem::new(
+            IngressError::Rules(RulesError::Invalid(violations)) => Problem::new(
                 "invalid-event",
                 StatusCode::BAD_REQUEST,
                 "Invalid Event",
@@ -150,19 +177,25 @@ impl IngressError {
                 ),
             )
             .with_extension("errors", serde_json::to_value(violations).unwrap_or_default()),
-            IngressError::DedupeKeyMissing { location } => Problem::new(
+            IngressError::Rules(RulesError::KeyMissing { location }) => Problem::new(
                 "dedupe-key-missing",
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 format!("The event has no id where this route expects one ({location})."),
             ),
-            IngressError::StoreUnavailable(_) => Problem::new(
+            IngressError::Store(error) if error.kind() == ErrorKind::Unavailable => Problem::new(
                 "store-unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
                 "The webhook was not accepted because it could not be stored; retry later.",
             )
             .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("5")),
+            IngressError::Store(_) => Problem::new(
+                "store-rejected",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "The webhook was not accepted: the store refused to keep it, and retrying will not help until an operator fixes the store. The log has the reason under this request id.",
+            ),
             IngressError::Primary { source, .. } if source.is_timeout() => Problem::new(
                 "target-timeout",
                 StatusCode::GATEWAY_TIMEOUT,

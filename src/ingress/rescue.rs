@@ -11,7 +11,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service};
 
-use super::error::IngressError;
+use super::error::{Fault, IngressError};
 use super::request_id;
 
 /// See the module docs.
@@ -63,10 +63,17 @@ where
                 Ok(response) => Ok(response),
                 Err(error) => {
                     let problem = error.problem();
-                    if problem.status.is_server_error() {
-                        tracing::warn!(status = problem.status.as_u16(), error = %error_chain(&error), "request failed");
-                    } else {
-                        tracing::info!(status = problem.status.as_u16(), error = %error, "request refused");
+                    let status = problem.status.as_u16();
+                    let retryable = error.is_retryable();
+                    match error.fault() {
+                        Fault::Sender => tracing::info!(status, error = %error, "request refused"),
+                        fault => tracing::warn!(
+                            status,
+                            retryable,
+                            fault = ?fault,
+                            error = %error_chain(&error),
+                            "request failed"
+                        ),
                     }
                     Ok(problem.into_response(Some(&path), request_id.as_deref()))
                 }

@@ -1,4 +1,5 @@
-//! The ingress tower stack, composed in one place, outermost layer first.
+//! The ingress tower stack, composed in one place, outermost layer first. Each stage
+//! of the data path (DESIGN.md) is one layer, and hands the next a typed value.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,21 +12,37 @@ use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use super::admit::Admit;
 use super::auth::AuthLayer;
 use super::body::BodyLayer;
 use super::decode::DecodeLayer;
-use super::forward::{Forward, Shared};
+use super::evaluate::EvaluateLayer;
+use super::relay::RelayLayer;
 use super::rescue::RescueLayer;
-use super::route::{RouteLayer, RouteTable};
+use super::route::RouteLayer;
 use super::trace::TraceLayer;
 use super::REQUEST_ID;
-use crate::config::Limits;
+use crate::delivery::{Dispatcher, HttpClient};
+use crate::registry::Registry;
+use crate::store::Store;
 
-/// The composed, boxed ingress service hyper serves.
+/// The composed, boxed ingress service the listener serves.
 pub type IngressService = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-/// Builds the ingress stack for `routes`.
-pub fn build(routes: Arc<RouteTable>, limits: &Limits, forward: Shared) -> IngressService {
+/// What the stack is built from.
+pub struct Parts {
+    /// The live routes and targets.
+    pub registry: Arc<Registry>,
+    /// Where events are admitted.
+    pub store: Arc<dyn Store>,
+    /// Woken after an admission so local workers start at once.
+    pub dispatcher: Dispatcher,
+    /// For `sync` primaries.
+    pub client: HttpClient,
+}
+
+/// Builds the ingress stack.
+pub fn build(parts: Parts) -> IngressService {
     let stack = ServiceBuilder::new()
         // Every request gets an id before anything can fail, so every response,
         // problem or not, carries one the sender can quote.
@@ -35,15 +52,23 @@ pub fn build(routes: Arc<RouteTable>, limits: &Limits, forward: Shared) -> Ingre
         .layer(TraceLayer)
         // Below here services fail with `IngressError`; from here up they cannot.
         .layer(RescueLayer)
-        // Matching before reading the body: unknown paths cost no body bytes, and the
-        // route decides the body limit.
-        .layer(RouteLayer::new(routes))
-        // The body is read once, bounded in size and time.
-        .layer(BodyLayer::new(limits.max_body, limits.body_read_timeout))
-        // Signatures are checked on the raw bytes, before anything parses them.
+        // route: matching before reading the body, so unknown paths cost no body
+        // bytes and the route decides the body limit; the snapshot read here serves
+        // the request to its end.
+        .layer(RouteLayer::new(parts.registry))
+        // body: read once, bounded in size and time.
+        .layer(BodyLayer)
+        // auth: signatures are checked on the raw bytes, before anything parses them.
         .layer(AuthLayer)
-        // JSON parsed once, and only for authenticated requests.
+        // decode: JSON parsed once, and only for authenticated requests.
         .layer(DecodeLayer)
-        .service(Forward::new(forward));
+        // evaluate: the route's rules make typed events, all checked before anything
+        // is admitted or called.
+        .layer(EvaluateLayer)
+        // relay: `sync` routes call their primary here; everything else goes on to
+        // be admitted.
+        .layer(RelayLayer::new(parts.client, parts.store.clone()))
+        // admit: every event of the request in one atomic dedupe + enqueue.
+        .service(Admit::new(parts.store, parts.dispatcher));
     BoxCloneService::new(stack)
 }

@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName};
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::Value;
 
-use crate::ingress::PathParams;
+use crate::model::PathParams;
 
 /// A compiled `when`.
 #[derive(Debug, Clone)]

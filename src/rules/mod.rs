@@ -5,26 +5,34 @@
 //! `split` (JSONPath selecting the events in a body) → `validate` (every event; any
 //! violation rejects the whole request) → `rules` (first or all matching `when`, then
 //! `transform`, then `forward` to targets; `default` for events no rule matches) →
-//! `output` (the rewritten JSON, or a CloudEvents 1.0 envelope).
+//! `output` (the rewritten JSON, or a CloudEvents 1.0 envelope). A route without
+//! rules has the identity rule set: its body as received is its one event, for the
+//! route's targets.
+//!
+//! Evaluation yields typed [`Event`]s: each with its dedupe key (computed one way for
+//! every route, see [`dedupe`]) and, per rewrite, the bytes, content type and
+//! addressed targets its deliveries carry.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue, Method};
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::{Map, Value};
 
-use crate::config::Target;
-use crate::ingress::PathParams;
+use crate::model::template::{Scope, Template};
+use crate::model::{Dedupe, Destination, Event, PathParams, Rewrite, Target};
 
 pub mod condition;
-pub mod path;
-pub mod template;
+pub mod dedupe;
+mod destination;
+mod error;
 pub mod transform;
 pub mod validate;
 
 use condition::Condition;
-use template::{Scope, Template};
+pub use destination::destination;
+pub use error::{EventError, RulesError};
 use transform::Step;
 use validate::{Validation, Violation};
 
@@ -81,79 +89,112 @@ pub struct RouteRules {
     pub output: Output,
 }
 
-/// One event ready to admit.
-#[derive(Debug, Clone)]
-pub struct Routed {
-    /// Which event of the request this is a rewrite of (an index into
-    /// [`Evaluation::sources`]); several rules may rewrite one event.
-    pub origin: usize,
-    /// The event as rewritten (before any envelope), for target templates.
-    pub event: Value,
-    /// The bytes targets receive.
-    pub body: Bytes,
-    /// Where it goes.
-    pub targets: Vec<Arc<Target>>,
+/// The request rules are evaluated on.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Its method (the default method of targets).
+    pub method: &'a Method,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+    /// Its path parameters.
+    pub params: &'a PathParams,
+    /// Its body as received.
+    pub body: &'a Bytes,
+    /// Its body parsed, when the route parses it.
+    pub value: Option<&'a Value>,
+}
+
+impl Request<'_> {
+    fn scope<'a>(&'a self, event: &'a Value) -> Scope<'a> {
+        Scope {
+            event,
+            params: self.params,
+            headers: self.headers,
+        }
+    }
 }
 
 /// What evaluating a request produced.
 #[derive(Debug, Default, Clone)]
 pub struct Evaluation {
-    /// The request's events as split, before any rewrite (dedupe keys come from
-    /// these, so a rewrite cannot change an event's identity).
-    pub sources: Vec<Value>,
-    /// Events to admit, grouped by origin in order.
-    pub routed: Vec<Routed>,
-    /// Events no rule matched and the fallback dropped.
+    /// The events to admit, in request order (events no rule matched and the
+    /// fallback dropped are left out).
+    pub events: Vec<Event>,
+    /// How many events the fallback dropped.
     pub dropped: usize,
 }
 
+/// The route an evaluation is for: its default targets and dedupe spec.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteView<'a> {
+    /// Where events go when no rule says otherwise.
+    pub targets: &'a [Arc<Target>],
+    /// How events are identified; `None`: they are not deduplicated.
+    pub dedupe: Option<&'a Dedupe>,
+}
+
 impl RouteRules {
-    /// Splits, validates, matches, rewrites and renders every event of `body`.
-    /// Any violation (or any rewrite that fails for a missing value) rejects the
-    /// whole request, listing every problem.
-    pub fn evaluate(
-        &self,
-        body: &Value,
-        headers: &HeaderMap,
-        params: &PathParams,
-        route_targets: &[Arc<Target>],
-    ) -> Result<Evaluation, Vec<Violation>> {
+    /// The rules of a route that has none: the body as received is the one event.
+    pub fn identity() -> Self {
+        RouteRules {
+            split: Vec::new(),
+            validation: Validation::default(),
+            rules: Vec::new(),
+            all_matches: false,
+            fallback: Fallback::Forward,
+            output: Output::Json,
+        }
+    }
+
+    /// Whether these are the identity rules.
+    pub fn is_identity(&self) -> bool {
+        self.split.is_empty()
+            && self.validation.is_empty()
+            && self.rules.is_empty()
+            && self.fallback == Fallback::Forward
+            && matches!(self.output, Output::Json)
+    }
+
+    /// Splits, validates, matches, rewrites, renders and addresses every event of
+    /// `request`. Any violation (or any rewrite or address that fails for a missing
+    /// value) rejects the whole request, listing every problem.
+    pub fn evaluate(&self, request: &Request<'_>, route: RouteView<'_>) -> Result<Evaluation, RulesError> {
+        if self.is_identity() {
+            return identity(request, route).map(|event| Evaluation {
+                events: vec![event],
+                dropped: 0,
+            });
+        }
+        let body = request.value.unwrap_or(&Value::Null);
         let events = self.split(body);
         let mut violations = Vec::new();
         for (location, event) in &events {
             violations.extend(self.validation.check(event, location));
         }
         if !violations.is_empty() {
-            return Err(violations);
+            return Err(RulesError::Invalid(violations));
         }
-        let mut evaluation = Evaluation {
-            sources: events.iter().map(|(_, event)| event.clone()).collect(),
-            ..Evaluation::default()
-        };
-        for (origin, (location, event)) in events.into_iter().enumerate() {
+        let mut evaluation = Evaluation::default();
+        for (location, source) in events {
+            let location = if location.is_empty() {
+                "$".to_owned()
+            } else {
+                location
+            };
+            let mut rewrites = Vec::new();
             let mut matched = false;
             for rule in &self.rules {
-                if !rule
+                let applies = rule
                     .when
                     .as_ref()
-                    .is_none_or(|when| when.matches(&event, headers, params))
-                {
+                    .is_none_or(|when| when.matches(&source, request.headers, request.params));
+                if !applies {
                     continue;
                 }
                 matched = true;
-                match self.apply(rule, event.clone(), headers, params) {
-                    Ok(mut routed) => {
-                        routed.origin = origin;
-                        evaluation.routed.push(routed);
-                    }
-                    Err(message) => violations.push(Violation {
-                        path: if location.is_empty() {
-                            "$".to_owned()
-                        } else {
-                            location.clone()
-                        },
-                        message,
-                    }),
+                match self.apply(rule, source.clone(), request) {
+                    Ok(rewrite) => rewrites.push(rewrite),
+                    Err(error) => violations.push(violation(&location, &error)),
                 }
                 if !self.all_matches {
                     break;
@@ -161,29 +202,44 @@ impl RouteRules {
             }
             if !matched {
                 match self.fallback {
-                    Fallback::Drop => evaluation.dropped += 1,
-                    Fallback::Forward => {
-                        let body = self.render(&event, headers, params);
-                        match body {
-                            Ok(body) => evaluation.routed.push(Routed {
-                                origin,
-                                event: event.clone(),
-                                body,
-                                targets: route_targets.to_vec(),
-                            }),
-                            Err(message) => violations.push(Violation {
-                                path: location,
-                                message,
-                            }),
-                        }
+                    Fallback::Drop => {
+                        evaluation.dropped += 1;
+                        continue;
                     }
+                    Fallback::Forward => match self.rewrite(source.clone(), route.targets, request) {
+                        Ok(rewrite) => rewrites.push(rewrite),
+                        Err(error) => violations.push(violation(&location, &error)),
+                    },
                 }
             }
+            if rewrites.is_empty() || !violations.is_empty() {
+                continue;
+            }
+            // The key comes from the event as received, so no rewrite can change
+            // its identity; only a body-hash key needs its bytes.
+            let hashed = route.dedupe.is_some_and(|dedupe| !dedupe.reads_event());
+            let bytes = if hashed {
+                serde_json::to_vec(&source).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let key = dedupe::key(
+                route.dedupe,
+                dedupe::Source {
+                    headers: request.headers,
+                    bytes: &bytes,
+                    value: Some(&source),
+                },
+            )?;
+            evaluation.events.push(Event {
+                dedupe_key: key,
+                rewrites,
+            });
         }
         if violations.is_empty() {
             Ok(evaluation)
         } else {
-            Err(violations)
+            Err(RulesError::Invalid(violations))
         }
     }
 
@@ -201,38 +257,41 @@ impl RouteRules {
         events
     }
 
-    fn apply(
-        &self,
-        rule: &Rule,
-        mut event: Value,
-        headers: &HeaderMap,
-        params: &PathParams,
-    ) -> Result<Routed, String> {
+    fn apply(&self, rule: &Rule, mut event: Value, request: &Request<'_>) -> Result<Rewrite, EventError> {
         for step in &rule.transform {
-            step.apply(&mut event, params, headers)?;
+            step.apply(&mut event, request.params, request.headers)?;
         }
-        let body = self.render(&event, headers, params)?;
-        Ok(Routed {
-            origin: 0,
-            event,
+        self.rewrite(event, &rule.forward, request)
+    }
+
+    /// `event` rendered in the route's output and addressed to `targets`.
+    fn rewrite(
+        &self,
+        event: Value,
+        targets: &[Arc<Target>],
+        request: &Request<'_>,
+    ) -> Result<Rewrite, EventError> {
+        let destinations = addressed(targets, &event, request)?;
+        let (body, content_type) = self.render(&event, request)?;
+        Ok(Rewrite {
+            value: Arc::new(event),
             body,
-            targets: rule.forward.clone(),
+            content_type,
+            destinations,
         })
     }
 
-    fn render(&self, event: &Value, headers: &HeaderMap, params: &PathParams) -> Result<Bytes, String> {
-        let document = match &self.output {
-            Output::Json => {
-                return serde_json::to_vec(event)
-                    .map(Bytes::from)
-                    .map_err(|e| e.to_string())
-            }
+    /// The bytes targets receive, and their content type when it is not the
+    /// request's (a JSON rewrite keeps the request's, parameters included).
+    fn render(
+        &self,
+        event: &Value,
+        request: &Request<'_>,
+    ) -> Result<(Bytes, Option<HeaderValue>), EventError> {
+        let (document, content_type) = match &self.output {
+            Output::Json => (None, None),
             Output::CloudEvents { source, kind, id } => {
-                let scope = Scope {
-                    event,
-                    params,
-                    headers,
-                };
+                let scope = request.scope(event);
                 let mut envelope = Map::new();
                 envelope.insert("specversion".into(), "1.0".into());
                 let id = match id {
@@ -250,11 +309,55 @@ impl RouteRules {
                 );
                 envelope.insert("datacontenttype".into(), "application/json".into());
                 envelope.insert("data".into(), event.clone());
-                Value::Object(envelope)
+                let content_type = HeaderValue::from_static("application/cloudevents+json");
+                (Some(Value::Object(envelope)), Some(content_type))
             }
         };
-        serde_json::to_vec(&document)
-            .map(Bytes::from)
-            .map_err(|e| e.to_string())
+        let bytes = serde_json::to_vec(document.as_ref().unwrap_or(event))
+            .map_err(|error| EventError::Render(error.to_string()))?;
+        Ok((Bytes::from(bytes), content_type))
+    }
+}
+
+/// The identity rules' one event: the body as received, for the route's targets.
+pub fn identity(request: &Request<'_>, route: RouteView<'_>) -> Result<Event, RulesError> {
+    let value = request.value.unwrap_or(&Value::Null);
+    let destinations = addressed(route.targets, value, request)
+        .map_err(|error| RulesError::Invalid(vec![violation("$", &error)]))?;
+    let key = dedupe::key(
+        route.dedupe,
+        dedupe::Source {
+            headers: request.headers,
+            bytes: request.body,
+            value: request.value,
+        },
+    )?;
+    Ok(Event {
+        dedupe_key: key,
+        rewrites: vec![Rewrite {
+            value: Arc::new(value.clone()),
+            body: request.body.clone(),
+            content_type: None,
+            destinations,
+        }],
+    })
+}
+
+/// `targets` addressed for `event`.
+fn addressed(
+    targets: &[Arc<Target>],
+    event: &Value,
+    request: &Request<'_>,
+) -> Result<Vec<Destination>, EventError> {
+    targets
+        .iter()
+        .map(|target| destination(target, request.method, request.scope(event)))
+        .collect()
+}
+
+fn violation(location: &str, error: &EventError) -> Violation {
+    Violation {
+        path: location.to_owned(),
+        message: error.to_string(),
     }
 }

@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 
 use http::HeaderMap;
 
-use super::path::Path;
-use super::template::{Scope, Template};
-use crate::ingress::PathParams;
+use super::error::EventError;
+use crate::model::path::Path;
+use crate::model::template::{Scope, Template};
+use crate::model::PathParams;
 
 /// One compiled step.
 #[derive(Debug, Clone)]
@@ -68,11 +69,13 @@ impl Shape {
         })
     }
 
-    fn build(&self, scope: Scope<'_>) -> Result<Value, String> {
+    fn build(&self, scope: Scope<'_>) -> Result<Value, EventError> {
         Ok(match self {
             Shape::Path(path) => match path.get(scope.event) {
                 None | Some(Value::Null) => {
-                    return Err(format!("`{}` has no value in this event", path.as_str()))
+                    return Err(EventError::NoValue {
+                        path: path.as_str().to_owned(),
+                    })
                 }
                 Some(value) => value.clone(),
             },
@@ -98,24 +101,29 @@ impl Shape {
 impl Step {
     /// Applies the step to `event`; templates also see the request's path
     /// parameters and headers.
-    pub fn apply(&self, event: &mut Value, params: &PathParams, headers: &HeaderMap) -> Result<(), String> {
+    pub fn apply(
+        &self,
+        event: &mut Value,
+        params: &PathParams,
+        headers: &HeaderMap,
+    ) -> Result<(), EventError> {
         match self {
             Step::Set(pairs) => {
                 for (path, value) in pairs {
-                    path.set(event, value.clone())?;
+                    path.set(event, value.clone()).map_err(EventError::Write)?;
                 }
             }
             Step::Copy(pairs) => {
                 for (to, from) in pairs {
                     if let Some(value) = from.get(event).cloned() {
-                        to.set(event, value)?;
+                        to.set(event, value).map_err(EventError::Write)?;
                     }
                 }
             }
             Step::Move(pairs) => {
                 for (to, from) in pairs {
                     if let Some(value) = from.remove(event) {
-                        to.set(event, value)?;
+                        to.set(event, value).map_err(EventError::Write)?;
                     }
                 }
             }
@@ -126,7 +134,7 @@ impl Step {
             }
             Step::Rename(pairs) => {
                 for (path, name) in pairs {
-                    path.rename(event, name)?;
+                    path.rename(event, name).map_err(EventError::Write)?;
                 }
             }
             Step::Template(shape) => {
@@ -157,6 +165,7 @@ mod tests {
             HeaderMap::new(),
         );
         step.apply(event, &params, &headers)
+            .map_err(|error| error.to_string())
     }
 
     #[test]

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    now_ms, Admission, Admitted, AttemptRecord, Completion, DeadLetterFilter, DedupeClaim, Delivery,
-    KeyClaim, Store,
+    Admission, Admitted, Completion, DeadLetterFilter, DedupeClaim, EventAdmission, KeyClaim, Store,
 };
+use crate::model::{now_ms, Attempt, BreakerPolicy, Delivery, RetryPolicy, TargetRecord};
 
 /// Opens the store under test. A second `open`, after every handle of the first is
 /// dropped, must see the same data (that is the durability check).
@@ -44,10 +44,9 @@ pub fn delivery(route: &str, target: &str, due_at_ms: u64) -> Delivery {
     }
 }
 
-/// An admission of `deliveries` to `route`, with dedupe key `key` (60 s TTL).
-pub fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admission {
-    Admission {
-        route: route.to_owned(),
+/// An event of `deliveries` with dedupe key `key` (60 s TTL).
+pub fn event(key: Option<&str>, deliveries: Vec<Delivery>) -> EventAdmission {
+    EventAdmission {
         dedupe: key.map(|key| DedupeClaim {
             key: key.to_owned(),
             ttl: Duration::from_secs(60),
@@ -56,9 +55,17 @@ pub fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> A
     }
 }
 
+/// An admission of one event of `deliveries` to `route`, with dedupe key `key`.
+pub fn admission(route: &str, key: Option<&str>, deliveries: Vec<Delivery>) -> Admission {
+    Admission {
+        route: route.to_owned(),
+        events: vec![event(key, deliveries)],
+    }
+}
+
 /// The record of an attempt answered with `status`.
-pub fn record(status: u16) -> AttemptRecord {
-    AttemptRecord {
+pub fn record(status: u16) -> Attempt {
+    Attempt {
         at_ms: now_ms(),
         status: Some(status),
         latency_ms: 12,
@@ -75,7 +82,7 @@ pub async fn admitted_deliveries_are_claimed_once_per_target(store: Arc<dyn Stor
             .admit(admission("r", None, vec![a.clone(), b.clone()]))
             .await
             .unwrap(),
-        Admitted::Stored
+        [Admitted::Stored]
     );
     let claimed = store.claim("a", 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -291,36 +298,109 @@ pub async fn dead_letters_are_kept_listed_and_replayed(store: Arc<dyn Store>) {
     );
 }
 
+/// One admission holds every event of a request: each event is stored or found a
+/// duplicate on its own (a key seen before, or earlier in the same request), all
+/// in one step, and the outcomes come back in event order.
+pub async fn a_request_s_events_are_admitted_together_each_deduplicated(store: Arc<dyn Store>) {
+    store
+        .admit(admission("r", Some("seen"), vec![delivery("r", "t", now_ms())]))
+        .await
+        .unwrap();
+    let fresh = delivery("r", "t", now_ms());
+    let (second, other) = (delivery("r", "t", now_ms()), delivery("r", "u", now_ms()));
+    let request = Admission {
+        route: "r".to_owned(),
+        events: vec![
+            event(Some("new"), vec![fresh.clone()]),
+            event(Some("seen"), vec![delivery("r", "t", now_ms())]),
+            event(Some("new"), vec![delivery("r", "t", now_ms())]),
+            event(None, vec![second.clone(), other.clone()]),
+        ],
+    };
+    assert_eq!(
+        store.admit(request).await.unwrap(),
+        [
+            Admitted::Stored,
+            Admitted::Duplicate,
+            Admitted::Duplicate,
+            Admitted::Stored
+        ]
+    );
+    let mut claimed: Vec<String> = store
+        .claim("t", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lease| lease.delivery.id)
+        .collect();
+    claimed.sort();
+    let mut expected = vec![fresh.id, second.id];
+    // The first admission's delivery is on `t` too.
+    assert_eq!(claimed.len(), 3, "{claimed:?}");
+    expected.retain(|id| claimed.contains(id));
+    assert_eq!(expected.len(), 2, "both stored events' deliveries are queued");
+    assert_eq!(store.claim("u", 10).await.unwrap()[0].delivery.id, other.id);
+}
+
+/// Target definitions are kept by name, replaced when saved again, and forgotten.
+pub async fn target_definitions_are_kept_until_forgotten(store: Arc<dyn Store>) {
+    let record = |name: &str, url: &str| TargetRecord {
+        name: name.to_owned(),
+        url: url.to_owned(),
+        method: None,
+        headers: vec![("x-api-key".to_owned(), "k-1".to_owned())],
+        header_templates: Vec::new(),
+        timeout: Duration::from_secs(5),
+        max_concurrency: 4,
+        rate_limit: None,
+        retry: RetryPolicy::default(),
+        breaker: BreakerPolicy::default(),
+        signing_key: None,
+    };
+    store
+        .save_targets(&[record("a", "http://a/"), record("b", "http://b/")])
+        .await
+        .unwrap();
+    store.save_targets(&[record("a", "http://a2/")]).await.unwrap();
+    let mut kept = store.targets().await.unwrap();
+    kept.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(kept, vec![record("a", "http://a2/"), record("b", "http://b/")]);
+    store.forget_target("a").await.unwrap();
+    assert_eq!(store.targets().await.unwrap(), vec![record("b", "http://b/")]);
+}
+
 /// A dedupe key admits once per route within its TTL and stores nothing the second
 /// time; it expires after the TTL.
 pub async fn dedupe_keys_admit_once_per_route_within_ttl(store: Arc<dyn Store>) {
     let first = admission("r", Some("evt_1"), vec![delivery("r", "t", now_ms())]);
-    assert_eq!(store.admit(first).await.unwrap(), Admitted::Stored);
+    assert_eq!(store.admit(first).await.unwrap(), [Admitted::Stored]);
     let again = admission("r", Some("evt_1"), vec![delivery("r", "t", now_ms())]);
-    assert_eq!(store.admit(again).await.unwrap(), Admitted::Duplicate);
+    assert_eq!(store.admit(again).await.unwrap(), [Admitted::Duplicate]);
     assert_eq!(store.pending("t").await.unwrap(), 1, "a duplicate stores nothing");
     let other_route = admission("r2", Some("evt_1"), vec![delivery("r2", "t", now_ms())]);
     assert_eq!(
         store.admit(other_route).await.unwrap(),
-        Admitted::Stored,
+        [Admitted::Stored],
         "keys are per route"
     );
 
     let short = Admission {
         route: "r".into(),
-        dedupe: Some(DedupeClaim {
-            key: "evt_short".into(),
-            ttl: Duration::from_millis(50),
-        }),
-        deliveries: vec![],
+        events: vec![EventAdmission {
+            dedupe: Some(DedupeClaim {
+                key: "evt_short".into(),
+                ttl: Duration::from_millis(50),
+            }),
+            deliveries: vec![],
+        }],
     };
-    assert_eq!(store.admit(short.clone()).await.unwrap(), Admitted::Stored);
-    assert_eq!(store.admit(short.clone()).await.unwrap(), Admitted::Duplicate);
+    assert_eq!(store.admit(short.clone()).await.unwrap(), [Admitted::Stored]);
+    assert_eq!(store.admit(short.clone()).await.unwrap(), [Admitted::Duplicate]);
     // Expiry is the behaviour under test: time has to pass.
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
         store.admit(short).await.unwrap(),
-        Admitted::Stored,
+        [Admitted::Stored],
         "after the TTL it admits again"
     );
 }
@@ -331,7 +411,7 @@ pub async fn pending_keys_block_until_released(store: Arc<dyn Store>) {
     assert_eq!(store.claim_key("r", "k", ttl).await.unwrap(), KeyClaim::Claimed);
     assert_eq!(store.claim_key("r", "k", ttl).await.unwrap(), KeyClaim::Duplicate);
     let admit = admission("r", Some("k"), vec![delivery("r", "t", now_ms())]);
-    assert_eq!(store.admit(admit).await.unwrap(), Admitted::Duplicate);
+    assert_eq!(store.admit(admit).await.unwrap(), [Admitted::Duplicate]);
     assert_eq!(store.claim_key("r2", "k", ttl).await.unwrap(), KeyClaim::Claimed);
     store.release_key("r", "k").await.unwrap();
     assert_eq!(store.claim_key("r", "k", ttl).await.unwrap(), KeyClaim::Claimed);
@@ -371,7 +451,7 @@ pub async fn concurrent_admissions_all_land(store: Arc<dyn Store>) {
         }));
     }
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), Admitted::Stored);
+        assert_eq!(task.await.unwrap().unwrap(), [Admitted::Stored]);
     }
     let mut seen = HashSet::new();
     loop {
@@ -426,7 +506,7 @@ pub async fn admitted_work_survives_reopening(harness: &dyn Harness) {
         1
     );
     let again = admission("r", Some("evt_durable"), vec![delivery("r", "t", now_ms())]);
-    assert_eq!(store.admit(again).await.unwrap(), Admitted::Duplicate);
+    assert_eq!(store.admit(again).await.unwrap(), [Admitted::Duplicate]);
     store.ping().await.unwrap();
 }
 
@@ -458,6 +538,8 @@ macro_rules! store_contract {
             case!(dedupe_keys_admit_once_per_route_within_ttl);
             case!(pending_keys_block_until_released);
             case!(concurrent_admissions_all_land);
+            case!(a_request_s_events_are_admitted_together_each_deduplicated);
+            case!(target_definitions_are_kept_until_forgotten);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn abandoned_leases_come_back_after_the_lease_timeout() {

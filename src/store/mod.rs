@@ -9,72 +9,22 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
+use crate::model::{Attempt, Delivery, TargetRecord};
+
+mod error;
 pub mod record;
 
 pub mod embedded;
 pub mod open;
 pub mod redis;
 
+pub use error::{ErrorKind, StoreError};
+
 /// The contract suite, public so that integration tests (which start real Redis
 /// servers) can run it; not part of the API.
 #[doc(hidden)]
 pub mod contract;
-
-/// A delivery: everything needed to send one event to one target, so a worker never
-/// consults config to build the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delivery {
-    /// Unique, time-ordered (UUID v7, text). Stable across attempts.
-    pub id: String,
-    /// Route that admitted it.
-    pub route: String,
-    /// Target it goes to (its queue).
-    pub target: String,
-    /// The event's dedupe key, when the route has one.
-    pub event_key: Option<String>,
-    /// Request id of the inbound request.
-    pub request_id: String,
-    /// HTTP method.
-    pub method: String,
-    /// Absolute URL.
-    pub url: String,
-    /// Headers to send, in order.
-    pub headers: Vec<(String, String)>,
-    /// Body bytes (kept out of the JSON metadata by [`record`]).
-    #[serde(skip)]
-    pub body: Bytes,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When it was admitted, unix milliseconds.
-    pub created_at_ms: u64,
-    /// When it may next be attempted, unix milliseconds.
-    pub due_at_ms: u64,
-    /// The last attempt's outcome.
-    pub last_attempt: Option<AttemptRecord>,
-    /// Why it was dead-lettered, when it was.
-    pub dead_reason: Option<String>,
-}
-
-/// The outcome of one attempt, kept with the delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    /// When the attempt ended, unix milliseconds.
-    pub at_ms: u64,
-    /// Response status, if a response came.
-    pub status: Option<u16>,
-    /// Time the attempt took.
-    pub latency_ms: u64,
-    /// What went wrong without a response (timeout, connect error).
-    pub error: Option<String>,
-    /// The start of the response body (at most [`EXCERPT_LIMIT`] bytes, lossy UTF-8).
-    pub excerpt: Option<String>,
-}
-
-/// How much of a response body is kept with an attempt.
-pub const EXCERPT_LIMIT: usize = 1024;
 
 /// A dedupe key claimed in the same atomic step as the enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,18 +35,28 @@ pub struct DedupeClaim {
     pub ttl: Duration,
 }
 
-/// One inbound request's worth of deliveries, admitted atomically.
+/// One inbound request's events, admitted in one atomic step: every event whose
+/// dedupe key is new (or that has none) is stored with all its deliveries, and its
+/// key claimed; a duplicate event stores nothing. Either all of that happens, or
+/// nothing does.
 #[derive(Debug, Clone)]
 pub struct Admission {
     /// The route admitting them (dedupe keys are per route).
     pub route: String,
+    /// The events, in request order.
+    pub events: Vec<EventAdmission>,
+}
+
+/// One event of an [`Admission`].
+#[derive(Debug, Clone)]
+pub struct EventAdmission {
     /// Claimed together with the enqueue; a duplicate enqueues nothing.
     pub dedupe: Option<DedupeClaim>,
     /// The deliveries, possibly none (an event no target wants).
     pub deliveries: Vec<Delivery>,
 }
 
-/// What admission did.
+/// What admission did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admitted {
     /// Every delivery is durably stored.
@@ -126,14 +86,14 @@ pub enum Completion {
         /// When to try again, unix milliseconds.
         due_at_ms: u64,
         /// This attempt's outcome.
-        record: AttemptRecord,
+        record: Attempt,
     },
     /// Give up: keep it as a dead letter with the reason and this attempt.
     Dead {
         /// Why (e.g. `status 400 is not retried`, `12 attempts exhausted`).
         reason: String,
         /// This attempt's outcome.
-        record: AttemptRecord,
+        record: Attempt,
     },
     /// Not attempted (breaker open, shutting down): due again at `due_at_ms`,
     /// attempts unchanged.
@@ -181,30 +141,14 @@ impl DeadLetterFilter {
     }
 }
 
-/// A store failure. Every one is treated as transient by callers: the sender gets
-/// 503 with `Retry-After`, a worker tries again later.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be reached or did not answer.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// A stored record could not be read back.
-    #[error("corrupt record {id}: {reason}")]
-    Corrupt {
-        /// The record's id.
-        id: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
 /// The store contract. All methods are safe to call concurrently.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Claims the dedupe key (if any) and stores every delivery, atomically: either the
-    /// key is claimed and all deliveries are durable, or nothing changed. A key
-    /// claimed within its TTL yields [`Admitted::Duplicate`] and stores nothing.
-    async fn admit(&self, admission: Admission) -> Result<Admitted, StoreError>;
+    /// Admits every event of a request atomically (see [`Admission`]): one outcome
+    /// per event, in order. An event whose key was claimed within its TTL (by an
+    /// earlier request, or an earlier event of this one) is
+    /// [`Admitted::Duplicate`] and stores nothing.
+    async fn admit(&self, admission: Admission) -> Result<Vec<Admitted>, StoreError>;
 
     /// Leases up to `max` deliveries of `target` that are due now, oldest due first.
     async fn claim(&self, target: &str, max: usize) -> Result<Vec<Lease>, StoreError>;
@@ -248,13 +192,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
-}
 
-/// Current unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+    /// Keeps these targets' definitions (replacing earlier ones of the same name), so
+    /// deliveries of a target later removed from the config are still sent with its
+    /// last known definition, across restarts.
+    async fn save_targets(&self, targets: &[TargetRecord]) -> Result<(), StoreError>;
+
+    /// Every kept target definition.
+    async fn targets(&self) -> Result<Vec<TargetRecord>, StoreError>;
+
+    /// Forgets target `name`'s definition (once nothing of it is left to send).
+    async fn forget_target(&self, name: &str) -> Result<(), StoreError>;
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::embedded::{EmbeddedOptions, EmbeddedStore};
 use super::redis::{connect, RedisOptions};
 use super::{Store, StoreError};
-use crate::config::{StoreKind, StoreSettings};
+use crate::model::{StoreKind, StoreSettings};
 
 /// Opens the configured store. `consumer` names this instance to a shared store.
 pub async fn open(settings: &StoreSettings, consumer: &str) -> Result<Arc<dyn Store>, StoreError> {

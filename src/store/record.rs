@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use super::{Delivery, StoreError};
+use super::StoreError;
+use crate::model::{Delivery, TargetRecord};
 
 /// Encodes `delivery` for storage.
 pub fn encode(delivery: &Delivery) -> Vec<u8> {
@@ -18,10 +19,7 @@ pub fn encode(delivery: &Delivery) -> Vec<u8> {
 
 /// Decodes a stored delivery; `id` names it in errors.
 pub fn decode(id: &str, bytes: &[u8]) -> Result<Delivery, StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        id: id.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let corrupt = |reason: &str| StoreError::corrupt(id, reason);
     let (length, rest) = bytes
         .split_first_chunk::<4>()
         .ok_or_else(|| corrupt("shorter than its header"))?;
@@ -36,10 +34,21 @@ pub fn decode(id: &str, bytes: &[u8]) -> Result<Delivery, StoreError> {
     Ok(delivery)
 }
 
+/// Encodes a target definition for storage (JSON).
+pub fn encode_target(target: &TargetRecord) -> Vec<u8> {
+    // Plain strings, numbers and options: serialising cannot fail.
+    serde_json::to_vec(target).unwrap_or_default()
+}
+
+/// Decodes a stored target definition; `name` names it in errors.
+pub fn decode_target(name: &str, bytes: &[u8]) -> Result<TargetRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|error| StoreError::corrupt(&format!("target {name}"), error))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::AttemptRecord;
+    use crate::model::Attempt;
 
     #[test]
     fn round_trips_binary_bodies() {
@@ -56,7 +65,7 @@ mod tests {
             attempts: 2,
             created_at_ms: 1,
             due_at_ms: 2,
-            last_attempt: Some(AttemptRecord {
+            last_attempt: Some(Attempt {
                 at_ms: 3,
                 status: Some(503),
                 latency_ms: 4,

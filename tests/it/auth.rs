@@ -5,9 +5,8 @@
 //! output the unit tests hold against the providers' published vectors.
 
 use crate::support::{send, Downstream, Hookgate, Reply};
-use hookgate::config::Config;
-use hookgate::ingress::auth::{sign_all, unix_now, Signed};
-use hookgate::ingress::PathParams;
+use hookgate::auth::{sign_all, unix_now, Signed};
+use hookgate::model::PathParams;
 use http::Method;
 
 const BODY: &str = "{\"eventId\":\"evt_1\",\"amount\":\"50.00 EUR\"}";
@@ -174,10 +173,10 @@ fn yaml(auth: &str, downstream: &Downstream) -> String {
 
 /// Signs `body` as route `r` of a config with `auth` would accept it, at `now`.
 fn sign_with(auth: &str, body: &[u8], now: u64) -> Signed {
-    let config =
-        Config::parse(&yaml(auth, &dummy()), "sign.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let route = config.routes.iter().find(|r| r.name == "r").expect("route r");
-    sign_all(&route.auth, body, &PathParams::default(), None, now).expect("signable")
+    let config = hookgate::config::parse(&yaml(auth, &dummy()), "sign.yaml", &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let route = config.route("r").expect("route r");
+    sign_all(&route.verifiers, body, &PathParams::default(), None, now).expect("signable")
 }
 
 fn dummy() -> Downstream {

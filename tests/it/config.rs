@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hookgate::config::{Config, ConfigError, Location};
+use hookgate::config::{ConfigError, Location};
 
 const BROKEN: &str = r#"listen: 127.0.0.1:8080
 targets:
@@ -28,7 +28,7 @@ routes:
 "#;
 
 fn errors(text: &str) -> Vec<ConfigError> {
-    match Config::parse(text, "broken.yaml", &|_| None) {
+    match hookgate::config::parse(text, "broken.yaml", &|_| None) {
         Ok(_) => panic!("config should be rejected"),
         Err(errors) => errors.errors,
     }
@@ -117,8 +117,8 @@ fn variables_resolve_from_the_environment_with_defaults() {
         "KEY" => Some("s3cret".to_owned()),
         _ => None,
     };
-    let config = Config::parse(text, "env.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+    let config = hookgate::config::parse(text, "env.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.settings.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(config.targets[0].url.to_string(), "http://backend:8443/x");
     assert_eq!(config.targets[0].headers["x-k"], "s3cret");
 }

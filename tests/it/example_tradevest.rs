@@ -223,17 +223,16 @@ fn the_example_has_a_route_and_a_payload_for_every_documented_path() {
     let yaml =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     // No environment at all: every `${VAR}` has a default.
-    let config = hookgate::Config::parse(&yaml, "hookgate.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let config = hookgate::config::parse(&yaml, "hookgate.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.routes.len(), documented.len());
     for (name, fields) in &documented {
-        let route = config
-            .routes
-            .iter()
-            .find(|route| route.name == format!("tradevest-{name}"))
+        let live = config
+            .route(&format!("tradevest-{name}"))
             .unwrap_or_else(|| panic!("no route tradevest-{name}"));
+        let route = &live.route;
         assert_eq!(route.path, format!("/hooks/tradevest/{name}"));
-        assert_eq!(route.mode, hookgate::config::Mode::Queue, "{name}");
-        assert_eq!(route.auth.len(), 1, "{name}: the api-key check");
+        assert_eq!(route.mode, hookgate::model::Mode::Queue, "{name}");
+        assert_eq!(live.verifiers.len(), 1, "{name}: the api-key check");
         assert_eq!(
             route.dedupe.is_some(),
             !NOT_DEDUPED.contains(&name.as_str()),
@@ -241,7 +240,7 @@ fn the_example_has_a_route_and_a_payload_for_every_documented_path() {
         );
         let documents_type = fields.iter().any(|f| f.name == "notificationType");
         assert_eq!(
-            route.rules.as_ref().is_some_and(|rules| rules.rules.len() == 2),
+            live.rules.rules.len() == 2,
             documents_type,
             "{name}: the VALIDATION_ERROR rule exactly where notificationType is documented"
         );

@@ -338,8 +338,9 @@ async fn the_breaker_opens_after_failures_and_closes_after_recovery() {
 
 #[tokio::test]
 async fn outbound_signatures_verify_with_the_standard_webhooks_verifier() {
-    use hookgate::ingress::auth::standard_webhooks::{decode_secret, StandardWebhooksVerifier};
-    use hookgate::ingress::auth::{unix_now, AuthRequest, Verifier};
+    use hookgate::auth::standard_webhooks::StandardWebhooksVerifier;
+    use hookgate::auth::{unix_now, AuthRequest, Verifier};
+    use hookgate::standard_webhooks::decode_secret;
     let a = Downstream::start().await;
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let hookgate = Hookgate::start(&config(
@@ -353,10 +354,10 @@ async fn outbound_signatures_verify_with_the_standard_webhooks_verifier() {
     .await;
     assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 202);
     let received = a.wait_for(1).await.remove(0);
-    let key = hookgate::secret::Secret::new(decode_secret(secret).unwrap());
+    let key = hookgate::model::Secret::new(decode_secret(secret).unwrap());
     let verifier = StandardWebhooksVerifier::new(vec![key], Duration::from_secs(300));
     let uri: http::Uri = "/a".parse().unwrap();
-    let params = hookgate::ingress::PathParams::default();
+    let params = hookgate::model::PathParams::default();
     let request = AuthRequest {
         method: &Method::POST,
         uri: &uri,

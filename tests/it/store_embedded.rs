@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use hookgate::model::now_ms;
 use hookgate::store::contract::{admission, delivery, record, Harness};
 use hookgate::store::embedded::{EmbeddedOptions, EmbeddedStore};
-use hookgate::store::{now_ms, Admitted, Completion, DeadLetterFilter, Store, StoreError};
+use hookgate::store::{Admitted, Completion, DeadLetterFilter, ErrorKind, Store};
 use tempfile::TempDir;
 
 const LEASE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -62,7 +63,7 @@ async fn admit_concurrently(store: &Arc<EmbeddedStore>, round: usize, count: usi
         .collect();
     for task in tasks {
         let admitted = task.await.expect("admit task").expect("admit");
-        assert_eq!(admitted, Admitted::Stored);
+        assert_eq!(admitted, [Admitted::Stored]);
     }
     started.elapsed()
 }
@@ -116,7 +117,7 @@ async fn a_duplicate_in_a_batch_does_not_fail_the_others() {
         .collect();
     let mut stored = 0;
     for task in tasks {
-        if task.await.unwrap().unwrap() == Admitted::Stored {
+        if task.await.unwrap().unwrap() == [Admitted::Stored] {
             stored += 1;
         }
     }
@@ -132,7 +133,9 @@ async fn a_second_open_of_the_data_directory_is_refused_while_the_first_is_open(
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, StoreError::Unavailable(message) if message.contains("data directory") && message.contains("in use")),
+        error.kind() == ErrorKind::Unavailable
+            && error.to_string().contains("data directory")
+            && error.to_string().contains("in use"),
         "{error}"
     );
     first.ping().await.unwrap();

@@ -6,7 +6,8 @@
 use bytes::Bytes;
 
 use super::writer::{Claimed, LeaseKey};
-use crate::store::{record, Delivery, Lease, StoreError};
+use crate::model::Delivery;
+use crate::store::{record, Lease, StoreError};
 
 /// Largest stored delivery. redb refuses values over 3 GiB; refusing earlier keeps
 /// one oversized request from failing the others in its batch.
@@ -50,10 +51,10 @@ pub(super) fn lease_key(lease: Lease) -> Result<LeaseKey, StoreError> {
         .split_once(':')
         .and_then(|(deadline, due)| Some((deadline.parse().ok()?, due.parse().ok()?)));
     let Some((deadline_ms, due_at_ms)) = parsed else {
-        return Err(StoreError::Corrupt {
-            id: lease.delivery.id,
-            reason: format!("lease token {:?} is not from the embedded store", lease.token),
-        });
+        return Err(StoreError::corrupt(
+            &lease.delivery.id,
+            format!("lease token {:?} is not from the embedded store", lease.token),
+        ));
     };
     Ok(LeaseKey {
         target: lease.delivery.target,
@@ -67,7 +68,7 @@ pub(super) fn lease_key(lease: Lease) -> Result<LeaseKey, StoreError> {
 pub(super) fn encode(delivery: &Delivery) -> Result<Vec<u8>, StoreError> {
     let encoded = record::encode(delivery);
     if encoded.len() > MAX_RECORD_BYTES {
-        return Err(StoreError::Unavailable(format!(
+        return Err(StoreError::rejected(format!(
             "embedded store: delivery {} is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
             delivery.id,
             encoded.len()

@@ -27,9 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::tables::unavailable;
 use self::writer::{Done, Finish, Op, Request, Writer};
-use super::{
-    now_ms, Admission, Admitted, Completion, DeadLetterFilter, Delivery, KeyClaim, Lease, Store, StoreError,
-};
+use super::{record, Admission, Admitted, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError};
+use crate::model::{now_ms, Delivery, TargetRecord};
 
 /// The database file inside the data directory.
 const FILE_NAME: &str = "hookgate.redb";
@@ -80,7 +79,7 @@ impl std::fmt::Debug for EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (creating if missing) the store in the data directory `path`. Leases
     /// held when the previous process stopped become claimable at once. Fails with
-    /// [`StoreError::Unavailable`] if another process has the directory open.
+    /// an unavailable [`StoreError`] if another process has the directory open.
     pub async fn open(path: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
         let dir = path.to_owned();
         let db = tokio::task::spawn_blocking(move || open_database(&dir))
@@ -115,7 +114,7 @@ impl EmbeddedStore {
     /// Hands `op` to the writer and waits until the batch holding it is committed.
     async fn write(&self, op: Op) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("embedded store: the writer has stopped".to_owned());
+        let stopped = || StoreError::unavailable("embedded store: the writer has stopped".to_owned());
         self.requests
             .send(Request { op, reply })
             .await
@@ -155,7 +154,7 @@ impl Drop for EmbeddedStore {
 /// store of this process that is still closing.
 fn open_database(dir: &Path) -> Result<Database, StoreError> {
     std::fs::create_dir_all(dir).map_err(|error| {
-        StoreError::Unavailable(format!(
+        StoreError::unavailable(format!(
             "embedded store: creating data directory {}: {error}",
             dir.display()
         ))
@@ -171,7 +170,7 @@ fn open_database(dir: &Path) -> Result<Database, StoreError> {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch) => {
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::unavailable(format!(
                     "embedded store: data directory {} is in use by another hookgate process \
                      ({} is locked); stop it or give this one its own data directory",
                     dir.display(),
@@ -179,7 +178,7 @@ fn open_database(dir: &Path) -> Result<Database, StoreError> {
                 )));
             }
             Err(error) => {
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::unavailable(format!(
                     "embedded store: opening {}: {error}",
                     file.display()
                 )))
@@ -197,17 +196,23 @@ fn open_database(dir: &Path) -> Result<Database, StoreError> {
 }
 
 fn unexpected() -> StoreError {
-    StoreError::Unavailable("embedded store: the writer answered with the wrong outcome".to_owned())
+    StoreError::unavailable("embedded store: the writer answered with the wrong outcome".to_owned())
 }
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn admit(&self, admission: Admission) -> Result<Admitted, StoreError> {
+    async fn admit(&self, admission: Admission) -> Result<Vec<Admitted>, StoreError> {
         // Encoded here, on the caller's thread, so the writer only copies bytes.
         let records = admission
-            .deliveries
+            .events
             .iter()
-            .map(codec::encode)
+            .map(|event| {
+                event
+                    .deliveries
+                    .iter()
+                    .map(codec::encode)
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .collect::<Result<_, _>>()?;
         match self.write(Op::Admit { admission, records }).await? {
             Done::Admitted(admitted) => Ok(admitted),
@@ -325,5 +330,21 @@ impl Store for EmbeddedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(reads::ping).await
+    }
+
+    async fn save_targets(&self, targets: &[TargetRecord]) -> Result<(), StoreError> {
+        let encoded = targets
+            .iter()
+            .map(|target| (target.name.clone(), record::encode_target(target)))
+            .collect();
+        self.write(Op::SaveTargets(encoded)).await.map(drop)
+    }
+
+    async fn targets(&self) -> Result<Vec<TargetRecord>, StoreError> {
+        self.read(reads::targets).await
+    }
+
+    async fn forget_target(&self, name: &str) -> Result<(), StoreError> {
+        self.write(Op::ForgetTarget(name.to_owned())).await.map(drop)
     }
 }

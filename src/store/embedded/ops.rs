@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
-use super::tables::{DEAD, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PENDING, READY};
+use super::tables::{DEAD, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PENDING, READY, TARGETS};
 use super::writer::{Claimed, Done, Finish, LeaseKey};
 use crate::store::{record, Admission, Admitted, KeyClaim};
 
@@ -21,6 +21,7 @@ pub(super) struct Tables<'txn> {
     dedupe: Table<'txn, (&'static str, &'static str), (u64, bool)>,
     dedupe_expiry: Table<'txn, (u64, &'static str, &'static str), ()>,
     pending: Table<'txn, &'static str, u64>,
+    targets: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -34,35 +35,59 @@ impl<'txn> Tables<'txn> {
             dedupe: txn.open_table(DEDUPE)?,
             dedupe_expiry: txn.open_table(DEDUPE_EXPIRY)?,
             pending: txn.open_table(PENDING)?,
+            targets: txn.open_table(TARGETS)?,
         })
     }
 }
 
-/// Claims the dedupe key (unless live: a duplicate changes nothing) and queues
-/// every delivery under its target and due time.
+/// Admits each event: claims its dedupe key (unless live: a duplicate changes
+/// nothing) and queues every delivery under its target and due time. Events are
+/// taken in order, so a key repeated within one request admits its first event only.
 pub(super) fn admit(
     tables: &mut Tables<'_>,
     now: u64,
     admission: &Admission,
-    records: &[Vec<u8>],
+    records: &[Vec<Vec<u8>>],
 ) -> Result<Done, StorageError> {
     let route = admission.route.as_str();
-    if let Some(claim) = &admission.dedupe {
-        // Checked before anything is written, so a duplicate changes nothing.
-        if live_key(tables, now, route, &claim.key)?.is_some() {
-            return Ok(Done::Admitted(Admitted::Duplicate));
+    let mut outcomes = Vec::with_capacity(admission.events.len());
+    for (event, records) in admission.events.iter().zip(records) {
+        if let Some(claim) = &event.dedupe {
+            // Checked before anything is written, so a duplicate changes nothing.
+            if live_key(tables, now, route, &claim.key)?.is_some() {
+                outcomes.push(Admitted::Duplicate);
+                continue;
+            }
+            put_key(tables, route, &claim.key, expiry(now, claim.ttl), false)?;
         }
-        put_key(tables, route, &claim.key, expiry(now, claim.ttl), false)?;
+        for (delivery, record) in event.deliveries.iter().zip(records) {
+            let target = delivery.target.as_str();
+            tables.ready.insert(
+                (target, delivery.due_at_ms, delivery.id.as_str()),
+                record.as_slice(),
+            )?;
+            count(tables, target, 1)?;
+        }
+        outcomes.push(Admitted::Stored);
     }
-    for (delivery, record) in admission.deliveries.iter().zip(records) {
-        let target = delivery.target.as_str();
-        tables.ready.insert(
-            (target, delivery.due_at_ms, delivery.id.as_str()),
-            record.as_slice(),
-        )?;
-        count(tables, target, 1)?;
+    Ok(Done::Admitted(outcomes))
+}
+
+/// Keeps target definitions, replacing those of the same name.
+pub(super) fn save_targets(
+    tables: &mut Tables<'_>,
+    targets: &[(String, Vec<u8>)],
+) -> Result<Done, StorageError> {
+    for (name, record) in targets {
+        tables.targets.insert(name.as_str(), record.as_slice())?;
     }
-    Ok(Done::Admitted(Admitted::Stored))
+    Ok(Done::Nothing)
+}
+
+/// Forgets a target definition.
+pub(super) fn forget_target(tables: &mut Tables<'_>, name: &str) -> Result<Done, StorageError> {
+    tables.targets.remove(name)?;
+    Ok(Done::Nothing)
 }
 
 /// Moves `target`'s expired leases back to `READY`, then leases up to `max` of its

@@ -1,10 +1,11 @@
 //! The embedded store's reads: each runs its own read transaction on a snapshot, so
 //! listing dead letters or counting a queue never waits for the writer.
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::tables::{unavailable, DEAD, DEAD_IDS, LEASED, PENDING, READY};
-use crate::store::{record, DeadLetterFilter, Delivery, StoreError};
+use super::tables::{unavailable, DEAD, DEAD_IDS, LEASED, PENDING, READY, TARGETS};
+use crate::model::{Delivery, TargetRecord};
+use crate::store::{record, DeadLetterFilter, StoreError};
 
 /// Whether `target` has anything a claim would take: a due delivery or an expired
 /// lease. Looks at the first entry of two ranges, so it is cheap enough to run on
@@ -32,6 +33,21 @@ pub(super) fn pending(db: &Database, target: &str) -> Result<u64, StoreError> {
     let pending = txn.open_table(PENDING).map_err(unavailable("opening pending"))?;
     let count = pending.get(target).map_err(unavailable("reading pending"))?;
     Ok(count.map_or(0, |count| count.value()))
+}
+
+/// Every kept target definition; an unreadable one is logged and skipped.
+pub(super) fn targets(db: &Database) -> Result<Vec<TargetRecord>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let table = txn.open_table(TARGETS).map_err(unavailable("opening targets"))?;
+    let mut found = Vec::new();
+    for entry in table.iter().map_err(unavailable("scanning targets"))? {
+        let (name, bytes) = entry.map_err(unavailable("reading targets"))?;
+        match record::decode_target(name.value(), bytes.value()) {
+            Ok(target) => found.push(target),
+            Err(error) => tracing::error!(%error, "skipping an unreadable target definition"),
+        }
+    }
+    Ok(found)
 }
 
 /// Whether the database answers a read.

@@ -36,7 +36,11 @@ pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &str, &str), ()> =
 /// possibly long queue.
 pub(super) const PENDING: TableDefinition<&str, u64> = TableDefinition::new("pending");
 
-/// Maps a redb error to [`StoreError::Unavailable`], saying what was being done.
+/// name → target definition (JSON): the last known definition of every target, so
+/// deliveries of a target removed from the config are still sent after a restart.
+pub(super) const TARGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("targets");
+
+/// Maps a redb error to an unavailable [`StoreError`], saying what was being done.
 pub(super) fn unavailable<E: std::fmt::Display>(context: &str) -> impl FnOnce(E) -> StoreError + '_ {
-    move |error| StoreError::Unavailable(format!("embedded store: {context}: {error}"))
+    move |error| StoreError::unavailable(format!("embedded store: {context}: {error}"))
 }

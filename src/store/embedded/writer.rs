@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::ops::{self, Tables};
 use super::tables::unavailable;
-use crate::store::{now_ms, Admission, Admitted, KeyClaim, StoreError};
+use crate::model::now_ms;
+use crate::store::{Admission, Admitted, KeyClaim, StoreError};
 
 /// Most requests applied in one transaction: bounds how long the first caller of a
 /// burst waits behind the others.
@@ -49,11 +50,14 @@ pub(super) enum Finish {
 
 /// One change to the store.
 pub(super) enum Op {
-    /// `records[i]` is `admission.deliveries[i]` encoded.
+    /// `records[e][d]` is `admission.events[e].deliveries[d]` encoded.
     Admit {
         admission: Admission,
-        records: Vec<Vec<u8>>,
+        records: Vec<Vec<Vec<u8>>>,
     },
+    /// (name, encoded definition).
+    SaveTargets(Vec<(String, Vec<u8>)>),
+    ForgetTarget(String),
     Claim {
         target: String,
         max: usize,
@@ -85,7 +89,7 @@ pub(super) struct Claimed {
 
 /// What an [`Op`] did.
 pub(super) enum Done {
-    Admitted(Admitted),
+    Admitted(Vec<Admitted>),
     Claimed(Vec<Claimed>),
     KeyClaim(KeyClaim),
     Replayed(usize),
@@ -154,7 +158,9 @@ impl Writer {
                     tracing::warn!(%error, requests = batch.len(), "Store batch failed.");
                     let reason = error.to_string();
                     for request in batch.drain(..) {
-                        let _ = request.reply.send(Err(StoreError::Unavailable(reason.clone())));
+                        let _ = request
+                            .reply
+                            .send(Err(StoreError::new(error.kind(), reason.clone())));
                     }
                 }
             }
@@ -195,6 +201,8 @@ impl Writer {
             Op::ClaimKey { route, key, ttl } => ops::claim_key(tables, now, route, key, *ttl),
             Op::ReleaseKey { route, key } => ops::release_key(tables, now, route, key),
             Op::Replay(ids) => ops::replay(tables, now, ids),
+            Op::SaveTargets(targets) => ops::save_targets(tables, targets),
+            Op::ForgetTarget(name) => ops::forget_target(tables, name),
         }
     }
 }
@@ -205,13 +213,15 @@ mod tests {
 
     use super::*;
     use crate::store::embedded::tables::{DEDUPE, DEDUPE_EXPIRY};
-    use crate::store::DedupeClaim;
+    use crate::store::{DedupeClaim, EventAdmission};
 
     fn keyed(key: &str, ttl: Duration) -> Admission {
         Admission {
             route: "r".into(),
-            dedupe: Some(DedupeClaim { key: key.into(), ttl }),
-            deliveries: vec![],
+            events: vec![EventAdmission {
+                dedupe: Some(DedupeClaim { key: key.into(), ttl }),
+                deliveries: vec![],
+            }],
         }
     }
 
@@ -244,11 +254,11 @@ mod tests {
         let batch = [
             request(Op::Admit {
                 admission: keyed("expires", short),
-                records: vec![],
+                records: vec![vec![]],
             }),
             request(Op::Admit {
                 admission: keyed("lives", Duration::from_secs(60)),
-                records: vec![],
+                records: vec![vec![]],
             }),
             request(Op::ClaimKey {
                 route: "r".into(),
@@ -257,7 +267,7 @@ mod tests {
             }),
             request(Op::Admit {
                 admission: keyed("reclaimed", short),
-                records: vec![],
+                records: vec![vec![]],
             }),
         ];
         writer.apply(&batch, false).unwrap();
@@ -267,10 +277,10 @@ mod tests {
         // Reclaiming an expired key replaces its index entry rather than adding one.
         let again = [request(Op::Admit {
             admission: keyed("reclaimed", Duration::from_secs(60)),
-            records: vec![],
+            records: vec![vec![]],
         })];
         let (outcomes, _) = writer.apply(&again, false).unwrap();
-        assert!(matches!(outcomes[0], Done::Admitted(Admitted::Stored)));
+        assert!(matches!(&outcomes[0], Done::Admitted(admitted) if admitted == &[Admitted::Stored]));
         assert_eq!(keys_left(&db), (4, 4));
 
         let (_, swept) = writer.apply(&[], true).unwrap();

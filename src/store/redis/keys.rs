@@ -8,6 +8,7 @@
 //! | `{p}:d:<delivery id>`          | string     | the delivery ([`record`](crate::store::record) bytes) |
 //! | `{p}:dedupe:<route>:<key>`     | string     | `pending` or `done`, with a TTL              |
 //! | `{p}:dead`                     | sorted set | dead-lettered ids, scored by dead-letter time |
+//! | `{p}:targets`                  | hash       | target name → its last known definition (JSON) |
 
 use crate::store::StoreError;
 
@@ -23,7 +24,7 @@ impl Keys {
     /// a hash tag at all, and a brace inside would end it early.
     pub(super) fn new(prefix: &str) -> Result<Self, StoreError> {
         if prefix.is_empty() || prefix.contains(['{', '}']) {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::rejected(format!(
                 "invalid redis key prefix {prefix:?}: expected a non-empty name without braces, e.g. `hookgate`"
             )));
         }
@@ -61,6 +62,11 @@ impl Keys {
     pub(super) fn dead(&self) -> String {
         format!("{}dead", self.tag)
     }
+
+    /// The hash of target definitions (name → JSON).
+    pub(super) fn targets(&self) -> String {
+        format!("{}targets", self.tag)
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +82,7 @@ mod tests {
             keys.record("0190"),
             keys.dedupe("r", "evt_1"),
             keys.dead(),
+            keys.targets(),
         ] {
             assert!(key.starts_with("{hg}:"), "{key}");
         }

@@ -12,7 +12,7 @@
 //!
 //! Connection: one multiplexed connection behind a [`ConnectionManager`], which
 //! reconnects by itself after an outage. While Redis is down every call fails fast
-//! with [`StoreError::Unavailable`] (a refused connection at once; an unresponsive
+//! with an unavailable [`StoreError`] (a refused connection at once; an unresponsive
 //! server after [`RESPONSE_TIMEOUT`]; nothing waits longer than
 //! [`OPERATION_DEADLINE`]); callers answer 503 or retry later. [`connect`] connects
 //! eagerly: it fails if Redis cannot be reached at start, so a wrong URL is reported
@@ -26,10 +26,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, RedisResult, Value};
 use async_trait::async_trait;
 
-use super::{
-    now_ms, record, Admission, Admitted, Completion, DeadLetterFilter, Delivery, KeyClaim, Lease, Store,
-    StoreError,
-};
+use super::error::ErrorKind as StoreErrorKind;
+use super::{record, Admission, Admitted, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError};
+use crate::model::{now_ms, Delivery, TargetRecord};
 
 mod keys;
 mod scripts;
@@ -127,14 +126,14 @@ impl fmt::Debug for RedisStore {
 
 /// Connects to Redis and loads the store's scripts.
 ///
-/// Eager: fails with [`StoreError::Unavailable`] when the URL or key prefix is invalid
+/// Eager: fails with an unavailable [`StoreError`] when the URL or key prefix is invalid
 /// or Redis does not answer within [`OPERATION_DEADLINE`]. Once connected, outages are
 /// survived: calls fail fast while Redis is down and work again when it is back,
 /// without a new `connect`.
 pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
     let keys = Keys::new(&options.key_prefix)?;
     let client = ::redis::Client::open(options.url.as_str()).map_err(|error| {
-        StoreError::Unavailable(format!("invalid redis url {}: {error}", redact(&options.url)))
+        StoreError::unavailable(format!("invalid redis url {}: {error}", redact(&options.url)))
     })?;
     // Few, short reconnection attempts: a caller waits for the attempt in progress,
     // and a store call must fail fast (503, retry later) rather than hang. The manager
@@ -148,7 +147,7 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
     let connection = deadline(ConnectionManager::new_with_config(client, config))
         .await
         .map_err(|error| {
-            StoreError::Unavailable(format!(
+            StoreError::unavailable(format!(
                 "cannot connect to redis at {}: {error}",
                 redact(&options.url)
             ))
@@ -178,8 +177,29 @@ async fn deadline<T>(operation: impl Future<Output = RedisResult<T>>) -> RedisRe
     }
 }
 
+/// A Redis failure as a store error: an answer that will be the same next time (a
+/// key of the wrong type, a refused command or script, missing permissions) is a
+/// rejection; a connection, a timeout, or a server busy loading, failing over or
+/// out of memory may pass, and is unavailability.
 fn unavailable(error: RedisError) -> StoreError {
-    StoreError::Unavailable(format!("redis: {error}"))
+    use ::redis::{ErrorKind, ServerErrorKind};
+    let rejected = match error.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::ResponseError
+            | ServerErrorKind::NoPerm
+            | ServerErrorKind::CrossSlot
+            | ServerErrorKind::NoSub
+            | ServerErrorKind::NotBusy,
+        ) => true,
+        ErrorKind::Extension => !matches!(error.code(), Some("OOM" | "BUSY")),
+        _ => false,
+    };
+    let kind = if rejected {
+        StoreErrorKind::Rejected
+    } else {
+        StoreErrorKind::Unavailable
+    };
+    StoreError::new(kind, "redis").because(error)
 }
 
 /// Milliseconds of `duration`, at least 1 (Redis refuses a zero expiry).
@@ -281,6 +301,15 @@ impl RedisStore {
         .map_err(unavailable)
     }
 
+    /// Runs one command within the deadline.
+    async fn query<T: ::redis::FromRedisValue>(&self, command: ::redis::Cmd) -> Result<T, StoreError> {
+        self.run(|mut connection| {
+            let command = &command;
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
+    }
+
     /// Loads every script (so the first calls do not each pay a NOSCRIPT round trip)
     /// and checks the server has what the store uses (XAUTOCLAIM: Redis 6.2).
     async fn check_server(&self) -> Result<(), StoreError> {
@@ -303,7 +332,7 @@ impl RedisStore {
         let mut parts = version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
         let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         if (major, minor) < (6, 2) {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "redis {version} is too old: the store needs 6.2 or later (XAUTOCLAIM)"
             )));
         }
@@ -372,12 +401,7 @@ impl RedisStore {
         let keys: Vec<String> = ids.iter().map(|id| self.keys.record(id)).collect();
         let mut command = ::redis::cmd("MGET");
         command.arg(&keys);
-        let values: Vec<Option<Vec<u8>>> = self
-            .run(|mut connection| {
-                let command = &command;
-                async move { command.query_async(&mut connection).await }
-            })
-            .await?;
+        let values: Vec<Option<Vec<u8>>> = self.query(command).await?;
         Ok(ids
             .iter()
             .zip(values)
@@ -400,41 +424,49 @@ fn decode_or_log(id: &str, bytes: &[u8]) -> Option<Delivery> {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn admit(&self, admission: Admission) -> Result<Admitted, StoreError> {
-        if admission.deliveries.is_empty() && admission.dedupe.is_none() {
-            return Ok(Admitted::Stored);
+    async fn admit(&self, admission: Admission) -> Result<Vec<Admitted>, StoreError> {
+        if admission.events.is_empty() {
+            return Ok(Vec::new());
         }
         let mut invocation = self.scripts.admit.prepare_invoke();
-        match &admission.dedupe {
-            Some(claim) => {
+        invocation.arg(admission.events.len());
+        for event in &admission.events {
+            match &event.dedupe {
+                Some(claim) => {
+                    invocation
+                        .key(self.keys.dedupe(&admission.route, &claim.key))
+                        .arg(millis(claim.ttl));
+                }
+                None => {
+                    invocation.arg("");
+                }
+            }
+            invocation.arg(event.deliveries.len());
+            for delivery in &event.deliveries {
                 invocation
-                    .key(self.keys.dedupe(&admission.route, &claim.key))
-                    .arg(millis(claim.ttl));
-            }
-            None => {
-                invocation.arg("");
+                    .key(self.keys.record(&delivery.id))
+                    .key(self.keys.delayed(&delivery.target))
+                    .arg(&delivery.id)
+                    .arg(record::encode(delivery))
+                    .arg(delivery.due_at_ms);
             }
         }
-        invocation.arg(admission.deliveries.len());
-        for delivery in &admission.deliveries {
-            invocation
-                .key(self.keys.record(&delivery.id))
-                .key(self.keys.delayed(&delivery.target))
-                .arg(&delivery.id)
-                .arg(record::encode(delivery))
-                .arg(delivery.due_at_ms);
-        }
-        let stored: i64 = self
+        let stored: Vec<i64> = self
             .run(|mut connection| {
                 let invocation = &invocation;
                 async move { invocation.invoke_async(&mut connection).await }
             })
             .await?;
-        Ok(if stored == 1 {
-            Admitted::Stored
-        } else {
-            Admitted::Duplicate
-        })
+        Ok(stored
+            .into_iter()
+            .map(|stored| {
+                if stored == 1 {
+                    Admitted::Stored
+                } else {
+                    Admitted::Duplicate
+                }
+            })
+            .collect())
     }
 
     async fn claim(&self, target: &str, max: usize) -> Result<Vec<Lease>, StoreError> {
@@ -515,12 +547,7 @@ impl Store for RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(millis(ttl));
-        let reply: Value = self
-            .run(|mut connection| {
-                let command = &command;
-                async move { command.query_async(&mut connection).await }
-            })
-            .await?;
+        let reply: Value = self.query(command).await?;
         Ok(if reply == Value::Nil {
             KeyClaim::Duplicate
         } else {
@@ -557,12 +584,7 @@ impl Store for RedisStore {
             ids.dedup();
             let mut command = ::redis::cmd("ZMSCORE");
             command.arg(&dead).arg(&ids);
-            let scores: Vec<Option<f64>> = self
-                .run(|mut connection| {
-                    let command = &command;
-                    async move { command.query_async(&mut connection).await }
-                })
-                .await?;
+            let scores: Vec<Option<f64>> = self.query(command).await?;
             let mut listed: Vec<(String, u64)> = ids
                 .into_iter()
                 .zip(scores)
@@ -601,12 +623,7 @@ impl Store for RedisStore {
                 .arg("LIMIT")
                 .arg(offset)
                 .arg(page);
-            let members: Vec<(String, f64)> = self
-                .run(|mut connection| {
-                    let command = &command;
-                    async move { command.query_async(&mut connection).await }
-                })
-                .await?;
+            let members: Vec<(String, f64)> = self.query(command).await?;
             let fetched = members.len();
             let (ids, scores): (Vec<String>, Vec<f64>) = members.into_iter().unzip();
             for (delivery, score) in self.records(&ids).await?.into_iter().zip(scores) {
@@ -633,12 +650,7 @@ impl Store for RedisStore {
         for batch in unique.chunks(BATCH) {
             let mut command = ::redis::cmd("ZMSCORE");
             command.arg(&dead).arg(batch);
-            let scores: Vec<Option<f64>> = self
-                .run(|mut connection| {
-                    let command = &command;
-                    async move { command.query_async(&mut connection).await }
-                })
-                .await?;
+            let scores: Vec<Option<f64>> = self.query(command).await?;
             let dead_ids: Vec<String> = batch
                 .iter()
                 .zip(scores)
@@ -700,13 +712,43 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let command = ::redis::cmd("PING");
-        let _pong: String = self
-            .run(|mut connection| {
-                let command = &command;
-                async move { command.query_async(&mut connection).await }
+        let _pong: String = self.query(::redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn save_targets(&self, targets: &[TargetRecord]) -> Result<(), StoreError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let mut command = ::redis::cmd("HSET");
+        command.arg(self.keys.targets());
+        for target in targets {
+            command.arg(&target.name).arg(record::encode_target(target));
+        }
+        let _added: i64 = self.query(command).await?;
+        Ok(())
+    }
+
+    async fn targets(&self) -> Result<Vec<TargetRecord>, StoreError> {
+        let mut command = ::redis::cmd("HGETALL");
+        command.arg(self.keys.targets());
+        let entries: Vec<(String, Vec<u8>)> = self.query(command).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(name, bytes)| match record::decode_target(&name, &bytes) {
+                Ok(target) => Some(target),
+                Err(error) => {
+                    tracing::error!(%error, "skipping an unreadable target definition");
+                    None
+                }
             })
-            .await?;
+            .collect())
+    }
+
+    async fn forget_target(&self, name: &str) -> Result<(), StoreError> {
+        let mut command = ::redis::cmd("HDEL");
+        command.arg(self.keys.targets()).arg(name);
+        let _removed: i64 = self.query(command).await?;
         Ok(())
     }
 }

@@ -7,17 +7,25 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookgate::{Config, Server};
+use std::sync::Arc;
+
+use hookgate::config::File;
+use hookgate::model::StoreKind;
+use hookgate::registry::{Registry, Snapshot};
+use hookgate::reload::Reloader;
+use hookgate::Server;
 use tokio::sync::oneshot;
 
 /// hookgate running inside the test process.
 pub struct Hookgate {
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
-    pub routes: Vec<std::sync::Arc<hookgate::config::Route>>,
-    pub store: std::sync::Arc<dyn hookgate::store::Store>,
-    /// Holds the embedded store's directory for the life of the test.
-    _data: Option<tempfile::TempDir>,
+    pub registry: Arc<Registry>,
+    pub reloader: Arc<Reloader>,
+    pub store: Arc<dyn hookgate::store::Store>,
+    /// Holds the config file and the embedded store's directory for the life of the
+    /// test.
+    _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -36,23 +44,36 @@ impl Hookgate {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| value.clone())
         };
-        let mut config = Config::parse(yaml, "test.yaml", &lookup).unwrap_or_else(|e| panic!("{e}"));
-        let mut data = None;
-        if let hookgate::config::StoreKind::Embedded { path } = &mut config.store.kind {
+        let mut config =
+            hookgate::config::parse(yaml, "test.yaml", &lookup).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        if let StoreKind::Embedded { path } = &mut config.settings.store.kind {
             if path.as_os_str() == "data" {
-                let dir = tempfile::tempdir().unwrap();
-                *path = dir.path().to_owned();
-                data = Some(dir);
+                *path = dir.path().join("data");
             }
         }
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        if config.admin.is_some() {
-            config.admin = Some("127.0.0.1:0".parse().unwrap());
+        config.settings.listen = "127.0.0.1:0".parse().unwrap();
+        if let Some(admin) = &mut config.settings.admin {
+            admin.listen = "127.0.0.1:0".parse().unwrap();
         }
-        let server = Server::bind(&config).await.expect("bind hookgate");
+        let file = dir.path().join("hookgate.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        Self::run(config, File(file), dir).await
+    }
+
+    /// Starts hookgate on the config file `path` as written (give it `listen:
+    /// 127.0.0.1:0` and its own data directory), so that reloads of the file keep
+    /// every setting a restart would need.
+    pub async fn start_file(path: &Path) -> Self {
+        let config = hookgate::config::load(path).unwrap_or_else(|e| panic!("{e}"));
+        Self::run(config, File(path.to_owned()), tempfile::tempdir().unwrap()).await
+    }
+
+    async fn run(config: Snapshot, file: File, dir: tempfile::TempDir) -> Self {
+        let server = Server::bind(config, Box::new(file)).await.expect("bind hookgate");
         let addr = server.local_addr().unwrap();
         let admin = server.admin_addr();
-        let store = server.store();
+        let (store, registry, reloader) = (server.store(), server.registry(), server.reloader());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -60,9 +81,10 @@ impl Hookgate {
         Self {
             addr,
             admin,
-            routes: config.routes.clone(),
+            registry,
+            reloader,
             store,
-            _data: data,
+            _dir: dir,
             stop: Some(stop),
             task: Some(task),
         }
@@ -79,11 +101,6 @@ impl Hookgate {
             "http://{}{path}",
             self.admin.expect("config has an admin section")
         )
-    }
-
-    /// The route named `name`.
-    pub fn route(&self, name: &str) -> &hookgate::config::Route {
-        self.routes.iter().find(|r| r.name == name).expect("route exists")
     }
 
     /// Shuts down gracefully and waits for it.

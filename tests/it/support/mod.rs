@@ -46,7 +46,7 @@ where
 pub async fn dead_letters(
     store: &std::sync::Arc<dyn ::hookgate::store::Store>,
     count: usize,
-) -> Vec<::hookgate::store::Delivery> {
+) -> Vec<::hookgate::model::Delivery> {
     let filter = ::hookgate::store::DeadLetterFilter::default();
     eventually(&format!("{count} dead letter(s)"), || async {
         store.dead_letters(&filter, 1000).await.unwrap().len() >= count

@@ -15,33 +15,19 @@ use std::sync::Arc;
 
 use http::header::CONTENT_TYPE;
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::hmac::public_url;
+use super::context::{Context, UrlConfig};
 use super::mac::{self, Algorithm, Encoding};
 use super::{header, percent_decode, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
-use crate::secret::Secret;
+use crate::model::Secret;
 
 const TWILIO_SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-signature");
 
 /// The query parameter carrying the hash of a JSON body.
 const BODY_HASH: &[u8] = b"bodySHA256";
-
-/// `- twilio: { secrets: [...], url: ... }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TwilioConfig {
-    /// The account's Auth Tokens (`${ENV}` or `file:`); any one matches, so the
-    /// secondary token can be promoted without downtime.
-    pub secrets: Vec<String>,
-    /// The public URL Twilio calls, as configured in the Twilio console but without
-    /// its query string (the request's own query is appended), e.g.
-    /// `https://hooks.example.com/twilio/sms`.
-    pub url: String,
-}
 
 /// A built Twilio check.
 #[derive(Debug)]
@@ -51,24 +37,25 @@ pub struct TwilioVerifier {
     urls: Vec<String>,
 }
 
-impl TwilioConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let tokens = super::secrets(self.secrets, path, errors);
-        let url_path = format!("{path}.url");
-        let url = public_url(&self.url, &url_path, errors)?;
-        if url.contains(['?', '#']) {
-            errors.at(
-                &url_path,
-                format!(
-                    "expected the URL without a query or fragment, e.g. `https://hooks.example.com/twilio/sms`: \
-                     the request's query string is appended to it, found `{url}`"
-                ),
-            );
-            return None;
-        }
-        Some(Arc::new(TwilioVerifier::new(tokens, &url)))
+/// Builds `- twilio: { secrets: [...], url: ... }`: the account's Auth Tokens (the
+/// secondary can be promoted without downtime), and the public URL Twilio calls as
+/// configured in its console, without a query string (the request's own is
+/// appended).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: UrlConfig = cx.settings(value)?;
+    let tokens = cx.secrets(config.secrets);
+    let url = cx.public_url("url", &config.url)?;
+    if url.contains(['?', '#']) {
+        cx.report(
+            "url",
+            format!(
+                "expected the URL without a query or fragment, e.g. `https://hooks.example.com/twilio/sms`: \
+                 the request's query string is appended to it, found `{url}`"
+            ),
+        );
+        return None;
     }
+    Some(Arc::new(TwilioVerifier::new(tokens, &url)))
 }
 
 impl TwilioVerifier {
@@ -379,7 +366,7 @@ mod tests {
 
     #[test]
     fn sign_reproduces_the_form_vector_after_other_query_parameters() {
-        let params = crate::ingress::PathParams::default();
+        let params = crate::model::PathParams::default();
         let mut request = SignRequest {
             body: PARAMS,
             now: 0,

@@ -7,37 +7,25 @@
 use std::sync::Arc;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
-use super::hmac::{preset, public_url, HmacSettings, Part, Template};
+use super::context::{Context, UrlConfig};
+use super::hmac::{preset, HmacSettings, Part, Template};
 use super::mac::{Algorithm, Encoding};
 use super::Verifier;
-use crate::config::Collector;
 
-/// `- square: { secrets: [...], url: ... }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SquareConfig {
-    /// The subscription's signature keys (`${ENV}` or `file:`); any one matches.
-    pub secrets: Vec<String>,
-    /// The notification URL character for character as entered in the Square
-    /// subscription, e.g. `https://hooks.example.com/square`: Square signs that text.
-    pub url: String,
-}
-
-impl SquareConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let url = public_url(&self.url, &format!("{path}.url"), errors);
-        let verifier = preset(
-            "square",
-            self.secrets,
-            settings(url.clone().unwrap_or_default()),
-            path,
-            errors,
-        );
-        url.and(verifier)
-    }
+/// Builds `- square: { secrets: [...], url: ... }`: the subscription's signature
+/// keys, and the notification URL character for character as entered at Square.
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: UrlConfig = cx.settings(value)?;
+    let url = cx.public_url("url", &config.url);
+    let verifier = preset(
+        cx,
+        "square",
+        config.secrets,
+        settings(url.clone().unwrap_or_default()),
+    );
+    url.and(verifier)
 }
 
 fn settings(url: String) -> HmacSettings {
@@ -58,7 +46,7 @@ mod tests {
     use super::super::hmac::HmacVerifier;
     use super::super::Reason;
     use super::*;
-    use crate::secret::Secret;
+    use crate::model::Secret;
 
     const HEADER: &str = "x-square-hmacsha256-signature";
 

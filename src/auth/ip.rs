@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::Context;
 use super::{AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
 
 /// `- ip_allow: { networks: [...], trusted_proxies: [...] }` as written in the file.
 #[derive(Debug, Deserialize)]
@@ -31,25 +32,28 @@ pub struct IpAllowVerifier {
     trusted_proxies: Vec<IpNet>,
 }
 
-impl IpAllowConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        if self.networks.is_empty() {
-            errors.at(
-                &format!("{path}.networks"),
-                "expected at least one address or network, e.g. `[\"10.0.0.0/8\"]`",
-            );
-        }
-        let networks = parse_all(&self.networks, &format!("{path}.networks"), errors);
-        let trusted_proxies = parse_all(&self.trusted_proxies, &format!("{path}.trusted_proxies"), errors);
-        Some(Arc::new(IpAllowVerifier {
+/// Builds `- ip_allow: { networks: [...], trusted_proxies: [...] }`.
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: IpAllowConfig = cx.settings(value)?;
+    if config.networks.is_empty() {
+        cx.report(
+            "networks",
+            "expected at least one address or network, e.g. `[\"10.0.0.0/8\"]`",
+        );
+    }
+    let before = cx.problems();
+    let networks = parse_all(&config.networks, "networks", cx);
+    let trusted_proxies = parse_all(&config.trusted_proxies, "trusted_proxies", cx);
+    cx.done(
+        before,
+        IpAllowVerifier {
             networks,
             trusted_proxies,
-        }))
-    }
+        },
+    )
 }
 
-fn parse_all(texts: &[String], path: &str, errors: &mut Collector<'_>) -> Vec<IpNet> {
+fn parse_all(texts: &[String], field: &str, cx: &mut Context<'_>) -> Vec<IpNet> {
     texts
         .iter()
         .enumerate()
@@ -60,8 +64,8 @@ fn parse_all(texts: &[String], path: &str, errors: &mut Collector<'_>) -> Vec<Ip
             match parsed {
                 Ok(net) => Some(net),
                 Err(_) => {
-                    errors.at(
-                        &format!("{path}[{index}]"),
+                    cx.report(
+                        &format!("{field}[{index}]"),
                         format!(
                             "expected an IP address or CIDR network such as `10.0.0.0/8`, found `{text}`"
                         ),
@@ -143,7 +147,7 @@ impl Verifier for IpAllowVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingress::PathParams;
+    use crate::model::PathParams;
     use http::{HeaderMap, HeaderValue, Method, Uri};
 
     fn verifier(networks: &[&str], proxies: &[&str]) -> IpAllowVerifier {

@@ -1,41 +1,25 @@
 //! Standard Webhooks (`- standard_webhooks: {...}`), also Svix: `webhook-id`,
-//! `webhook-timestamp` and `webhook-signature: v1,<base64> [v1,<base64> ...]`, each
-//! signature an HMAC-SHA256 of `{id}.{timestamp}.{raw body}` under the base64-decoded
-//! `whsec_` secret. The list lets a sender sign with old and new keys during a
-//! rotation; any `v1` entry matching any secret passes. Svix-branded senders use
-//! `svix-*` headers with the same meaning. The signing functions here are shared with
-//! outbound delivery, which signs the same way.
+//! `webhook-timestamp` and `webhook-signature: v1,<base64> [v1,<base64> ...]`, as
+//! [`crate::standard_webhooks`] describes. The list lets a sender sign with old and new
+//! keys during a rotation; any `v1` entry matching any secret passes. Svix-branded
+//! senders use `svix-*` headers with the same meaning.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
-use super::hmac::any_matches;
-use super::mac::{self, Algorithm, Encoding};
+use super::context::{Context, TimedConfig};
 use super::{check_timestamp, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
-use crate::secret::{resolve, Secret};
+use crate::model::Secret;
+use crate::standard_webhooks::{
+    self as scheme, decode_secret, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
+};
 
-const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
-const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
-const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 const SVIX_ID: HeaderName = HeaderName::from_static("svix-id");
 const SVIX_TIMESTAMP: HeaderName = HeaderName::from_static("svix-timestamp");
 const SVIX_SIGNATURE: HeaderName = HeaderName::from_static("svix-signature");
-
-/// `- standard_webhooks: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StandardWebhooksConfig {
-    /// Endpoint secrets, `whsec_` followed by base64 (`${ENV}` or `file:`; the prefix
-    /// may be left off); any one matches.
-    pub secrets: Vec<String>,
-    /// Accepted clock skew of `webhook-timestamp`, both ways (default `300s`, as the
-    /// reference libraries use).
-    pub tolerance: Option<String>,
-}
 
 /// A built Standard Webhooks check.
 #[derive(Debug)]
@@ -44,53 +28,30 @@ pub struct StandardWebhooksVerifier {
     tolerance: Duration,
 }
 
-impl StandardWebhooksConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        if self.secrets.is_empty() {
-            // Reports the missing list the way every scheme does.
-            super::secrets(Vec::new(), path, errors);
-        }
-        // Resolved one by one rather than through `super::secrets` so that a secret
-        // that does not decode is reported at its own index.
-        let mut keys = Vec::new();
-        for (index, value) in self.secrets.iter().enumerate() {
-            let at = format!("{path}.secrets[{index}]");
-            match resolve(value).map(|secret| decode_secret(secret.expose_str())) {
-                Ok(Some(key)) => keys.push(Secret::new(key)),
+/// Builds `- standard_webhooks: { secrets: [...], tolerance: 5m }`: endpoint secrets,
+/// `whsec_` followed by base64 (the prefix may be left off).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: TimedConfig = cx.settings(value)?;
+    let before = cx.problems();
+    // Each secret is resolved and then decoded, so a bad one is reported at its index.
+    let secrets = cx.secrets(config.secrets.clone());
+    let mut keys = Vec::new();
+    if secrets.len() == config.secrets.len() {
+        for (index, secret) in secrets.iter().enumerate() {
+            match decode_secret(secret.expose_str()) {
+                Some(key) => keys.push(Secret::new(key)),
                 // Never echo the value: it is the secret, or most of it.
-                Ok(None) => errors.at(
-                    &at,
+                None => cx.report(
+                    &format!("secrets[{index}]"),
                     "expected a Standard Webhooks secret, `whsec_` followed by base64 (e.g. \
                      `${WEBHOOK_SECRET}` holding `whsec_<base64 of 24 to 64 random bytes>`), \
                      found a value that is not valid base64",
                 ),
-                Err(message) => errors.at(&at, message),
             }
         }
-        let tolerance = super::tolerance(self.tolerance, path, errors);
-        Some(Arc::new(StandardWebhooksVerifier::new(keys, tolerance)))
     }
-}
-
-/// The key bytes of a `whsec_<base64>` secret (prefix optional); `None` when it is
-/// not base64 or is empty.
-pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
-    let encoded = text.trim();
-    let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
-    Encoding::Base64.decode(encoded).filter(|key| !key.is_empty())
-}
-
-/// The `webhook-signature` value, `v1,<base64>`, for `body` sent as message `id` at
-/// `timestamp` (unix seconds) under the decoded `key`.
-pub fn sign_standard_webhooks(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
-    let timestamp = timestamp.to_string();
-    let signature = mac::compute(Algorithm::Sha256, key, &content(id, &timestamp, body));
-    format!("v1,{}", Encoding::Base64.encode(&signature))
-}
-
-fn content<'a>(id: &'a str, timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
-    [id.as_bytes(), b".", timestamp.as_bytes(), b".", body]
+    let tolerance = cx.tolerance(config.tolerance);
+    cx.done(before, StandardWebhooksVerifier::new(keys, tolerance))
 }
 
 impl StandardWebhooksVerifier {
@@ -124,21 +85,15 @@ impl Verifier for StandardWebhooksVerifier {
         let timestamp = either(request, &WEBHOOK_TIMESTAMP, &SVIX_TIMESTAMP)?;
         let signatures = either(request, &WEBHOOK_SIGNATURE, &SVIX_SIGNATURE)?;
         check_timestamp(timestamp, request.now, self.tolerance, "`webhook-timestamp`")?;
-        // Other versions (`v1a` is ed25519) are skipped, as the reference libraries do.
-        let candidates: Vec<Vec<u8>> = signatures
-            .split_ascii_whitespace()
-            .filter_map(|entry| entry.split_once(','))
-            .filter(|(version, _)| *version == "v1")
-            .filter_map(|(_, signature)| Encoding::Base64.decode(signature))
-            .collect();
+        let candidates = scheme::v1_signatures(signatures);
         if candidates.is_empty() {
             return Err(Rejection::new(
                 Reason::MalformedCredential,
                 "`webhook-signature` has no `v1,<base64>` entry",
             ));
         }
-        let parts = content(id, timestamp.trim(), request.body);
-        if any_matches(Algorithm::Sha256, &self.keys, &parts, &candidates) {
+        let keys = self.keys.iter().map(Secret::expose);
+        if scheme::verify(keys, id, timestamp.trim(), request.body, &candidates) {
             Ok(())
         } else {
             Err(Rejection::new(
@@ -154,20 +109,17 @@ impl Verifier for StandardWebhooksVerifier {
 
     fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String> {
         let key = self.keys.first().ok_or("no secret configured")?;
-        let signature = sign_standard_webhooks(key.expose(), &request.id, request.now, request.body);
-        request.headers.push((WEBHOOK_ID.to_string(), request.id.clone()));
-        request
-            .headers
-            .push((WEBHOOK_TIMESTAMP.to_string(), request.now.to_string()));
-        request.headers.push((WEBHOOK_SIGNATURE.to_string(), signature));
+        for (name, value) in scheme::headers(key.expose(), &request.id, request.now, request.body) {
+            request.headers.push((name.to_string(), value));
+        }
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::DEFAULT_TOLERANCE;
     use super::super::hmac::testing::{borrowed, check, reason, sign};
-    use super::super::DEFAULT_TOLERANCE;
     use super::*;
 
     fn verifier(secrets: &[&str]) -> StandardWebhooksVerifier {
@@ -203,10 +155,7 @@ mod tests {
     #[test]
     fn reference_library_vectors() {
         let key = decode_secret(SECRET_1).unwrap();
-        assert_eq!(
-            sign_standard_webhooks(&key, ID_1, TIMESTAMP_1, BODY_1),
-            SIGNATURE_1
-        );
+        assert_eq!(scheme::sign(&key, ID_1, TIMESTAMP_1, BODY_1), SIGNATURE_1);
         let headers = headers_1(SIGNATURE_1);
         assert_eq!(
             check(
@@ -223,7 +172,7 @@ mod tests {
         let key = decode_secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         let body = br#"{"email":"test@example.com","username":"test_user"}"#;
         assert_eq!(
-            sign_standard_webhooks(&key, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, body),
+            scheme::sign(&key, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, body),
             "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
         );
     }

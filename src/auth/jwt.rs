@@ -16,9 +16,9 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header,
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::Context;
 use super::{header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::{duration_field, Collector};
-use crate::secret::{resolve, Secret};
+use crate::model::{resolve_secret as resolve, Secret};
 
 /// `- jwt: {...}` as written in the file.
 #[derive(Debug, Deserialize)]
@@ -88,21 +88,22 @@ pub struct JwtVerifier {
     audience: Option<String>,
 }
 
-impl JwtConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        self.build_concrete(path, errors)
-            .map(|verifier| Arc::new(verifier) as Arc<dyn Verifier>)
-    }
+/// Builds `- jwt: {...}`.
+pub(super) fn build(value: serde_yaml::Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: JwtConfig = cx.settings(value)?;
+    config
+        .build(cx)
+        .map(|verifier| Arc::new(verifier) as Arc<dyn Verifier>)
+}
 
-    fn build_concrete(self, path: &str, errors: &mut Collector<'_>) -> Option<JwtVerifier> {
-        let before = errors.len();
-        let algorithms = parse_algorithms(&self.algorithms, path, errors);
+impl JwtConfig {
+    fn build(self, cx: &mut Context<'_>) -> Option<JwtVerifier> {
+        let before = cx.problems();
+        let algorithms = parse_algorithms(&self.algorithms, cx);
         let family = algorithms.first().map(|alg| alg.family());
         if let Some(family) = family {
             if algorithms.iter().any(|alg| alg.family() != family) {
-                errors.at(
-                    &format!("{path}.algorithms"),
+                cx.report("algorithms",
                     "expected algorithms of one family (HS*, RS*/PS*, ES* or EdDSA); mixing HMAC and public-key algorithms allows algorithm confusion (RFC 8725 §2.1)",
                 );
             }
@@ -112,13 +113,13 @@ impl JwtConfig {
         match family {
             Some(AlgorithmFamily::Hmac) => {
                 if !self.keys.is_empty() {
-                    errors.at(
-                        &format!("{path}.keys"),
+                    cx.report(
+                        "keys",
                         "HS* algorithms verify with `secrets` (or `oct` keys in `jwks`), not public keys",
                     );
                 }
                 if self.jwks.is_none() || !self.secrets.is_empty() {
-                    secrets = super::secrets(self.secrets, path, errors);
+                    secrets = cx.secrets(self.secrets);
                 }
                 keys = secrets
                     .iter()
@@ -130,33 +131,30 @@ impl JwtConfig {
                 if let Some(jwks) = &self.jwks {
                     match load_jwks(jwks, AlgorithmFamily::Hmac) {
                         Ok(found) => keys.extend(found),
-                        Err(message) => errors.at(&format!("{path}.jwks"), message),
+                        Err(message) => cx.report("jwks", message),
                     }
                 }
             }
             Some(family) => {
                 if !self.secrets.is_empty() {
-                    errors.at(
-                        &format!("{path}.secrets"),
+                    cx.report("secrets",
                         "public-key algorithms verify with `keys` or `jwks`; HMAC `secrets` would allow algorithm confusion",
                     );
                 }
                 for (index, text) in self.keys.iter().enumerate() {
-                    let at = format!("{path}.keys[{index}]");
                     match resolve(text).and_then(|pem| pem_key(family, pem.expose())) {
                         Ok(key) => keys.push(Key { kid: None, key }),
-                        Err(message) => errors.at(&at, message),
+                        Err(message) => cx.report(&format!("keys[{index}]"), message),
                     }
                 }
                 if let Some(jwks) = &self.jwks {
                     match load_jwks(jwks, family) {
                         Ok(found) => keys.extend(found),
-                        Err(message) => errors.at(&format!("{path}.jwks"), message),
+                        Err(message) => cx.report("jwks", message),
                     }
                 }
-                if keys.is_empty() && errors.len() == before {
-                    errors.at(
-                        &format!("{path}.keys"),
+                if keys.is_empty() && cx.problems() == before {
+                    cx.report("keys",
                         "expected at least one public key (`keys: [\"file:/etc/hookgate/provider.pub.pem\"]`) or a `jwks` document",
                     );
                 }
@@ -166,19 +164,11 @@ impl JwtConfig {
         let header = match HeaderName::try_from(self.header.as_deref().unwrap_or("authorization")) {
             Ok(name) => name,
             Err(_) => {
-                errors.at(
-                    &format!("{path}.header"),
-                    "expected a header name such as `authorization`",
-                );
+                cx.report("header", "expected a header name such as `authorization`");
                 HeaderName::from_static("authorization")
             }
         };
-        let leeway = duration_field(
-            self.leeway,
-            Duration::from_secs(60),
-            &format!("{path}.leeway"),
-            errors,
-        );
+        let leeway = cx.duration("leeway", self.leeway, Duration::from_secs(60));
         let mut validation = Validation::new(algorithms.first().copied().unwrap_or(Algorithm::RS256));
         validation.algorithms = algorithms.clone();
         validation.leeway = leeway.as_secs();
@@ -203,7 +193,7 @@ impl JwtConfig {
             .into_iter()
             .map(|(name, value)| (name, Secret::new(value.into_bytes())))
             .collect();
-        if errors.len() > before {
+        if cx.problems() > before {
             return None;
         }
         Some(JwtVerifier {
@@ -222,10 +212,10 @@ impl JwtConfig {
     }
 }
 
-fn parse_algorithms(names: &[String], path: &str, errors: &mut Collector<'_>) -> Vec<Algorithm> {
+fn parse_algorithms(names: &[String], cx: &mut Context<'_>) -> Vec<Algorithm> {
     if names.is_empty() {
-        errors.at(
-            &format!("{path}.algorithms"),
+        cx.report(
+            "algorithms",
             "expected an allow-list of algorithms, e.g. `[RS256]`",
         );
     }
@@ -235,8 +225,7 @@ fn parse_algorithms(names: &[String], path: &str, errors: &mut Collector<'_>) ->
         .filter_map(|(index, name)| match name.parse::<Algorithm>() {
             Ok(algorithm) => Some(algorithm),
             Err(_) => {
-                errors.at(
-                    &format!("{path}.algorithms[{index}]"),
+                cx.report(&format!("algorithms[{index}]"),
                     format!("unknown algorithm `{name}`; expected one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA (`none` is never accepted)"),
                 );
                 None
@@ -425,8 +414,8 @@ fn rejection(error: &jsonwebtoken::errors::Error) -> Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::collect;
-    use crate::ingress::PathParams;
+    use crate::auth::context::testing::Recorded;
+    use crate::model::PathParams;
     use base64::Engine;
     use http::{HeaderMap, HeaderValue, Method, Uri};
 
@@ -437,14 +426,16 @@ mod tests {
     const A2_JWKS: &str = r#"{"keys":[{"kty":"RSA","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ","e":"AQAB"}]}"#;
     const A2_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
 
-    const PUBLIC_PEM: &str = include_str!("../../../tests/fixtures/jwt/rsa-public.pem");
-    const PRIVATE_PEM: &str = include_str!("../../../tests/fixtures/jwt/rsa-private.pem");
+    const PUBLIC_PEM: &str = include_str!("../../tests/fixtures/jwt/rsa-public.pem");
+    const PRIVATE_PEM: &str = include_str!("../../tests/fixtures/jwt/rsa-private.pem");
 
-    fn build(yaml: &str) -> Result<JwtVerifier, Vec<crate::config::ConfigError>> {
+    fn build(yaml: &str) -> Result<JwtVerifier, Vec<(String, String)>> {
         let config: JwtConfig = serde_yaml::from_str(yaml).unwrap();
-        match collect(|errors| config.build_concrete("jwt", errors)) {
-            (Some(verifier), errors) if errors.is_empty() => Ok(verifier),
-            (_, errors) => Err(errors),
+        let mut recorded = Recorded::default();
+        let built = config.build(&mut Context::new(&mut recorded, "jwt".to_owned()));
+        match built {
+            Some(verifier) if recorded.0.is_empty() => Ok(verifier),
+            _ => Err(recorded.0),
         }
     }
 
@@ -610,13 +601,18 @@ mod tests {
     fn mixed_families_and_none_are_config_errors() {
         let errors = build("algorithms: [HS256, RS256]\nsecrets: [x]\n").unwrap_err();
         assert!(
-            errors.iter().any(|e| e.message.contains("algorithm confusion")),
+            errors
+                .iter()
+                .any(|(_, message)| message.contains("algorithm confusion")),
             "{errors:?}"
         );
         let errors = build("algorithms: [none]\nkeys: [x]\n").unwrap_err();
-        assert!(errors.iter().any(|e| e.path == "jwt.algorithms[0]"), "{errors:?}");
+        assert!(
+            errors.iter().any(|(path, _)| path == "jwt.algorithms[0]"),
+            "{errors:?}"
+        );
         let errors = build("algorithms: [RS256]\nsecrets: [x]\n").unwrap_err();
-        assert!(errors.iter().any(|e| e.path == "jwt.secrets"), "{errors:?}");
+        assert!(errors.iter().any(|(path, _)| path == "jwt.secrets"), "{errors:?}");
     }
 
     #[test]

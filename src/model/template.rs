@@ -8,7 +8,30 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use super::path::Path;
-use crate::ingress::PathParams;
+use super::request::PathParams;
+
+/// A placeholder without a value for one event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `{$.path}` selects nothing, or null.
+    #[error("`{path}` has no value in this event")]
+    NoValue {
+        /// The path as written.
+        path: String,
+    },
+    /// `{path.name}` names no parameter of the matched route.
+    #[error("path parameter `{name}` is not in this route's path")]
+    NoParam {
+        /// The parameter.
+        name: String,
+    },
+    /// `{header.name}` is absent (or not text).
+    #[error("header `{name}` is missing")]
+    NoHeader {
+        /// The header.
+        name: String,
+    },
+}
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,14 +151,16 @@ impl Template {
     }
 
     /// Fills the placeholders; an absent or null value is an error naming it.
-    pub fn render(&self, scope: Scope<'_>) -> Result<String, String> {
+    pub fn render(&self, scope: Scope<'_>) -> Result<String, TemplateError> {
         let mut out = String::with_capacity(self.text.len());
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Json(path) => match path.get(scope.event) {
                     None | Some(Value::Null) => {
-                        return Err(format!("`{}` has no value in this event", path.as_str()))
+                        return Err(TemplateError::NoValue {
+                            path: path.as_str().to_owned(),
+                        })
                     }
                     Some(Value::String(text)) => out.push_str(text),
                     Some(other) => out.push_str(&other.to_string()),
@@ -144,14 +169,14 @@ impl Template {
                     scope
                         .params
                         .get(name)
-                        .ok_or_else(|| format!("path parameter `{name}` is not in this route's path"))?,
+                        .ok_or_else(|| TemplateError::NoParam { name: name.clone() })?,
                 ),
                 Piece::Header(name) => out.push_str(
                     scope
                         .headers
                         .get(name)
                         .and_then(|value| value.to_str().ok())
-                        .ok_or_else(|| format!("header `{name}` is missing"))?,
+                        .ok_or_else(|| TemplateError::NoHeader { name: name.clone() })?,
                 ),
             }
         }
@@ -197,7 +222,7 @@ mod tests {
                 .unwrap()
                 .render(scope(&event, &params, &headers))
                 .unwrap_err();
-            assert!(!error.is_empty(), "{text}");
+            assert!(!error.to_string().is_empty(), "{text}");
         }
     }
 

@@ -8,26 +8,17 @@
 use std::sync::Arc;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::{Context, SecretsConfig};
 use super::hmac::{preset, HmacSettings};
 use super::mac::{Algorithm, Encoding};
 use super::Verifier;
-use crate::config::Collector;
 
-/// `- klavi: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KlaviConfig {
-    /// The `secretKey`s from the Klavi console (`${ENV}` or `file:`); any one matches.
-    pub secrets: Vec<String>,
-}
-
-impl KlaviConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        preset("klavi", self.secrets, settings(), path, errors)
-    }
+/// Builds `- klavi: { secrets: [...] }` (the `secretKey`s from the Klavi console).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: SecretsConfig = cx.settings(value)?;
+    preset(cx, "klavi", config.secrets, settings())
 }
 
 fn settings() -> HmacSettings {
@@ -48,7 +39,7 @@ mod tests {
     use super::super::mac;
     use super::super::Reason;
     use super::*;
-    use crate::secret::Secret;
+    use crate::model::Secret;
 
     // Klavi publishes no vector (its sample header comes without secret or body), so
     // these are computed here.

@@ -6,30 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::{Context, TimedConfig};
 use super::hmac::{preset, HmacSettings, Part, Template};
 use super::mac::{Algorithm, Encoding};
 use super::Verifier;
-use crate::config::Collector;
 
-/// `- slack: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    /// The app's signing secrets (`${ENV}` or `file:`); any one matches.
-    pub secrets: Vec<String>,
-    /// Accepted clock skew of `X-Slack-Request-Timestamp`, both ways (default `300s`,
-    /// as Slack's SDKs use).
-    pub tolerance: Option<String>,
-}
-
-impl SlackConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let tolerance = super::tolerance(self.tolerance, path, errors);
-        preset("slack", self.secrets, settings(tolerance), path, errors)
-    }
+/// Builds `- slack: { secrets: [...], tolerance: 5m }` (the app's signing secrets;
+/// the skew allowed on `X-Slack-Request-Timestamp`, default `300s` as Slack's SDKs
+/// use).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: TimedConfig = cx.settings(value)?;
+    let tolerance = cx.tolerance(config.tolerance);
+    preset(cx, "slack", config.secrets, settings(tolerance))
 }
 
 fn settings(tolerance: Duration) -> HmacSettings {
@@ -53,11 +43,12 @@ fn settings(tolerance: Duration) -> HmacSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::DEFAULT_TOLERANCE;
     use super::super::hmac::testing::{borrowed, check, reason, sign};
     use super::super::hmac::HmacVerifier;
-    use super::super::{Reason, DEFAULT_TOLERANCE};
+    use super::super::Reason;
     use super::*;
-    use crate::secret::Secret;
+    use crate::model::Secret;
 
     fn slack(secrets: &[&str]) -> HmacVerifier {
         let secrets = secrets.iter().map(|s| Secret::new(*s)).collect();

@@ -1,39 +1,136 @@
 //! Inbound verification: whether a request really comes from the provider, decided on
-//! the raw bytes before anything parses them. Each scheme is one [`Verifier`]; a route
-//! lists the checks that must all pass. A failure is a 401 that does not say which
-//! check failed; the reason goes to the log and to `hookgate_auth_rejections_total`.
+//! the raw bytes before anything parses them. Each scheme is one [`Verifier`], built
+//! from its settings by the function its [`SCHEMES`] entry names; a route lists the
+//! checks that must all pass. The ingress stack's auth stage runs them.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use futures_util::future::{ready, Either, Ready};
-use http::{HeaderMap, HeaderName, Method, Request, Uri};
-use tower::{Layer, Service};
+use http::{HeaderMap, HeaderName, Method, Uri};
+use serde_yaml::Value;
 
-use super::error::IngressError;
-use super::route::{PathParams, RouteMatch};
-use super::PeerAddr;
-use crate::config::Collector;
-use crate::secret::Secret;
+use crate::model::PathParams;
 
-pub mod ip;
-pub mod jwt;
-pub mod token;
+pub mod context;
+pub mod mac;
 
 pub mod betterez;
 pub mod github;
 pub mod hmac;
+pub mod ip;
+pub mod jwt;
 pub mod klavi;
-pub mod mac;
 pub mod shopify;
 pub mod slack;
 pub mod square;
 pub mod standard_webhooks;
 pub mod stripe;
+pub mod token;
 pub mod twilio;
+
+pub use context::{Context, Front};
+
+/// An `auth` scheme: the name config uses, and how its check is built from its
+/// settings.
+pub struct Scheme {
+    /// The key of an `auth` entry, e.g. `github`.
+    pub name: &'static str,
+    build: fn(Value, &mut Context<'_>) -> Option<Arc<dyn Verifier>>,
+}
+
+/// Every scheme, in the order they are documented. Adding one is a file with its
+/// settings, build function and verifier, and a line here.
+pub static SCHEMES: [Scheme; 16] = [
+    Scheme {
+        name: "hmac",
+        build: hmac::build,
+    },
+    Scheme {
+        name: "standard_webhooks",
+        build: standard_webhooks::build,
+    },
+    Scheme {
+        name: "stripe",
+        build: stripe::build,
+    },
+    Scheme {
+        name: "github",
+        build: github::build,
+    },
+    Scheme {
+        name: "shopify",
+        build: shopify::build,
+    },
+    Scheme {
+        name: "slack",
+        build: slack::build,
+    },
+    Scheme {
+        name: "square",
+        build: square::build,
+    },
+    Scheme {
+        name: "twilio",
+        build: twilio::build,
+    },
+    Scheme {
+        name: "klavi",
+        build: klavi::build,
+    },
+    Scheme {
+        name: "betterez",
+        build: betterez::build,
+    },
+    Scheme {
+        name: "jwt",
+        build: jwt::build,
+    },
+    Scheme {
+        name: "header",
+        build: token::build_header,
+    },
+    Scheme {
+        name: "bearer",
+        build: token::build_bearer,
+    },
+    Scheme {
+        name: "basic",
+        build: token::build_basic,
+    },
+    Scheme {
+        name: "url_token",
+        build: token::build_url_token,
+    },
+    Scheme {
+        name: "ip_allow",
+        build: ip::build,
+    },
+];
+
+/// The scheme names, for messages.
+pub fn scheme_names() -> String {
+    SCHEMES
+        .iter()
+        .map(|scheme| scheme.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds the check of scheme `name` from `settings`, reporting problems through
+/// `cx`; an unknown scheme is reported too.
+pub fn build(name: &str, settings: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    match SCHEMES.iter().find(|scheme| scheme.name == name) {
+        Some(scheme) => (scheme.build)(settings, cx),
+        None => {
+            cx.report(
+                "",
+                format!("unknown scheme `{name}`, expected one of: {}", scheme_names()),
+            );
+            None
+        }
+    }
+}
 
 /// What a verifier may look at. `body` is the raw bytes as received.
 #[derive(Debug, Clone, Copy)]
@@ -266,107 +363,39 @@ pub fn unix_now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-/// Resolves a check's `secrets` list (`${ENV}` already interpolated, `file:` read
-/// here), reporting problems at `{path}.secrets[i]`. At least one is required.
-pub(crate) fn secrets(values: Vec<String>, path: &str, errors: &mut Collector<'_>) -> Vec<Secret> {
-    if values.is_empty() {
-        errors.at(
-            &format!("{path}.secrets"),
-            "expected at least one secret, e.g. `secrets: [\"${WEBHOOK_SECRET}\"]`",
-        );
-    }
-    values
-        .iter()
-        .enumerate()
-        .filter_map(|(index, value)| match crate::secret::resolve(value) {
-            Ok(secret) => Some(secret),
-            Err(message) => {
-                errors.at(&format!("{path}.secrets[{index}]"), message);
-                None
-            }
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::context::testing::build;
+    use super::*;
 
-/// Parses an optional tolerance, default 300 s.
-pub(crate) fn tolerance(value: Option<String>, path: &str, errors: &mut Collector<'_>) -> Duration {
-    crate::config::duration_field(value, DEFAULT_TOLERANCE, &format!("{path}.tolerance"), errors)
-}
-
-/// Default accepted skew for signed timestamps, as the reference libraries use.
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
-
-/// Runs the matched route's checks on the buffered request.
-#[derive(Debug, Clone, Default)]
-pub struct AuthLayer;
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = Authenticate<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Authenticate { inner }
-    }
-}
-
-/// The service made by [`AuthLayer`].
-#[derive(Debug, Clone)]
-pub struct Authenticate<S> {
-    inner: S,
-}
-
-impl<S> Service<Request<Bytes>> for Authenticate<S>
-where
-    S: Service<Request<Bytes>, Error = IngressError>,
-{
-    type Response = S::Response;
-    type Error = IngressError;
-    type Future = Either<Ready<Result<S::Response, IngressError>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    #[test]
+    fn every_scheme_has_one_entry() {
+        let mut names: Vec<&str> = SCHEMES.iter().map(|scheme| scheme.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SCHEMES.len());
     }
 
-    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        if let Some(found) = request.extensions().get::<RouteMatch>() {
-            if let Err((scheme, rejection)) = authenticate(&request, found) {
-                tracing::info!(
-                    route = %found.route.name,
-                    scheme,
-                    reason = rejection.reason.as_str(),
-                    detail = %rejection.detail,
-                    "request not authenticated"
-                );
-                metrics::counter!(
-                    "hookgate_auth_rejections_total",
-                    "route" => found.route.name.clone(),
-                    "reason" => rejection.reason.as_str(),
-                )
-                .increment(1);
-                return Either::Left(ready(Err(IngressError::Unauthenticated)));
-            }
+    #[test]
+    fn every_scheme_reports_bad_settings_at_its_own_path() {
+        for scheme in &SCHEMES {
+            let problems = build(scheme.name, "{ unknown_key: 1 }")
+                .err()
+                .unwrap_or_else(|| panic!("{}: settings with an unknown key were accepted", scheme.name));
+            assert!(
+                problems.iter().all(|(path, _)| path.starts_with(scheme.name)),
+                "{}: {problems:?}",
+                scheme.name
+            );
         }
-        Either::Right(self.inner.call(request))
     }
-}
 
-fn authenticate(request: &Request<Bytes>, found: &RouteMatch) -> Result<(), (&'static str, Rejection)> {
-    let checks: &[Arc<dyn Verifier>] = &found.route.auth;
-    if checks.is_empty() {
-        return Ok(());
+    #[test]
+    fn a_scheme_builds_from_its_settings() {
+        let github = build("github", "{ secrets: [s3cret] }").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(github.scheme(), "github");
+        let problems = build("github", "{ secrets: [] }").err().unwrap_or_default();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "github.secrets");
     }
-    let auth = AuthRequest {
-        method: request.method(),
-        uri: request.uri(),
-        headers: request.headers(),
-        body: request.body(),
-        params: &found.params,
-        peer: request.extensions().get::<PeerAddr>().map(|peer| peer.0.ip()),
-        now: unix_now(),
-    };
-    for check in checks {
-        check
-            .verify(&auth)
-            .map_err(|rejection| (check.scheme(), rejection))?;
-    }
-    Ok(())
 }

@@ -11,28 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::Context;
 use super::hmac::any_matches;
 use super::mac::{self, Algorithm, Encoding};
 use super::stripe::parse_signed_header;
 use super::{check_timestamp, compact_json, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
-use crate::secret::Secret;
+use crate::model::Secret;
 
 const BTRZ_SIGNATURE: HeaderName = HeaderName::from_static("x-btrz-signature");
-
-/// `- betterez: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BetterezConfig {
-    /// Private keys of the betterez-webhooks application, from Admin > Integrations >
-    /// Applications (`${ENV}` or `file:`); any one matches.
-    pub secrets: Vec<String>,
-    /// Accepted clock skew of `t`, both ways (default `300s`; Betterez leaves the
-    /// choice to the receiver).
-    pub tolerance: Option<String>,
-}
 
 /// A built Betterez check.
 #[derive(Debug)]
@@ -41,13 +29,12 @@ pub struct BetterezVerifier {
     tolerance: Duration,
 }
 
-impl BetterezConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let secrets = super::secrets(self.secrets, path, errors);
-        let tolerance = super::tolerance(self.tolerance, path, errors);
-        Some(Arc::new(BetterezVerifier::new(secrets, tolerance)))
-    }
+/// Builds `- betterez: { secrets: [...], tolerance: 5m }`: private keys of the
+/// betterez-webhooks application (Admin > Integrations > Applications); the skew
+/// allowed on `t` (default `300s`; Betterez leaves the choice to the receiver).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let (secrets, tolerance) = cx.timed(value)?;
+    Some(Arc::new(BetterezVerifier::new(secrets, tolerance)))
 }
 
 impl BetterezVerifier {
@@ -111,8 +98,8 @@ impl Verifier for BetterezVerifier {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::DEFAULT_TOLERANCE;
     use super::super::hmac::testing::{borrowed, check, reason, sign};
-    use super::super::DEFAULT_TOLERANCE;
     use super::*;
 
     // Betterez publishes no vector; these are computed here.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use http::HeaderName;
 use serde::Deserialize;
+use serde_yaml::Value;
 
-use super::hmac::{header_name, preset, HmacSettings};
+use super::context::Context;
+use super::hmac::{preset, HmacSettings};
 use super::mac::{Algorithm, Encoding};
 use super::Verifier;
-use crate::config::Collector;
 
 /// The header classic HTTPS webhook deliveries carry.
 const DEFAULT_HEADER: &str = "x-shopify-hmac-sha256";
@@ -27,15 +28,14 @@ pub struct ShopifyConfig {
     pub header: Option<String>,
 }
 
-impl ShopifyConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let header = match self.header {
-            Some(name) => header_name(&name, &format!("{path}.header"), errors)?,
-            None => HeaderName::from_static(DEFAULT_HEADER),
-        };
-        preset("shopify", self.secrets, settings(header), path, errors)
-    }
+/// Builds `- shopify: {...}`.
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: ShopifyConfig = cx.settings(value)?;
+    let header = match config.header {
+        Some(name) => cx.header("header", &name)?,
+        None => HeaderName::from_static(DEFAULT_HEADER),
+    };
+    preset(cx, "shopify", config.secrets, settings(header))
 }
 
 fn settings(header: HeaderName) -> HmacSettings {
@@ -50,7 +50,7 @@ mod tests {
     use super::super::hmac::HmacVerifier;
     use super::super::Reason;
     use super::*;
-    use crate::secret::Secret;
+    use crate::model::Secret;
 
     fn shopify(secrets: &[&str], header: &'static str) -> HmacVerifier {
         let secrets = secrets.iter().map(|s| Secret::new(*s)).collect();

@@ -8,26 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::Context;
 use super::hmac::any_matches;
 use super::mac::{self, Algorithm, Encoding};
 use super::{check_timestamp, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
-use crate::secret::Secret;
+use crate::model::Secret;
 
 const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
-
-/// `- stripe: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StripeConfig {
-    /// Endpoint signing secrets as shown by Stripe, `whsec_...` (`${ENV}` or `file:`);
-    /// any one matches.
-    pub secrets: Vec<String>,
-    /// Accepted clock skew of `t`, both ways (default `300s`, as Stripe's SDKs use).
-    pub tolerance: Option<String>,
-}
 
 /// A built Stripe check.
 #[derive(Debug)]
@@ -36,13 +25,12 @@ pub struct StripeVerifier {
     tolerance: Duration,
 }
 
-impl StripeConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let secrets = super::secrets(self.secrets, path, errors);
-        let tolerance = super::tolerance(self.tolerance, path, errors);
-        Some(Arc::new(StripeVerifier::new(secrets, tolerance)))
-    }
+/// Builds `- stripe: { secrets: [...], tolerance: 5m }`: endpoint signing secrets as
+/// Stripe shows them, `whsec_...`; the skew allowed on `t` (default `300s`, as
+/// Stripe's SDKs use).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let (secrets, tolerance) = cx.timed(value)?;
+    Some(Arc::new(StripeVerifier::new(secrets, tolerance)))
 }
 
 impl StripeVerifier {
@@ -133,8 +121,8 @@ impl Verifier for StripeVerifier {
 
 #[cfg(test)]
 mod tests {
+    use super::super::context::DEFAULT_TOLERANCE;
     use super::super::hmac::testing::{borrowed, check, reason, sign};
-    use super::super::DEFAULT_TOLERANCE;
     use super::*;
 
     fn stripe(secrets: &[&str]) -> StripeVerifier {

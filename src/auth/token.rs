@@ -10,11 +10,12 @@ use base64::Engine;
 use http::header::AUTHORIZATION;
 use http::HeaderName;
 use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::{Context, SecretsConfig};
 use super::jwt::bearer_token;
 use super::{header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
-use crate::secret::{resolve, Secret};
+use crate::model::{resolve_secret, Secret};
 
 /// `- header: { name: api-key, secrets: [...] }`: a header that must equal a secret.
 #[derive(Debug, Deserialize)]
@@ -23,14 +24,6 @@ pub struct HeaderConfig {
     /// The header's name, e.g. `api-key`.
     pub name: String,
     /// Accepted values (`${ENV}` or `file:`); any one matches.
-    pub secrets: Vec<String>,
-}
-
-/// `- bearer: { secrets: [...] }`: `Authorization: Bearer <token>`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BearerConfig {
-    /// Accepted tokens (`${ENV}` or `file:`); any one matches.
     pub secrets: Vec<String>,
 }
 
@@ -82,59 +75,53 @@ pub struct TokenVerifier {
     secrets: Vec<Secret>,
 }
 
-impl HeaderConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let name = HeaderName::try_from(self.name.as_str())
-            .map_err(|_| {
-                errors.at(
-                    &format!("{path}.name"),
-                    format!("expected a header name such as `api-key`, found `{}`", self.name),
-                )
-            })
-            .ok()?;
-        let secrets = super::secrets(self.secrets, path, errors);
-        Some(Arc::new(TokenVerifier {
-            scheme: "header",
-            source: Source::Header(name),
-            secrets,
-        }))
-    }
+/// Builds `- header: { name: api-key, secrets: [...] }`.
+pub(super) fn build_header(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: HeaderConfig = cx.settings(value)?;
+    let name = cx.header("name", &config.name)?;
+    token(cx, "header", Source::Header(name), config.secrets)
 }
 
-impl BearerConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let secrets = super::secrets(self.secrets, path, errors);
-        Some(Arc::new(TokenVerifier {
-            scheme: "bearer",
-            source: Source::Bearer,
-            secrets,
-        }))
-    }
+/// Builds `- bearer: { secrets: [...] }`: accepted `Authorization: Bearer` tokens.
+pub(super) fn build_bearer(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: SecretsConfig = cx.settings(value)?;
+    token(cx, "bearer", Source::Bearer, config.secrets)
 }
 
-impl UrlTokenConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let source = match (self.query, self.path_param) {
-            (Some(query), None) => Source::Query(query),
-            (None, Some(param)) => Source::PathParam(param),
-            _ => {
-                errors.at(
-                    path,
-                    "expected exactly one of `query` (e.g. `query: token`) or `path_param` (e.g. `path_param: token`)",
-                );
-                return None;
-            }
-        };
-        let secrets = super::secrets(self.secrets, path, errors);
-        Some(Arc::new(TokenVerifier {
-            scheme: "url_token",
+/// Builds `- url_token: { query: token, secrets: [...] }` or `{ path_param: ... }`.
+pub(super) fn build_url_token(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: UrlTokenConfig = cx.settings(value)?;
+    let source = match (config.query, config.path_param) {
+        (Some(query), None) => Source::Query(query),
+        (None, Some(param)) => Source::PathParam(param),
+        _ => {
+            cx.report(
+                "",
+                "expected exactly one of `query` (e.g. `query: token`) or `path_param` (e.g. `path_param: token`)",
+            );
+            return None;
+        }
+    };
+    token(cx, "url_token", source, config.secrets)
+}
+
+/// A check comparing the credential at `source` with `secrets`.
+fn token(
+    cx: &mut Context<'_>,
+    scheme: &'static str,
+    source: Source,
+    secrets: Vec<String>,
+) -> Option<Arc<dyn Verifier>> {
+    let before = cx.problems();
+    let secrets = cx.secrets(secrets);
+    cx.done(
+        before,
+        TokenVerifier {
+            scheme,
             source,
             secrets,
-        }))
-    }
+        },
+    )
 }
 
 impl Verifier for TokenVerifier {
@@ -251,24 +238,21 @@ pub struct BasicVerifier {
     users: Vec<(String, Secret)>,
 }
 
-impl BasicConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        if self.users.is_empty() {
-            errors.at(
-                &format!("{path}.users"),
-                "expected at least one `{ username, password }`",
-            );
-        }
-        let mut users = Vec::new();
-        for (index, user) in self.users.into_iter().enumerate() {
-            match resolve(&user.password) {
-                Ok(password) => users.push((user.username, password)),
-                Err(message) => errors.at(&format!("{path}.users[{index}].password"), message),
-            }
-        }
-        Some(Arc::new(BasicVerifier { users }))
+/// Builds `- basic: { users: [{ username, password }] }`.
+pub(super) fn build_basic(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: BasicConfig = cx.settings(value)?;
+    if config.users.is_empty() {
+        cx.report("users", "expected at least one `{ username, password }`");
     }
+    let before = cx.problems();
+    let mut users = Vec::new();
+    for (index, user) in config.users.into_iter().enumerate() {
+        match resolve_secret(&user.password) {
+            Ok(password) => users.push((user.username, password)),
+            Err(message) => cx.report(&format!("users[{index}].password"), message),
+        }
+    }
+    cx.done(before, BasicVerifier { users })
 }
 
 impl Verifier for BasicVerifier {
@@ -325,7 +309,7 @@ impl Verifier for BasicVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingress::PathParams;
+    use crate::model::PathParams;
     use http::{HeaderMap, HeaderValue, Method, Uri};
 
     fn request<'a>(headers: &'a HeaderMap, uri: &'a Uri, params: &'a PathParams) -> AuthRequest<'a> {

@@ -5,14 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, Uri};
+use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
+use serde_yaml::Value;
 use subtle::ConstantTimeEq;
 
+use super::context::Context;
 use super::mac::{self, Algorithm, Encoding};
 use super::{check_timestamp, compact_json, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::config::Collector;
-use crate::secret::Secret;
+use crate::model::Secret;
 
 /// `- hmac: {...}`: a MAC of the request, for providers without a preset.
 #[derive(Debug, Deserialize)]
@@ -239,7 +240,7 @@ impl HmacSettings {
             timestamp_header: None,
             id_header: None,
             url: None,
-            tolerance: super::DEFAULT_TOLERANCE,
+            tolerance: super::context::DEFAULT_TOLERANCE,
             compact_fallback: false,
         }
     }
@@ -427,111 +428,65 @@ fn encoding_name(encoding: Encoding) -> &'static str {
     }
 }
 
-impl HmacConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        let secrets = super::secrets(self.secrets, path, errors);
-        let header = header_name(&self.header, &format!("{path}.header"), errors);
-        let timestamp_header = self
-            .timestamp_header
-            .and_then(|name| header_name(&name, &format!("{path}.timestamp_header"), errors));
-        let id_header = self
-            .id_header
-            .and_then(|name| header_name(&name, &format!("{path}.id_header"), errors));
-        let url = self
-            .url
-            .and_then(|url| public_url(&url, &format!("{path}.url"), errors));
-        if self.tolerance.is_some() && timestamp_header.is_none() {
-            errors.at(
-                &format!("{path}.tolerance"),
-                "`tolerance` applies to a signed timestamp; set `timestamp_header` too, e.g. `timestamp_header: x-timestamp`",
-            );
-        }
-        let tolerance = super::tolerance(self.tolerance, path, errors);
-        let content_path = format!("{path}.content");
-        let content = match self.content.as_deref().map(Template::parse) {
-            None => Template::body(),
-            Some(Ok(template)) => template,
-            Some(Err(message)) => {
-                errors.at(&content_path, message);
-                return None;
-            }
-        };
-        let settings = HmacSettings {
-            prefix: self.prefix,
-            content,
-            timestamp_header,
-            id_header,
-            url,
-            tolerance,
-            compact_fallback: self.compact_fallback,
-            ..HmacSettings::new(self.algorithm, header?, self.encoding)
-        };
-        build(
-            HmacVerifier::new("hmac", secrets, settings),
-            &content_path,
-            errors,
-        )
+/// Builds `- hmac: {...}`.
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: HmacConfig = cx.settings(value)?;
+    let secrets = cx.secrets(config.secrets);
+    let header = cx.header("header", &config.header);
+    let timestamp_header = config
+        .timestamp_header
+        .and_then(|name| cx.header("timestamp_header", &name));
+    let id_header = config.id_header.and_then(|name| cx.header("id_header", &name));
+    let url = config.url.and_then(|url| cx.public_url("url", &url));
+    if config.tolerance.is_some() && timestamp_header.is_none() {
+        cx.report(
+            "tolerance",
+            "`tolerance` applies to a signed timestamp; set `timestamp_header` too, e.g. `timestamp_header: x-timestamp`",
+        );
     }
+    let tolerance = cx.tolerance(config.tolerance);
+    let content = match config.content.as_deref().map(Template::parse) {
+        None => Template::body(),
+        Some(Ok(template)) => template,
+        Some(Err(message)) => {
+            cx.report("content", message);
+            return None;
+        }
+    };
+    let settings = HmacSettings {
+        prefix: config.prefix,
+        content,
+        timestamp_header,
+        id_header,
+        url,
+        tolerance,
+        compact_fallback: config.compact_fallback,
+        ..HmacSettings::new(config.algorithm, header?, config.encoding)
+    };
+    built(cx, "content", HmacVerifier::new("hmac", secrets, settings))
 }
 
-/// A preset's check over the generic one: its secrets resolved at `{path}.secrets`.
-pub(crate) fn preset(
+/// A preset's check over the generic one, from its `secrets`.
+pub(super) fn preset(
+    cx: &mut Context<'_>,
     scheme: &'static str,
     secrets: Vec<String>,
     settings: HmacSettings,
-    path: &str,
-    errors: &mut Collector<'_>,
 ) -> Option<Arc<dyn Verifier>> {
-    let secrets = super::secrets(secrets, path, errors);
-    build(HmacVerifier::new(scheme, secrets, settings), path, errors)
+    let secrets = cx.secrets(secrets);
+    built(cx, "", HmacVerifier::new(scheme, secrets, settings))
 }
 
-fn build(
+/// The check, or its problem reported at `field`.
+fn built(
+    cx: &mut Context<'_>,
+    field: &str,
     verifier: Result<HmacVerifier, String>,
-    path: &str,
-    errors: &mut Collector<'_>,
 ) -> Option<Arc<dyn Verifier>> {
     match verifier {
         Ok(verifier) => Some(Arc::new(verifier)),
         Err(message) => {
-            errors.at(path, message);
-            None
-        }
-    }
-}
-
-/// Parses a header name from config, reporting a bad one at `path`.
-pub(crate) fn header_name(text: &str, path: &str, errors: &mut Collector<'_>) -> Option<HeaderName> {
-    HeaderName::try_from(text)
-        .map_err(|_| {
-            errors.at(
-                path,
-                format!(
-                    "expected a header name of letters, digits and `-`, e.g. `x-signature`, found `{text}`"
-                ),
-            );
-        })
-        .ok()
-}
-
-/// Checks a public URL from config (absolute, `http` or `https`) and returns it as
-/// written: providers sign the exact text, so it is never normalised.
-pub(crate) fn public_url(text: &str, path: &str, errors: &mut Collector<'_>) -> Option<String> {
-    match text.parse::<Uri>() {
-        Ok(uri)
-            if matches!(uri.scheme_str(), Some("http" | "https"))
-                && uri.host().is_some_and(|host| !host.is_empty()) =>
-        {
-            Some(text.to_owned())
-        }
-        _ => {
-            errors.at(
-                path,
-                format!(
-                    "expected the absolute URL the provider calls, e.g. `https://hooks.example.com/in`, found `{text}`"
-                ),
-            );
+            cx.report(field, message);
             None
         }
     }
@@ -560,7 +515,7 @@ pub(crate) mod testing {
     use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
     use super::super::{AuthRequest, Reason, Rejection, SignRequest, Verifier};
-    use crate::ingress::PathParams;
+    use crate::model::PathParams;
 
     /// Runs `verifier` on a POST to `uri` with `headers` and `body` at time `now`.
     pub(crate) fn check(
@@ -711,7 +666,7 @@ mod tests {
     #[test]
     fn sign_refuses_a_header_it_cannot_know() {
         let check_ = verifier(timestamped(), &["k1"]);
-        let params = crate::ingress::PathParams::default();
+        let params = crate::model::PathParams::default();
         let mut request = SignRequest {
             body: b"{}",
             now: 0,

@@ -5,27 +5,17 @@
 use std::sync::Arc;
 
 use http::HeaderName;
-use serde::Deserialize;
+use serde_yaml::Value;
 
+use super::context::{Context, SecretsConfig};
 use super::hmac::{preset, HmacSettings};
 use super::mac::{Algorithm, Encoding};
 use super::Verifier;
-use crate::config::Collector;
 
-/// `- github: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GithubConfig {
-    /// The webhook secrets set at GitHub (`${ENV}` or `file:`); any one matches, so a
-    /// secret can be rotated.
-    pub secrets: Vec<String>,
-}
-
-impl GithubConfig {
-    /// Builds the check, reporting problems under `path`.
-    pub(crate) fn build(self, path: &str, errors: &mut Collector<'_>) -> Option<Arc<dyn Verifier>> {
-        preset("github", self.secrets, settings(), path, errors)
-    }
+/// Builds `- github: { secrets: [...] }` (the webhook secrets set at GitHub).
+pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
+    let config: SecretsConfig = cx.settings(value)?;
+    preset(cx, "github", config.secrets, settings())
 }
 
 fn settings() -> HmacSettings {
@@ -45,7 +35,7 @@ mod tests {
     use super::super::hmac::HmacVerifier;
     use super::super::Reason;
     use super::*;
-    use crate::secret::Secret;
+    use crate::model::Secret;
 
     fn github(secrets: &[&str]) -> HmacVerifier {
         HmacVerifier::new(

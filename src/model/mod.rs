@@ -1,0 +1,30 @@
+//! The model: what the running system is made of. Routes and targets (with their
+//! policies as plain data), dedupe specs, the values a request carries through the
+//! stack (path parameters, the peer), the events a request becomes, and the
+//! deliveries and attempts the store keeps.
+//!
+//! This module is the bottom of the crate: it imports nothing else from it, and
+//! every other module may import it. The YAML front end (`config`) builds these
+//! types; nothing here knows about files.
+
+mod dedupe;
+mod delivery;
+mod event;
+pub mod path;
+mod policy;
+mod request;
+mod route;
+mod secret;
+mod settings;
+mod target;
+pub mod template;
+
+pub use dedupe::{Dedupe, DedupeSource};
+pub use delivery::{now_ms, Attempt, Delivery, EXCERPT_LIMIT};
+pub use event::{Destination, Event, Rewrite};
+pub use policy::{BreakerPolicy, RetryPolicy};
+pub use request::{PathParams, PeerAddr};
+pub use route::{ContentType, Mode, Route};
+pub use secret::{resolve as resolve_secret, Secret};
+pub use settings::{AdminSettings, Limits, Settings, StoreKind, StoreSettings};
+pub use target::{Target, TargetRecord};

@@ -1,0 +1,106 @@
+//! The settings of the process itself: listeners, store, limits, shutdown. Some
+//! need a restart to change (see [`Settings::restart_only_changes`]); the others are
+//! read from the live snapshot.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Size and time limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes (a route's `max_body` overrides it).
+    pub max_body: usize,
+    /// Time allowed for the request line and headers.
+    pub header_read_timeout: Duration,
+    /// Time allowed for the body once headers are read.
+    pub body_read_timeout: Duration,
+    /// Largest target response body read (and relayed in `sync` mode), in bytes.
+    pub max_response_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 1 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_response_body: 1 << 20,
+        }
+    }
+}
+
+/// Which store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// redb in this directory.
+    Embedded {
+        /// Data directory.
+        path: PathBuf,
+    },
+    /// Redis.
+    Redis {
+        /// Connection URL.
+        url: String,
+        /// Key prefix.
+        key_prefix: String,
+    },
+}
+
+/// The store and how long it may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// Which store.
+    pub kind: StoreKind,
+    /// Admission deadline.
+    pub admit_timeout: Duration,
+    /// Lease timeout.
+    pub lease_timeout: Duration,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Where it binds.
+    pub listen: SocketAddr,
+}
+
+/// Everything of a config but its routes and targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Where the ingress listener binds.
+    pub listen: SocketAddr,
+    /// The admin listener, if it runs.
+    pub admin: Option<AdminSettings>,
+    /// The store.
+    pub store: StoreSettings,
+    /// Size and time limits.
+    pub limits: Limits,
+    /// Time in-flight work gets to finish on SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    /// The keys that differ between `self` (running) and `next` and cannot change
+    /// without a restart: the listeners and the connections they accept, the store,
+    /// and the shutdown grace period.
+    pub fn restart_only_changes(&self, next: &Settings) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.listen != next.listen {
+            changed.push("listen");
+        }
+        if self.admin != next.admin {
+            changed.push("admin.listen");
+        }
+        if self.store != next.store {
+            changed.push("store");
+        }
+        if self.limits.header_read_timeout != next.limits.header_read_timeout {
+            changed.push("limits.header_read_timeout");
+        }
+        if self.shutdown_grace != next.shutdown_grace {
+            changed.push("shutdown_grace");
+        }
+        changed
+    }
+}

@@ -1,0 +1,93 @@
+//! One snapshot: everything a request needs, built once per config load.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::Method;
+
+use super::table::{Lookup, RouteConflict, RouteTable};
+use crate::auth::Verifier;
+use crate::model::{Route, Settings, Target};
+use crate::rules::RouteRules;
+
+/// A route with its checks and compiled rules.
+#[derive(Debug)]
+pub struct LiveRoute {
+    /// The route.
+    pub route: Arc<Route>,
+    /// Checks that must all pass, in order.
+    pub verifiers: Vec<Arc<dyn Verifier>>,
+    /// Split, validation, rules and output (the identity rule set when the route
+    /// has none).
+    pub rules: RouteRules,
+}
+
+impl LiveRoute {
+    /// Whether anything done with a request needs its body as parsed JSON: rules, a
+    /// JSONPath dedupe key, or a target template reading the event. Other JSON
+    /// routes only check that the body is JSON.
+    pub fn reads_event(&self) -> bool {
+        !self.rules.is_identity()
+            || self
+                .route
+                .dedupe
+                .as_ref()
+                .is_some_and(|dedupe| dedupe.reads_event())
+            || self.route.targets.iter().any(|target| target.reads_event())
+    }
+}
+
+/// Routes, targets and settings of one config.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Everything of the config but its routes and targets.
+    pub settings: Settings,
+    /// Routes, in file order.
+    pub routes: Vec<Arc<LiveRoute>>,
+    /// Targets, in file order.
+    pub targets: Vec<Arc<Target>>,
+    /// A short hash of the config file, to tell loads apart.
+    pub hash: String,
+    table: RouteTable,
+    by_name: HashMap<String, Arc<Target>>,
+}
+
+impl Snapshot {
+    /// Indexes `routes` for matching; the error lists each route (by index) whose
+    /// path and methods collide with another's.
+    pub fn new(
+        settings: Settings,
+        routes: Vec<Arc<LiveRoute>>,
+        targets: Vec<Arc<Target>>,
+        hash: String,
+    ) -> Result<Snapshot, Vec<RouteConflict>> {
+        let table = RouteTable::build(&routes)?;
+        let by_name = targets
+            .iter()
+            .map(|target| (target.name.clone(), target.clone()))
+            .collect();
+        Ok(Snapshot {
+            settings,
+            routes,
+            targets,
+            hash,
+            table,
+            by_name,
+        })
+    }
+
+    /// The route for `method` and `path`.
+    pub fn lookup(&self, method: &Method, path: &str) -> Lookup {
+        self.table.lookup(method, path)
+    }
+
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> Option<&Arc<LiveRoute>> {
+        self.routes.iter().find(|live| live.route.name == name)
+    }
+
+    /// The target named `name`.
+    pub fn target(&self, name: &str) -> Option<&Arc<Target>> {
+        self.by_name.get(name)
+    }
+}

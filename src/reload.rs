@@ -1,0 +1,201 @@
+//! Reload: a new config, validated exactly as `hookgate check` does, swapped in
+//! without a restart (on `SIGHUP`, `POST /reload` or `hookgate reload`).
+//!
+//! An invalid file changes nothing: the old config keeps serving, and the problems,
+//! with their locations, are logged and returned. A file that changes what only a
+//! restart can (the listeners, the store) is refused and says so. Otherwise the
+//! targets' definitions are saved in the store, the dispatcher's workers follow the
+//! new targets (removed targets keep delivering what is queued, with their last
+//! definition), and the snapshot is swapped: requests already in flight finish on
+//! the old one, later requests get the new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::delivery::Dispatcher;
+use crate::diagnostics::ConfigErrors;
+use crate::model::Target;
+use crate::registry::{Registry, Snapshot};
+use crate::store::Store;
+
+/// How long saving target definitions may take before a reload goes on without it
+/// (it is retried at the next reload).
+const SAVE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Where configs come from.
+pub trait Source: Send + Sync {
+    /// Reads and validates the config.
+    fn load(&self) -> Result<Snapshot, ConfigErrors>;
+    /// What it is, for logs (a file path).
+    fn describe(&self) -> String;
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config is invalid.
+    #[error("the new config is invalid; the old one keeps serving\n{0}")]
+    Invalid(ConfigErrors),
+    /// The new config changes keys that need a restart.
+    #[error(
+        "the new config changes {}, which take effect only after a restart; the old config keeps serving",
+        .0.join(", ")
+    )]
+    RestartNeeded(Vec<&'static str>),
+}
+
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    /// The new config's hash.
+    pub hash: String,
+    /// Whether the file differs from the one serving before.
+    pub changed: bool,
+    /// Targets removed by this reload, still delivering what is queued.
+    pub retired: Vec<String>,
+}
+
+/// Applies configs to a running server.
+pub struct Reloader {
+    source: Box<dyn Source>,
+    registry: Arc<Registry>,
+    dispatcher: Dispatcher,
+    store: Arc<dyn Store>,
+    /// One reload at a time.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("source", &self.source.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader of `registry` from `source`.
+    pub fn new(
+        source: Box<dyn Source>,
+        registry: Arc<Registry>,
+        dispatcher: Dispatcher,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        Self {
+            source,
+            registry,
+            dispatcher,
+            store,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Puts the registry's first snapshot to work: saves its targets' definitions,
+    /// starts their workers, and reports (and keeps delivering for) targets the store
+    /// knows that the config does not name.
+    pub async fn start(&self) {
+        let _running = self.running.lock().await;
+        let snapshot = self.registry.snapshot();
+        self.follow(&snapshot, &snapshot).await;
+        config_info(None, &snapshot.hash);
+    }
+
+    /// Loads the source again and swaps it in; see the module docs.
+    pub async fn reload(&self, trigger: &'static str) -> Result<Reloaded, ReloadError> {
+        let _running = self.running.lock().await;
+        let result = self.swap(trigger).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("hookgate_config_reloads_total", "result" => outcome).increment(1);
+        match &result {
+            Ok(reloaded) => tracing::info!(
+                trigger,
+                config = %self.source.describe(),
+                hash = %reloaded.hash,
+                changed = reloaded.changed,
+                "config reloaded"
+            ),
+            Err(error) => {
+                tracing::error!(trigger, config = %self.source.describe(), %error, "config reload refused")
+            }
+        }
+        result
+    }
+
+    async fn swap(&self, trigger: &'static str) -> Result<Reloaded, ReloadError> {
+        tracing::info!(trigger, config = %self.source.describe(), "reloading the config");
+        let next = self.source.load().map_err(ReloadError::Invalid)?;
+        let current = self.registry.snapshot();
+        let changes = current.settings.restart_only_changes(&next.settings);
+        if !changes.is_empty() {
+            return Err(ReloadError::RestartNeeded(changes));
+        }
+        let next = Arc::new(next);
+        let retired = self.follow(&next, &current).await;
+        self.registry.swap(next.clone());
+        config_info(Some(&current.hash), &next.hash);
+        Ok(Reloaded {
+            changed: next.hash != current.hash,
+            hash: next.hash.clone(),
+            retired,
+        })
+    }
+
+    /// Saves `next`'s targets' definitions and makes the workers follow them;
+    /// `previous` is the snapshot `next` replaces. Returns the targets it retires.
+    async fn follow(&self, next: &Arc<Snapshot>, previous: &Arc<Snapshot>) -> Vec<String> {
+        let records: Vec<_> = next.targets.iter().map(|target| target.record()).collect();
+        match tokio::time::timeout(SAVE_DEADLINE, self.store.save_targets(&records)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "saving the targets' definitions failed; the next reload tries again")
+            }
+            Err(_) => {
+                tracing::warn!("saving the targets' definitions timed out; the next reload tries again")
+            }
+        }
+        let unconfigured = self.unconfigured(next).await;
+        let retired = self.dispatcher.apply(
+            &next.targets,
+            &unconfigured,
+            next.settings.limits.max_response_body,
+            Arc::downgrade(previous),
+        );
+        let running = self.dispatcher.retired();
+        metrics::gauge!("hookgate_unconfigured_targets").set(running.len() as f64);
+        retired
+    }
+
+    /// Targets whose definitions the store keeps but `next` does not name.
+    async fn unconfigured(&self, next: &Snapshot) -> Vec<Arc<Target>> {
+        let stored = match tokio::time::timeout(SAVE_DEADLINE, self.store.targets()).await {
+            Ok(Ok(stored)) => stored,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "reading the stored target definitions failed");
+                return Vec::new();
+            }
+            Err(_) => {
+                tracing::warn!("reading the stored target definitions timed out");
+                return Vec::new();
+            }
+        };
+        stored
+            .into_iter()
+            .filter(|record| next.target(&record.name).is_none())
+            .filter_map(|record| match record.target() {
+                Ok(target) => Some(Arc::new(target)),
+                Err(error) => {
+                    tracing::error!(target_name = %record.name, %error, "a stored target definition is unreadable");
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// `hookgate_config_info{hash}`: 1 for the config serving, 0 for the one it replaced.
+fn config_info(previous: Option<&str>, current: &str) {
+    if let Some(previous) = previous.filter(|previous| *previous != current) {
+        metrics::gauge!("hookgate_config_info", "hash" => previous.to_owned()).set(0.0);
+    }
+    metrics::gauge!("hookgate_config_info", "hash" => current.to_owned()).set(1.0);
+}
