@@ -79,6 +79,17 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Ask a running hookgate to read its config file again (`POST /reload` on its
+    /// admin listener); the new file is validated first and, if invalid, changes
+    /// nothing.
+    Reload {
+        /// Config file (its `admin.listen` says where to send the request).
+        #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
+        config: PathBuf,
+        /// Admin listener address, instead of the config's `admin.listen`.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+    },
     /// Run a backend that prints every request it receives (for trying hookgate out).
     Receive {
         /// Address to listen on.
@@ -179,6 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let server = Server::bind(config, Box::new(hookgate::config::File(path.clone()))).await?;
                 tracing::info!(
                     listen = %server.local_addr()?,
+                    admin = server.admin_addr().map(tracing::field::display),
                     routes,
                     targets,
                     config = %path.display(),
@@ -228,6 +240,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(dead_letters(&config, action))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload { config, admin } => {
+            let admin = match admin {
+                Some(admin) => admin,
+                None => hookgate::config::admin_listen(&config)
+                    .map_err(anyhow::Error::msg)?
+                    .with_context(|| {
+                        format!(
+                            "{} has no `admin` section, so hookgate has no admin listener: pass --admin, or send SIGHUP to the hookgate process",
+                            config.display()
+                        )
+                    })?,
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(request_reload(admin))
         }
         Command::Receive { listen, status, name } => {
             let status = http::StatusCode::from_u16(status).context("--status must be 100..=999")?;
@@ -302,6 +329,70 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .ok_or_else(|| format!("expected NAME=VALUE, found `{text}`"))
+}
+
+/// `hookgate reload`: posts to the admin listener and prints what it answered.
+async fn request_reload(admin: SocketAddr) -> anyhow::Result<ExitCode> {
+    use http_body_util::BodyExt;
+    let client = hookgate::delivery::build_client();
+    let request = http::Request::post(format!("http://{admin}/reload"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .context("building the request")?;
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))
+        .await
+        .context("no answer from the admin listener within 30 s")?
+        .with_context(|| {
+            format!(
+                "cannot reach the admin listener at {admin}; is hookgate running with an `admin` section?"
+            )
+        })?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the answer")?
+        .to_bytes();
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if status.is_success() {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "config reloaded: hash {}{}",
+            answer["hash"].as_str().unwrap_or("?"),
+            if answer["changed"] == false {
+                " (unchanged)"
+            } else {
+                ""
+            }
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "hookgate: reload refused: {}",
+        answer["detail"]
+            .as_str()
+            .unwrap_or("the admin listener answered with an error")
+    );
+    for error in answer["errors"].as_array().into_iter().flatten() {
+        let at = match (
+            error["location"]["line"].as_u64(),
+            error["location"]["column"].as_u64(),
+        ) {
+            (Some(line), Some(column)) => format!("{line}:{column}: "),
+            _ => String::new(),
+        };
+        eprintln!(
+            "  {at}{}: {}",
+            error["path"].as_str().unwrap_or(""),
+            error["message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::from(if status.is_client_error() {
+        EXIT_CONFIG
+    } else {
+        1
+    }))
 }
 
 /// Reloads the config on every SIGHUP, for the life of the process.

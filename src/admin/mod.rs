@@ -13,7 +13,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use tower::util::BoxCloneService;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use crate::ingress::{request_id, REQUEST_ID};
 use crate::problem::Problem;
 use crate::reload::{ReloadError, Reloader};
 use crate::store::Store;
@@ -21,12 +24,19 @@ use crate::store::Store;
 /// The admin endpoints as one service.
 pub type AdminService = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-/// The admin endpoints over `store` and `reloader`.
+/// The admin endpoints over `store` and `reloader`. Every answer carries an
+/// `x-request-id` (the caller's, or a new one), as ingress answers do.
 pub fn service(store: Arc<dyn Store>, reloader: Arc<Reloader>) -> AdminService {
-    BoxCloneService::new(tower::service_fn(move |request: Request<Incoming>| {
+    let endpoints = tower::service_fn(move |request: Request<Incoming>| {
         let (store, reloader) = (store.clone(), reloader.clone());
         async move { Ok::<_, Infallible>(handle(&request, store.as_ref(), &reloader).await) }
-    }))
+    });
+    BoxCloneService::new(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .service(endpoints),
+    )
 }
 
 async fn handle(
@@ -35,77 +45,60 @@ async fn handle(
     reloader: &Reloader,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path();
+    let id = request_id(request.headers());
+    let problem = |problem: Problem| problem.into_response(Some(path), id);
     match (request.method(), path) {
         (&Method::GET, "/readyz") => match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
             Ok(Ok(())) => text("ready\n".to_owned(), "text/plain; charset=utf-8"),
-            _ => Problem::new(
+            _ => problem(Problem::new(
                 "store-unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
                 "The store does not answer.",
-            )
-            .into_response(Some(path), None),
+            )),
         },
         (&Method::GET, "/metrics") => text(
             crate::telemetry::metrics().render(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         (&Method::GET, "/healthz") => text("ok\n".to_owned(), "text/plain; charset=utf-8"),
-        (&Method::POST, "/reload") => reload(reloader).await.into_response(Some(path), None),
-        (_, "/reload") => method_not_allowed("POST").into_response(Some(path), None),
-        (_, "/readyz" | "/metrics" | "/healthz") => method_not_allowed("GET").into_response(Some(path), None),
-        _ => Problem::new(
+        (&Method::POST, "/reload") => match reload(reloader).await {
+            Ok(body) => text(body.to_string(), "application/json"),
+            Err(refused) => problem(refused),
+        },
+        (_, "/reload") => problem(method_not_allowed("POST")),
+        (_, "/readyz" | "/metrics" | "/healthz") => problem(method_not_allowed("GET")),
+        _ => problem(Problem::new(
             "route-not-found",
             StatusCode::NOT_FOUND,
             "Not Found",
             "No admin endpoint has this path.",
-        )
-        .into_response(Some(path), None),
+        )),
     }
 }
 
-/// What a reload did, or why it changed nothing.
-enum Reload {
-    Done(serde_json::Value),
-    Refused(Problem),
-}
-
-impl Reload {
-    fn into_response(self, instance: Option<&str>, request_id: Option<&str>) -> Response<Full<Bytes>> {
-        match self {
-            Reload::Done(body) => {
-                let mut response = text(body.to_string(), "application/json");
-                *response.status_mut() = StatusCode::OK;
-                response
-            }
-            Reload::Refused(problem) => problem.into_response(instance, request_id),
-        }
-    }
-}
-
-async fn reload(reloader: &Reloader) -> Reload {
+/// What a reload did, or the problem why it changed nothing.
+async fn reload(reloader: &Reloader) -> Result<serde_json::Value, Problem> {
     match reloader.reload("POST /reload").await {
-        Ok(reloaded) => Reload::Done(serde_json::json!({
+        Ok(reloaded) => Ok(serde_json::json!({
             "status": "reloaded",
             "hash": reloaded.hash,
             "changed": reloaded.changed,
             "retired_targets": reloaded.retired,
         })),
-        Err(ReloadError::Invalid(errors)) => Reload::Refused(
-            Problem::new(
-                "config-invalid",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid Config",
-                format!(
-                    "{} has {} problem{}; the running config keeps serving.",
-                    errors.file,
-                    errors.errors.len(),
-                    if errors.errors.len() == 1 { "" } else { "s" }
-                ),
-            )
-            .with_extension("errors", serde_json::to_value(&errors.errors).unwrap_or_default()),
-        ),
-        Err(error @ ReloadError::RestartNeeded(_)) => Reload::Refused(Problem::new(
+        Err(ReloadError::Invalid(errors)) => Err(Problem::new(
+            "config-invalid",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid Config",
+            format!(
+                "{} has {} problem{}; the running config keeps serving.",
+                errors.file,
+                errors.errors.len(),
+                if errors.errors.len() == 1 { "" } else { "s" }
+            ),
+        )
+        .with_extension("errors", serde_json::to_value(&errors.errors).unwrap_or_default())),
+        Err(error @ ReloadError::RestartNeeded(_)) => Err(Problem::new(
             "restart-needed",
             StatusCode::CONFLICT,
             "Restart Needed",

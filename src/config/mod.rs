@@ -67,6 +67,45 @@ pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
     parse(&text, &label, &|name| std::env::var(name).ok())
 }
 
+/// Where the admin listener of the config file at `path` listens, read leniently (a
+/// file broken elsewhere still names it): `None` when the file has no `admin`
+/// section. `${VAR}` in the address is resolved from the environment.
+pub fn admin_listen(path: &Path) -> Result<Option<std::net::SocketAddr>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let value: Value =
+        serde_yaml::from_str(&text).map_err(|error| format!("{}: invalid YAML: {error}", path.display()))?;
+    let Some(admin) = value.get("admin") else {
+        return Ok(None);
+    };
+    let mut listen = admin
+        .get("listen")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_ADMIN_LISTEN)
+        .to_owned();
+    if listen.contains('$') {
+        let mut value = Value::String(listen);
+        let positions = Positions::default();
+        let mut errors = Collector::new(&positions);
+        interpolate::interpolate(
+            &mut value,
+            "admin.listen",
+            &|name| std::env::var(name).ok(),
+            &mut errors,
+        );
+        errors
+            .finish(&path.display().to_string())
+            .map_err(|errors| errors.to_string())?;
+        listen = value.as_str().unwrap_or_default().to_owned();
+    }
+    listen.parse().map(Some).map_err(|_| {
+        format!(
+            "{}: admin.listen `{listen}` is not an address with a port",
+            path.display()
+        )
+    })
+}
+
 /// The config file a server reloads from: read and validated again, exactly as
 /// `hookgate check` does, at every reload.
 #[derive(Debug, Clone)]

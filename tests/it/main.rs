@@ -17,6 +17,7 @@ mod fan_out;
 mod ingress;
 mod providers;
 mod queue;
+mod reload;
 mod rules;
 mod secrets;
 mod shutdown;

@@ -128,6 +128,8 @@ impl Drop for Hookgate {
 pub struct HookgateProcess {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin listener, when the config has one.
+    pub admin: Option<SocketAddr>,
     logs: std::sync::mpsc::Receiver<String>,
     /// Its working directory, so that a default `./data` store is its own.
     _cwd: tempfile::TempDir,
@@ -168,12 +170,14 @@ impl HookgateProcess {
         let mut process = Self {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
+            admin: None,
             logs,
             _cwd: cwd,
         };
         let line = process.wait_for_log("hookgate listening");
         let event: serde_json::Value = serde_json::from_str(&line).unwrap();
         process.addr = event["listen"].as_str().unwrap().parse().unwrap();
+        process.admin = event["admin"].as_str().map(|admin| admin.parse().unwrap());
         process
     }
 

@@ -73,3 +73,96 @@ pub async fn post_events(urls: &[String], prefix: &str, count: usize, concurrenc
     let report = report.lock().unwrap().clone();
     report
 }
+
+/// One request of a sustained load and how it was answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The event's id.
+    pub id: String,
+    /// The status (0 = no response).
+    pub status: u16,
+    /// The `deliveries` an acceptance reported.
+    pub deliveries: Option<u64>,
+}
+
+/// Events posted without pause until stopped.
+pub struct Sustained {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+}
+
+impl Sustained {
+    /// Starts `concurrency` senders posting JSON events `{"id": "<prefix>-<n>", ...}`
+    /// to `url` one after the other.
+    pub fn start(url: &str, prefix: &str, concurrency: usize) -> Self {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let workers = (0..concurrency)
+            .map(|_| {
+                let (client, stop, sent, answers) =
+                    (client.clone(), stop.clone(), sent.clone(), answers.clone());
+                let (url, prefix) = (url.to_owned(), prefix.to_owned());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let n = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let id = format!("{prefix}-{n}");
+                        let body = format!(r#"{{"id":"{id}","n":{n}}}"#);
+                        let request = Request::builder()
+                            .method(Method::POST)
+                            .uri(&url)
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap();
+                        let (status, deliveries) = match tokio::time::timeout(
+                            Duration::from_secs(30),
+                            client.request(request),
+                        )
+                        .await
+                        {
+                            Ok(Ok(response)) => {
+                                let status = response.status().as_u16();
+                                let body = response.into_body().collect().await.map(|b| b.to_bytes());
+                                let deliveries = body
+                                    .ok()
+                                    .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                                    .and_then(|answer| answer["deliveries"].as_u64());
+                                (status, deliveries)
+                            }
+                            _ => (0, None),
+                        };
+                        answers.lock().unwrap().push(Answer {
+                            id,
+                            status,
+                            deliveries,
+                        });
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            sent,
+            workers,
+            answers,
+        }
+    }
+
+    /// How many requests have been started so far.
+    pub fn sent(&self) -> usize {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops sending, waits for the requests in flight, and returns every answer.
+    pub async fn stop(self) -> Vec<Answer> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        let answers = self.answers.lock().unwrap().clone();
+        answers
+    }
+}
