@@ -404,3 +404,65 @@ fn validate_routes(
     }
     routes
 }
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+
+    use super::*;
+    use crate::registry::Lookup;
+
+    fn table(routes: &str) -> Snapshot {
+        let yaml = format!("targets:\n  t: {{ url: \"http://127.0.0.1:1/\" }}\nroutes:\n{routes}");
+        parse(&yaml, "t.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn extracts_path_parameters_in_order() {
+        let config =
+            table("  - { name: a, path: \"/c/{customerId}/p/{productId}\", mode: sync, targets: [t] }\n");
+        match config.lookup(&Method::POST, "/c/cus_1/p/prod_9") {
+            Lookup::Found { route, params } => {
+                assert_eq!(route.route.name, "a");
+                assert_eq!(params.get("customerId"), Some("cus_1"));
+                assert_eq!(params.get("productId"), Some("prod_9"));
+                assert_eq!(params.0.len(), 2);
+            }
+            other => panic!("expected a match, got {other:?}"),
+        }
+        assert!(matches!(
+            config.lookup(&Method::POST, "/c/cus_1/p"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            config.lookup(&Method::POST, "/c/cus_1/p/x/y"),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn routes_may_share_a_path_with_disjoint_methods() {
+        let config = table(
+            "  - { name: a, path: /x, methods: [POST], mode: sync, targets: [t] }\n  - { name: b, path: /x, methods: [PUT], mode: sync, targets: [t] }\n",
+        );
+        let name = |method| match config.lookup(&method, "/x") {
+            Lookup::Found { route, .. } => route.route.name.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(Method::POST), "a");
+        assert_eq!(name(Method::PUT), "b");
+        match config.lookup(&Method::GET, "/x") {
+            Lookup::MethodNotAllowed(allow) => assert_eq!(allow, vec![Method::POST, Method::PUT]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_hash_tells_files_apart() {
+        let a = table("  - { name: a, path: /x, targets: [t] }\n");
+        let b = table("  - { name: a, path: /y, targets: [t] }\n");
+        assert_eq!(a.hash.len(), 12);
+        assert_ne!(a.hash, b.hash);
+        assert_eq!(a.hash, table("  - { name: a, path: /x, targets: [t] }\n").hash);
+    }
+}

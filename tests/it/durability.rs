@@ -209,3 +209,43 @@ async fn a_stalled_target_s_backlog_stays_on_disk() {
         "RSS grew from {early} KiB to {late} KiB with the backlog: pending work is held in memory"
     );
 }
+
+/// A store that refuses for good (here, Redis keys of another type where hookgate
+/// keeps its queue, as a clash with another application would leave them) is
+/// answered 500 once, not 503 forever, and claims no dedupe key: once the operator
+/// clears the clash, the provider's retry is admitted and delivered.
+#[tokio::test]
+async fn a_store_that_refuses_for_good_is_answered_500_and_claims_nothing() {
+    let redis = RedisServer::start();
+    let downstream = Downstream::start().await;
+    let yaml = format!(
+        "store: {{ redis: {{ url: \"{}\", key_prefix: clash }} }}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t], dedupe: {{ key: $.id }} }}\n",
+        redis.url(),
+        downstream.url("/t")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let () = ::redis::cmd("SET")
+        .arg("{clash}:delayed:t")
+        .arg("not a sorted set")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let body = r#"{"id":"evt-1"}"#;
+    let refused = crate::support::post_json(&hookgate.url("/in"), body).await;
+    refused.assert_problem(500, "store-rejected");
+    assert_eq!(refused.header("retry-after"), None, "retrying will not help");
+
+    let () = ::redis::cmd("DEL")
+        .arg("{clash}:delayed:t")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let retried = crate::support::post_json(&hookgate.url("/in"), body).await;
+    assert_eq!(retried.status, 202, "the refused request claimed no dedupe key");
+    assert_eq!(retried.header("hookgate-duplicate"), None);
+    let received = downstream.wait_for(1).await;
+    assert_eq!(&received[0].body[..], body.as_bytes());
+}

@@ -336,24 +336,12 @@ async fn the_breaker_opens_after_failures_and_closes_after_recovery() {
     assert!(dead.is_empty(), "deferred deliveries spent no attempts: {dead:?}");
 }
 
-#[tokio::test]
-async fn outbound_signatures_verify_with_the_standard_webhooks_verifier() {
+/// Asserts `received` carries a Standard Webhooks signature of its body under
+/// `secret`, and that the signature would not verify a changed body.
+fn assert_signed(received: &crate::support::Received, secret: &str) {
     use hookgate::auth::standard_webhooks::StandardWebhooksVerifier;
     use hookgate::auth::{unix_now, AuthRequest, Verifier};
     use hookgate::standard_webhooks::decode_secret;
-    let a = Downstream::start().await;
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let hookgate = Hookgate::start(&config(
-        "",
-        &[(
-            "a",
-            &a,
-            &format!("sign: {{ standard_webhooks: {{ secret: \"{secret}\" }} }}"),
-        )],
-    ))
-    .await;
-    assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 202);
-    let received = a.wait_for(1).await.remove(0);
     let key = hookgate::model::Secret::new(decode_secret(secret).unwrap());
     let verifier = StandardWebhooksVerifier::new(vec![key], Duration::from_secs(300));
     let uri: http::Uri = "/a".parse().unwrap();
@@ -380,6 +368,36 @@ async fn outbound_signatures_verify_with_the_standard_webhooks_verifier() {
         ..request
     };
     assert!(verifier.verify(&forged).is_err());
+}
+
+const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[tokio::test]
+async fn outbound_signatures_verify_with_the_standard_webhooks_verifier() {
+    let a = Downstream::start().await;
+    let sign = format!("sign: {{ standard_webhooks: {{ secret: \"{SIGNING_SECRET}\" }} }}");
+    let hookgate = Hookgate::start(&config("", &[("a", &a, &sign)])).await;
+    assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 202);
+    assert_signed(&a.wait_for(1).await.remove(0), SIGNING_SECRET);
+}
+
+#[tokio::test]
+async fn sync_primaries_are_signed_like_queued_deliveries() {
+    let (a, b) = (Downstream::start().await, Downstream::start().await);
+    let sign = format!("sign: {{ standard_webhooks: {{ secret: \"{SIGNING_SECRET}\" }} }}");
+    let hookgate = Hookgate::start(&config("mode: sync", &[("a", &a, &sign), ("b", &b, &sign)])).await;
+    assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 200);
+    let primary = a.wait_for(1).await.remove(0);
+    assert_signed(&primary, SIGNING_SECRET);
+    assert_signed(&b.wait_for(1).await.remove(0), SIGNING_SECRET);
+    assert_eq!(
+        primary.headers.get("webhook-id").and_then(|id| id.to_str().ok()),
+        primary
+            .headers
+            .get("x-request-id")
+            .and_then(|id| id.to_str().ok()),
+        "a primary's message id is its request id"
+    );
 }
 
 #[tokio::test]

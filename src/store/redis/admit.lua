@@ -16,8 +16,14 @@ if not events or events < 0 then
   return redis.error_reply('ERR hookgate admit: bad event count')
 end
 
--- Check every argument before writing anything: a script that fails half-way keeps
--- the writes it made.
+-- Check every argument, and that every key written holds what it should, before
+-- writing anything: a script that fails half-way keeps the writes it made (a
+-- dedupe key claimed by a refused request would turn the provider's retry away).
+local function holds(key, kind)
+  local found = redis.call('TYPE', key)['ok']
+  return found == 'none' or found == kind
+end
+
 local arg, key = 2, 1
 for _ = 1, events do
   local ttl, n = ARGV[arg], tonumber(ARGV[arg + 1])
@@ -28,11 +34,18 @@ for _ = 1, events do
     if not tonumber(ttl) or tonumber(ttl) < 1 then
       return redis.error_reply('ERR hookgate admit: bad dedupe ttl')
     end
+    if KEYS[key] == nil or not holds(KEYS[key], 'string') then
+      return redis.error_reply('WRONGTYPE hookgate admit: a dedupe key holds another type')
+    end
     key = key + 1
   end
   for i = 0, n - 1 do
     if ARGV[arg + 2 + 3 * i] == '' or not tonumber(ARGV[arg + 4 + 3 * i]) then
       return redis.error_reply('ERR hookgate admit: bad delivery id or due time')
+    end
+    local delayed = KEYS[key + 2 * i + 1]
+    if delayed == nil or not holds(delayed, 'zset') then
+      return redis.error_reply('WRONGTYPE hookgate admit: a delayed set holds another type')
     end
   end
   arg = arg + 2 + 3 * n
