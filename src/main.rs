@@ -176,36 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(code) => code,
         }),
-        Command::Serve { config: path } => {
-            let config = match load(&path) {
-                Ok(config) => config,
-                Err(code) => return Ok(code),
-            };
-            // Held until serve returns, so buffered log lines are written before exit.
-            let _logs = telemetry::init(cli.log_format);
-            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(async {
-                let (routes, targets, hash) =
-                    (config.routes.len(), config.targets.len(), config.hash.clone());
-                let server = Server::bind(config, Box::new(hookgate::config::File(path.clone()))).await?;
-                tracing::info!(
-                    listen = %server.local_addr()?,
-                    admin = server.admin_addr().map(tracing::field::display),
-                    routes,
-                    targets,
-                    config = %path.display(),
-                    hash = %hash,
-                    "hookgate listening"
-                );
-                tokio::spawn(reload_on_hangup(server.reloader()));
-                server.run(shutdown_signal()).await;
-                anyhow::Ok(())
-            })?;
-            // The server has drained; idle pool threads (DNS lookups, the store's
-            // closing) get a moment, not their keep-alive of several seconds.
-            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { config } => serve(&config, cli.log_format),
         Command::Sign {
             config,
             route,
@@ -244,14 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reload { config, admin } => {
             let admin = match admin {
                 Some(admin) => admin,
-                None => hookgate::config::admin_listen(&config)
-                    .map_err(anyhow::Error::msg)?
-                    .with_context(|| {
-                        format!(
-                            "{} has no `admin` section, so hookgate has no admin listener: pass --admin, or send SIGHUP to the hookgate process",
-                            config.display()
-                        )
-                    })?,
+                None => admin_of(&config)?,
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(request_reload(admin))
@@ -271,6 +235,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `hookgate serve`: runs until SIGTERM or SIGINT, reloading on SIGHUP.
+fn serve(path: &std::path::Path, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    // Held until serve returns, so buffered log lines are written before exit.
+    let _logs = telemetry::init(log_format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let (routes, targets, hash) = (config.routes.len(), config.targets.len(), config.hash.clone());
+        let server = Server::bind(config, Box::new(hookgate::config::File(path.to_owned()))).await?;
+        tracing::info!(
+            listen = %server.local_addr()?,
+            admin = server.admin_addr().map(tracing::field::display),
+            routes,
+            targets,
+            config = %path.display(),
+            hash = %hash,
+            "hookgate listening"
+        );
+        tokio::spawn(reload_on_hangup(server.reloader()));
+        server.run(shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    // The server has drained; idle pool threads (DNS lookups, the store's closing)
+    // get a moment, not their keep-alive of several seconds.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the admin listener of the config at `path` is.
+fn admin_of(path: &std::path::Path) -> anyhow::Result<SocketAddr> {
+    hookgate::config::admin_listen(path)
+        .map_err(anyhow::Error::msg)?
+        .with_context(|| {
+            format!(
+                "{} has no `admin` section, so hookgate has no admin listener: pass --admin, or send SIGHUP to the hookgate process",
+                path.display()
+            )
+        })
 }
 
 /// The config at `path`, or the exit code after printing why it is unusable.

@@ -8,91 +8,28 @@
 //! far in the future) and that signatures are hex; both are assumptions.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::HeaderName;
 use serde_yaml::Value;
 
 use super::context::Context;
-use super::hmac::any_matches;
-use super::mac::{self, Algorithm, Encoding};
-use super::stripe::parse_signed_header;
-use super::{check_timestamp, compact_json, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::model::Secret;
-
-const BTRZ_SIGNATURE: HeaderName = HeaderName::from_static("x-btrz-signature");
-
-/// A built Betterez check.
-#[derive(Debug)]
-pub struct BetterezVerifier {
-    secrets: Vec<Secret>,
-    tolerance: Duration,
-}
+use super::timestamped::{Settings, TimestampedVerifier};
+use super::Verifier;
 
 /// Builds `- betterez: { secrets: [...], tolerance: 5m }`: private keys of the
 /// betterez-webhooks application (Admin > Integrations > Applications); the skew
 /// allowed on `t` (default `300s`; Betterez leaves the choice to the receiver).
 pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
     let (secrets, tolerance) = cx.timed(value)?;
-    Some(Arc::new(BetterezVerifier::new(secrets, tolerance)))
+    Some(Arc::new(TimestampedVerifier::new(settings(), secrets, tolerance)))
 }
 
-impl BetterezVerifier {
-    /// A check accepting signatures under any of `secrets` with `t` within
-    /// `tolerance` of now.
-    pub fn new(secrets: Vec<Secret>, tolerance: Duration) -> Self {
-        Self { secrets, tolerance }
-    }
-
-    fn matches(&self, timestamp: &str, body: &[u8], signatures: &[Vec<u8>]) -> bool {
-        let parts: [&[u8]; 3] = [timestamp.as_bytes(), b".", body];
-        any_matches(Algorithm::Sha256, &self.secrets, &parts, signatures)
-    }
-}
-
-impl Verifier for BetterezVerifier {
-    fn scheme(&self) -> &'static str {
-        "betterez"
-    }
-
-    fn verify(&self, request: &AuthRequest<'_>) -> Result<(), Rejection> {
-        let value = header(request, &BTRZ_SIGNATURE)?;
-        let (timestamp, signatures) = parse_signed_header(value, &BTRZ_SIGNATURE, &["s2", "s"])?;
-        check_timestamp(
-            timestamp,
-            request.now,
-            self.tolerance,
-            "`t` in `x-btrz-signature`",
-        )?;
-        if self.matches(timestamp, request.body, &signatures)
-            || compact_json(request.body)
-                .is_some_and(|compact| self.matches(timestamp, &compact, &signatures))
-        {
-            return Ok(());
-        }
-        Err(Rejection::new(
-            Reason::BadSignature,
-            format!(
-                "none of the {} signatures matches the body or its compact form under any of the {} configured secrets",
-                signatures.len(),
-                self.secrets.len()
-            ),
-        ))
-    }
-
-    fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String> {
-        let secret = self.secrets.first().ok_or("no secret configured")?;
-        let timestamp = request.now.to_string();
-        let signature = mac::compute(
-            Algorithm::Sha256,
-            secret.expose(),
-            &[timestamp.as_bytes(), b".", request.body],
-        );
-        request.headers.push((
-            BTRZ_SIGNATURE.to_string(),
-            format!("t={timestamp},s2={}", Encoding::Hex.encode(&signature)),
-        ));
-        Ok(())
+fn settings() -> Settings {
+    Settings {
+        scheme: "betterez",
+        header: HeaderName::from_static("x-btrz-signature"),
+        keys: &["s2", "s"],
+        compact_fallback: true,
     }
 }
 
@@ -100,15 +37,19 @@ impl Verifier for BetterezVerifier {
 mod tests {
     use super::super::context::DEFAULT_TOLERANCE;
     use super::super::hmac::testing::{borrowed, check, reason, sign};
+    use super::super::mac::{self, Algorithm};
+    use super::super::Reason;
     use super::*;
+    use crate::model::Secret;
 
     // Betterez publishes no vector; these are computed here.
     const COMPACT: &[u8] = br#"{"id":"f7cf105e-e83d-4986-8171-70ba5c6c57cd","event":"transaction.completed","data":{"note":"a\nb"}}"#;
     const PRETTY: &[u8] = b"{\n  \"id\": \"f7cf105e-e83d-4986-8171-70ba5c6c57cd\",\n  \"event\": \"transaction.completed\",\n  \"data\": { \"note\": \"a\\nb\" }\n}";
     const NOW: u64 = 1623794394;
 
-    fn betterez(secrets: &[&str]) -> BetterezVerifier {
-        BetterezVerifier::new(
+    fn betterez(secrets: &[&str]) -> TimestampedVerifier {
+        TimestampedVerifier::new(
+            settings(),
             secrets.iter().map(|s| Secret::new(*s)).collect(),
             DEFAULT_TOLERANCE,
         )

@@ -108,59 +108,10 @@ impl JwtConfig {
                 );
             }
         }
-        let mut keys = Vec::new();
-        let mut secrets = Vec::new();
-        match family {
-            Some(AlgorithmFamily::Hmac) => {
-                if !self.keys.is_empty() {
-                    cx.report(
-                        "keys",
-                        "HS* algorithms verify with `secrets` (or `oct` keys in `jwks`), not public keys",
-                    );
-                }
-                if self.jwks.is_none() || !self.secrets.is_empty() {
-                    secrets = cx.secrets(self.secrets);
-                }
-                keys = secrets
-                    .iter()
-                    .map(|secret| Key {
-                        kid: None,
-                        key: DecodingKey::from_secret(secret.expose()),
-                    })
-                    .collect();
-                if let Some(jwks) = &self.jwks {
-                    match load_jwks(jwks, AlgorithmFamily::Hmac) {
-                        Ok(found) => keys.extend(found),
-                        Err(message) => cx.report("jwks", message),
-                    }
-                }
-            }
-            Some(family) => {
-                if !self.secrets.is_empty() {
-                    cx.report("secrets",
-                        "public-key algorithms verify with `keys` or `jwks`; HMAC `secrets` would allow algorithm confusion",
-                    );
-                }
-                for (index, text) in self.keys.iter().enumerate() {
-                    match resolve(text).and_then(|pem| pem_key(family, pem.expose())) {
-                        Ok(key) => keys.push(Key { kid: None, key }),
-                        Err(message) => cx.report(&format!("keys[{index}]"), message),
-                    }
-                }
-                if let Some(jwks) = &self.jwks {
-                    match load_jwks(jwks, family) {
-                        Ok(found) => keys.extend(found),
-                        Err(message) => cx.report("jwks", message),
-                    }
-                }
-                if keys.is_empty() && cx.problems() == before {
-                    cx.report("keys",
-                        "expected at least one public key (`keys: [\"file:/etc/hookgate/provider.pub.pem\"]`) or a `jwks` document",
-                    );
-                }
-            }
-            None => {}
-        }
+        let (keys, secrets) = match family {
+            Some(family) => self.keys_of(family, before, cx),
+            None => (Vec::new(), Vec::new()),
+        };
         let header = match HeaderName::try_from(self.header.as_deref().unwrap_or("authorization")) {
             Ok(name) => name,
             Err(_) => {
@@ -168,26 +119,8 @@ impl JwtConfig {
                 HeaderName::from_static("authorization")
             }
         };
-        let leeway = cx.duration("leeway", self.leeway, Duration::from_secs(60));
-        let mut validation = Validation::new(algorithms.first().copied().unwrap_or(Algorithm::RS256));
-        validation.algorithms = algorithms.clone();
-        validation.leeway = leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.required_spec_claims = self.require.iter().cloned().collect::<HashSet<_>>();
-        if let Some(issuer) = &self.issuer {
-            validation.set_issuer(&[issuer]);
-            validation.required_spec_claims.insert("iss".to_owned());
-        }
-        if let Some(subject) = &self.subject {
-            validation.sub = Some(subject.clone());
-            validation.required_spec_claims.insert("sub".to_owned());
-        }
-        if self.audience.is_empty() {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&self.audience);
-            validation.required_spec_claims.insert("aud".to_owned());
-        }
+        let leeway = cx.duration("leeway", self.leeway.clone(), Duration::from_secs(60));
+        let validation = self.validation(&algorithms, leeway);
         let claims = self
             .claims
             .into_iter()
@@ -209,6 +142,84 @@ impl JwtConfig {
             subject: self.subject,
             audience: self.audience.into_iter().next(),
         })
+    }
+
+    /// The verification keys for `family` (and the HMAC secrets, kept for signing),
+    /// refusing keys of the other family: that would allow algorithm confusion.
+    fn keys_of(
+        &self,
+        family: AlgorithmFamily,
+        before: usize,
+        cx: &mut Context<'_>,
+    ) -> (Vec<Key>, Vec<Secret>) {
+        let mut keys = Vec::new();
+        let mut secrets = Vec::new();
+        if family == AlgorithmFamily::Hmac {
+            if !self.keys.is_empty() {
+                cx.report(
+                    "keys",
+                    "HS* algorithms verify with `secrets` (or `oct` keys in `jwks`), not public keys",
+                );
+            }
+            if self.jwks.is_none() || !self.secrets.is_empty() {
+                secrets = cx.secrets(self.secrets.clone());
+            }
+            keys.extend(secrets.iter().map(|secret| Key {
+                kid: None,
+                key: DecodingKey::from_secret(secret.expose()),
+            }));
+        } else {
+            if !self.secrets.is_empty() {
+                cx.report(
+                    "secrets",
+                    "public-key algorithms verify with `keys` or `jwks`; HMAC `secrets` would allow algorithm confusion",
+                );
+            }
+            for (index, text) in self.keys.iter().enumerate() {
+                match resolve(text).and_then(|pem| pem_key(family, pem.expose())) {
+                    Ok(key) => keys.push(Key { kid: None, key }),
+                    Err(message) => cx.report(&format!("keys[{index}]"), message),
+                }
+            }
+        }
+        if let Some(jwks) = &self.jwks {
+            match load_jwks(jwks, family) {
+                Ok(found) => keys.extend(found),
+                Err(message) => cx.report("jwks", message),
+            }
+        }
+        if family != AlgorithmFamily::Hmac && keys.is_empty() && cx.problems() == before {
+            cx.report(
+                "keys",
+                "expected at least one public key (`keys: [\"file:/etc/hookgate/provider.pub.pem\"]`) or a `jwks` document",
+            );
+        }
+        (keys, secrets)
+    }
+
+    /// What jsonwebtoken checks: algorithms, `exp`/`nbf` with `leeway`, required
+    /// claims, issuer, subject and audience.
+    fn validation(&self, algorithms: &[Algorithm], leeway: Duration) -> Validation {
+        let mut validation = Validation::new(algorithms.first().copied().unwrap_or(Algorithm::RS256));
+        validation.algorithms = algorithms.to_vec();
+        validation.leeway = leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.required_spec_claims = self.require.iter().cloned().collect::<HashSet<_>>();
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".to_owned());
+        }
+        if let Some(subject) = &self.subject {
+            validation.sub = Some(subject.clone());
+            validation.required_spec_claims.insert("sub".to_owned());
+        }
+        if self.audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&self.audience);
+            validation.required_spec_claims.insert("aud".to_owned());
+        }
+        validation
     }
 }
 

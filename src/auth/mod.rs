@@ -26,6 +26,7 @@ pub mod slack;
 pub mod square;
 pub mod standard_webhooks;
 pub mod stripe;
+pub mod timestamped;
 pub mod token;
 pub mod twilio;
 

@@ -5,117 +5,28 @@
 //! `v1` entries appear while a secret is rolled.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::HeaderName;
 use serde_yaml::Value;
 
 use super::context::Context;
-use super::hmac::any_matches;
-use super::mac::{self, Algorithm, Encoding};
-use super::{check_timestamp, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::model::Secret;
-
-const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
-
-/// A built Stripe check.
-#[derive(Debug)]
-pub struct StripeVerifier {
-    secrets: Vec<Secret>,
-    tolerance: Duration,
-}
+use super::timestamped::{Settings, TimestampedVerifier};
+use super::Verifier;
 
 /// Builds `- stripe: { secrets: [...], tolerance: 5m }`: endpoint signing secrets as
 /// Stripe shows them, `whsec_...`; the skew allowed on `t` (default `300s`, as
 /// Stripe's SDKs use).
 pub(super) fn build(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn Verifier>> {
     let (secrets, tolerance) = cx.timed(value)?;
-    Some(Arc::new(StripeVerifier::new(secrets, tolerance)))
+    Some(Arc::new(TimestampedVerifier::new(settings(), secrets, tolerance)))
 }
 
-impl StripeVerifier {
-    /// A check accepting signatures under any of `secrets` (the `whsec_...` text) with
-    /// `t` within `tolerance` of now.
-    pub fn new(secrets: Vec<Secret>, tolerance: Duration) -> Self {
-        Self { secrets, tolerance }
-    }
-}
-
-/// `t` and the decoded `v1` signatures of a `t=...,v1=...` header.
-pub(crate) fn parse_signed_header<'a>(
-    value: &'a str,
-    name: &HeaderName,
-    keys: &[&str],
-) -> Result<(&'a str, Vec<Vec<u8>>), Rejection> {
-    let malformed =
-        |what: &str| Rejection::new(Reason::MalformedCredential, format!("header `{name}` {what}"));
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for item in value.split(',') {
-        let (key, text) = item
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| malformed("is not a list of `key=value`"))?;
-        if key == "t" {
-            timestamp = Some(text);
-        } else if keys.contains(&key) {
-            // An entry that is not hex cannot match; the others still may.
-            signatures.extend(Encoding::Hex.decode(text));
-        }
-    }
-    let timestamp = timestamp.ok_or_else(|| malformed("has no `t=`"))?;
-    if signatures.is_empty() {
-        let wanted = keys
-            .iter()
-            .map(|key| format!("`{key}=<hex>`"))
-            .collect::<Vec<_>>();
-        return Err(malformed(&format!("has no {}", wanted.join(" or "))));
-    }
-    Ok((timestamp, signatures))
-}
-
-impl Verifier for StripeVerifier {
-    fn scheme(&self) -> &'static str {
-        "stripe"
-    }
-
-    fn verify(&self, request: &AuthRequest<'_>) -> Result<(), Rejection> {
-        let value = header(request, &STRIPE_SIGNATURE)?;
-        let (timestamp, signatures) = parse_signed_header(value, &STRIPE_SIGNATURE, &["v1"])?;
-        check_timestamp(
-            timestamp,
-            request.now,
-            self.tolerance,
-            "`t` in `stripe-signature`",
-        )?;
-        let parts: [&[u8]; 3] = [timestamp.as_bytes(), b".", request.body];
-        if any_matches(Algorithm::Sha256, &self.secrets, &parts, &signatures) {
-            Ok(())
-        } else {
-            Err(Rejection::new(
-                Reason::BadSignature,
-                format!(
-                    "none of the {} `v1` signatures matches under any of the {} configured secrets",
-                    signatures.len(),
-                    self.secrets.len()
-                ),
-            ))
-        }
-    }
-
-    fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String> {
-        let secret = self.secrets.first().ok_or("no secret configured")?;
-        let timestamp = request.now.to_string();
-        let signature = mac::compute(
-            Algorithm::Sha256,
-            secret.expose(),
-            &[timestamp.as_bytes(), b".", request.body],
-        );
-        request.headers.push((
-            STRIPE_SIGNATURE.to_string(),
-            format!("t={timestamp},v1={}", Encoding::Hex.encode(&signature)),
-        ));
-        Ok(())
+fn settings() -> Settings {
+    Settings {
+        scheme: "stripe",
+        header: HeaderName::from_static("stripe-signature"),
+        keys: &["v1"],
+        compact_fallback: false,
     }
 }
 
@@ -123,10 +34,13 @@ impl Verifier for StripeVerifier {
 mod tests {
     use super::super::context::DEFAULT_TOLERANCE;
     use super::super::hmac::testing::{borrowed, check, reason, sign};
+    use super::super::Reason;
     use super::*;
+    use crate::model::Secret;
 
-    fn stripe(secrets: &[&str]) -> StripeVerifier {
-        StripeVerifier::new(
+    fn stripe(secrets: &[&str]) -> TimestampedVerifier {
+        TimestampedVerifier::new(
+            settings(),
             secrets.iter().map(|s| Secret::new(*s)).collect(),
             DEFAULT_TOLERANCE,
         )

@@ -43,13 +43,7 @@ impl DedupeConfig {
                 errors.at(path, "expected exactly one of `key`, `fields`, `header` or `body_hash`, and `fields` not empty");
                 return None;
             }
-            let mut paths = Vec::new();
-            for (index, text) in fields.iter().enumerate() {
-                match Path::parse(text) {
-                    Ok(parsed) => paths.push(parsed),
-                    Err(message) => errors.at(&format!("{path}.fields[{index}]"), message),
-                }
-            }
+            let paths = errors.each(&format!("{path}.fields"), &fields, Path::parse);
             return Some(Dedupe {
                 source: DedupeSource::Fields(paths),
                 ttl,

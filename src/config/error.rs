@@ -58,6 +58,27 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Parses every item of the list at `path` with `parse`, recording each failure
+    /// at the item's own path; the items that parsed, in order.
+    pub(crate) fn each<T>(
+        &mut self,
+        path: &str,
+        items: &[String],
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| match parse(item) {
+                Ok(parsed) => Some(parsed),
+                Err(message) => {
+                    self.at(&format!("{path}[{index}]"), message);
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// How many problems have been recorded so far.
     pub(crate) fn len(&self) -> usize {
         self.errors.len()

@@ -74,6 +74,40 @@ pub struct RouteConfig {
     pub redact: Vec<String>,
 }
 
+/// The targets `names` refer to; unknown and repeated names are reported (except
+/// those of targets whose own definition was broken, already reported).
+fn resolve_targets(
+    names: &[String],
+    at: &str,
+    targets: &HashMap<String, Arc<Target>>,
+    broken: &[String],
+    errors: &mut Collector<'_>,
+) -> Vec<Arc<Target>> {
+    let mut resolved = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        if names[..index].contains(name) {
+            errors.at(
+                &format!("{at}[{index}]"),
+                format!("target `{name}` is listed twice; each target receives one copy"),
+            );
+            continue;
+        }
+        match targets.get(name) {
+            Some(target) => resolved.push(target.clone()),
+            None if broken.contains(name) => {}
+            None => {
+                let mut known: Vec<_> = targets.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                errors.at(
+                    &format!("{at}[{index}]"),
+                    format!("unknown target `{name}`; defined targets: {}", known.join(", ")),
+                );
+            }
+        }
+    }
+    resolved
+}
+
 impl RouteConfig {
     pub(crate) fn validate(
         self,
@@ -98,25 +132,11 @@ impl RouteConfig {
                 ),
             );
         }
-        let methods = self
-            .methods
-            .unwrap_or_else(|| vec!["POST".to_owned()])
-            .iter()
-            .enumerate()
-            .filter_map(|(index, text)| {
-                let upper = text.to_ascii_uppercase();
-                match Method::from_bytes(upper.as_bytes()) {
-                    Ok(method) => Some(method),
-                    Err(_) => {
-                        errors.at(
-                            &format!("{path}.methods[{index}]"),
-                            format!("expected an HTTP method such as `POST` or `PUT`, found `{text}`"),
-                        );
-                        None
-                    }
-                }
-            })
-            .collect();
+        let methods = self.methods.unwrap_or_else(|| vec!["POST".to_owned()]);
+        let methods = errors.each(&format!("{path}.methods"), &methods, |text| {
+            Method::from_bytes(text.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("expected an HTTP method such as `POST` or `PUT`, found `{text}`"))
+        });
         let rules_config = RouteRulesConfig {
             split: self.split,
             validate: self.validate,
@@ -137,48 +157,11 @@ impl RouteConfig {
                 "rules, split and validate need `content_type: json`",
             );
         }
-        let known = || {
-            let mut names: Vec<_> = targets.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            names.join(", ")
-        };
-        let resolved: Vec<Arc<Target>> = self
-            .targets
-            .iter()
-            .enumerate()
-            .filter_map(|(index, name)| {
-                if self.targets[..index].contains(name) {
-                    errors.at(
-                        &format!("{path}.targets[{index}]"),
-                        format!("target `{name}` is listed twice; each target receives one copy"),
-                    );
-                    return None;
-                }
-                let found = targets.get(name).cloned();
-                if found.is_none() && !broken.contains(name) {
-                    errors.at(
-                        &format!("{path}.targets[{index}]"),
-                        format!("unknown target `{name}`; defined targets: {}", known()),
-                    );
-                }
-                found
-            })
-            .collect();
-        let pass_headers = self
-            .pass_headers
-            .iter()
-            .enumerate()
-            .filter_map(|(index, text)| match HeaderName::try_from(text.as_str()) {
-                Ok(name) => Some(name),
-                Err(_) => {
-                    errors.at(
-                        &format!("{path}.pass_headers[{index}]"),
-                        format!("expected a header name such as `x-klavi-signature`, found `{text}`"),
-                    );
-                    None
-                }
-            })
-            .collect();
+        let resolved = resolve_targets(&self.targets, &format!("{path}.targets"), targets, broken, errors);
+        let pass_headers = errors.each(&format!("{path}.pass_headers"), &self.pass_headers, |text| {
+            HeaderName::try_from(text)
+                .map_err(|_| format!("expected a header name such as `x-klavi-signature`, found `{text}`"))
+        });
         let max_body = size(
             self.max_body,
             default_max_body,
@@ -210,18 +193,7 @@ impl RouteConfig {
         } else {
             rules_config.compile(path, targets, &resolved, errors)
         };
-        let redact = self
-            .redact
-            .iter()
-            .enumerate()
-            .filter_map(|(index, text)| match Path::parse(text) {
-                Ok(path) => Some(path),
-                Err(message) => {
-                    errors.at(&format!("{path}.redact[{index}]"), message);
-                    None
-                }
-            })
-            .collect();
+        let redact = errors.each(&format!("{path}.redact"), &self.redact, Path::parse);
         let secret_params = verifiers
             .iter()
             .filter_map(|verifier| verifier.secret_path_param())

@@ -211,13 +211,10 @@ impl RouteRulesConfig {
 }
 
 fn compile_validation(config: ValidateConfig, path: &str, errors: &mut Collector<'_>) -> Validation {
-    let mut validation = Validation::default();
-    for (index, text) in config.required.iter().enumerate() {
-        match Path::parse(text) {
-            Ok(parsed) => validation.required.push(parsed),
-            Err(message) => errors.at(&format!("{path}.required[{index}]"), message),
-        }
-    }
+    let mut validation = Validation {
+        required: errors.each(&format!("{path}.required"), &config.required, Path::parse),
+        ..Validation::default()
+    };
     for (text, format) in config.formats {
         let at = format!("{path}.formats.{text}");
         let format = match format {

@@ -342,9 +342,9 @@ fn assert_signed(received: &crate::support::Received, secret: &str) {
     use hookgate::auth::standard_webhooks::StandardWebhooksVerifier;
     use hookgate::auth::{unix_now, AuthRequest, Verifier};
     use hookgate::standard_webhooks::decode_secret;
-    let key = hookgate::model::Secret::new(decode_secret(secret).unwrap());
+    let key = hookgate::model::Secret::new(decode_secret(secret).expect("a whsec_ secret"));
     let verifier = StandardWebhooksVerifier::new(vec![key], Duration::from_secs(300));
-    let uri: http::Uri = "/a".parse().unwrap();
+    let uri = http::Uri::from_static("/a");
     let params = hookgate::model::PathParams::default();
     let request = AuthRequest {
         method: &Method::POST,
