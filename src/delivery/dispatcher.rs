@@ -297,6 +297,8 @@ impl Shared {
             .is_some_and(|current| Arc::ptr_eq(current, worker))
         {
             workers.remove(&worker.name);
+            let retired = workers.values().filter(|worker| !worker.is_active()).count();
+            metrics::gauge!("hookgate_unconfigured_targets").set(retired as f64);
             self.workers.store(Arc::new(workers));
         }
         true

@@ -1,6 +1,8 @@
 //! hookgate's integration tests: hookgate on real sockets, against real
 //! `redis-server`s started on free ports and programmable fake downstreams. One
 //! binary, sharing the harness in `support/`.
+// Helpers fail their test on any error, as the tests themselves do.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

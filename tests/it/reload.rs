@@ -254,10 +254,11 @@ async fn keys_that_need_a_restart_are_refused_by_name() {
     target.wait_for(1).await;
 }
 
-/// A target whose backend fails until told otherwise, with credentials `key`.
-fn failing(data: &Path, backend: &Downstream, key: &str, route_target: &str, extra_targets: &str) -> String {
+/// A config whose route sends to target `ledger`, with credentials `key` and quick
+/// retries (its breaker never opens).
+fn with_ledger(data: &Path, backend: &Downstream, key: &str) -> String {
     format!(
-        "{}targets:\n{extra_targets}  ledger: {{ url: \"{}\", headers: {{ x-api-key: {key} }}, retry: {{ initial_backoff: 50ms, max_backoff: 100ms }}, breaker: {{ failures: 1000 }} }}\nroutes:\n  - {{ name: r, path: /in, targets: [{route_target}] }}\n",
+        "{}targets:\n  ledger: {{ url: \"{}\", headers: {{ x-api-key: {key} }}, retry: {{ initial_backoff: 50ms, max_backoff: 100ms }}, breaker: {{ failures: 1000 }} }}\nroutes:\n  - {{ name: r, path: /in, targets: [ledger] }}\n",
         head(data),
         backend.url("/ledger")
     )
@@ -271,64 +272,89 @@ fn without_ledger(data: &Path, other: &Downstream) -> String {
     )
 }
 
-#[tokio::test]
-async fn a_rotated_key_reaches_deliveries_already_queued() {
+/// hookgate on [`with_ledger`] (key `key-1`) whose backend answers 503, with event
+/// `queued` admitted and its first attempt failed.
+struct Queued {
+    hookgate: Hookgate,
+    backend: Downstream,
+    file: std::path::PathBuf,
+    data: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn one_queued_for_ledger() -> Queued {
     let backend = Downstream::start().await;
     backend.set(|b| b.status = http::StatusCode::SERVICE_UNAVAILABLE);
     let dir = tempfile::tempdir().unwrap();
     let (file, data) = (dir.path().join("hookgate.yaml"), dir.path().join("data"));
-    std::fs::write(&file, failing(&data, &backend, "key-1", "ledger", "")).unwrap();
+    std::fs::write(&file, with_ledger(&data, &backend, "key-1")).unwrap();
     let hookgate = Hookgate::start_file(&file).await;
-    assert_eq!(post(&hookgate, "/in", "e1").await.status, 202);
-    let first = backend.wait_for(1).await.remove(0);
-    assert_eq!(first.headers["x-api-key"], "key-1");
+    assert_eq!(post(&hookgate, "/in", "queued").await.status, 202);
+    assert_eq!(backend.wait_for(1).await[0].headers["x-api-key"], "key-1");
+    Queued {
+        hookgate,
+        backend,
+        file,
+        data,
+        _dir: dir,
+    }
+}
 
-    std::fs::write(&file, failing(&data, &backend, "key-2", "ledger", "")).unwrap();
-    assert_eq!(reload(&hookgate).await.status, 200);
+/// Lets `backend` succeed and waits for the request that does.
+async fn succeeds(backend: &Downstream) -> crate::support::Received {
+    let failed_attempts = backend.received().len();
     backend.set(|b| b.status = http::StatusCode::OK);
-    within(Duration::from_secs(10), "a retry after the reload", || {
-        backend
-            .received()
-            .iter()
-            .any(|r| r.headers["x-api-key"] == "key-2")
+    within(Duration::from_secs(10), "a successful attempt", || {
+        backend.received().len() > failed_attempts
     })
     .await;
-    crate::support::drained(&hookgate.store, "ledger").await;
-    let last = backend.received().pop().unwrap();
+    backend.received().remove(failed_attempts)
+}
+
+#[tokio::test]
+async fn a_rotated_key_reaches_deliveries_already_queued() {
+    let Queued {
+        hookgate,
+        backend,
+        file,
+        data,
+        _dir,
+    } = one_queued_for_ledger().await;
+    std::fs::write(&file, with_ledger(&data, &backend, "key-2")).unwrap();
+    assert_eq!(reload(&hookgate).await.status, 200);
+    let delivered = succeeds(&backend).await;
     assert_eq!(
-        last.headers["x-api-key"], "key-2",
-        "the retry that succeeded used the new key"
+        delivered.headers["x-api-key"], "key-2",
+        "the retry carries the new key"
     );
-    assert_eq!(&last.body[..], br#"{"id":"e1"}"#, "the body is as admitted");
+    assert_eq!(
+        &delivered.body[..],
+        br#"{"id":"queued"}"#,
+        "the body is as admitted"
+    );
+    crate::support::drained(&hookgate.store, "ledger").await;
 }
 
 #[tokio::test]
 async fn a_removed_target_still_gets_its_queued_deliveries_with_its_last_definition() {
-    let (backend, other) = (Downstream::start().await, Downstream::start().await);
-    backend.set(|b| b.status = http::StatusCode::SERVICE_UNAVAILABLE);
-    let dir = tempfile::tempdir().unwrap();
-    let (file, data) = (dir.path().join("hookgate.yaml"), dir.path().join("data"));
-    std::fs::write(&file, failing(&data, &backend, "key-1", "ledger", "")).unwrap();
-    let hookgate = Hookgate::start_file(&file).await;
-    assert_eq!(post(&hookgate, "/in", "queued").await.status, 202);
-    backend.wait_for(1).await;
-
+    let Queued {
+        hookgate,
+        backend,
+        file,
+        data,
+        _dir,
+    } = one_queued_for_ledger().await;
+    let other = Downstream::start().await;
     std::fs::write(&file, without_ledger(&data, &other)).unwrap();
     let answer = reload(&hookgate).await;
     assert_eq!(answer.json()["retired_targets"], serde_json::json!(["ledger"]));
     assert_eq!(post(&hookgate, "/in", "new").await.status, 202);
     other.wait_for(1).await;
 
-    let failed_attempts = backend.received().len();
-    backend.set(|b| b.status = http::StatusCode::OK);
-    within(Duration::from_secs(10), "the queued delivery", || {
-        backend.received().len() > failed_attempts
-    })
-    .await;
-    crate::support::drained(&hookgate.store, "ledger").await;
-    let delivered = backend.received().pop().unwrap();
+    let delivered = succeeds(&backend).await;
     assert_eq!(delivered.headers["x-api-key"], "key-1");
     assert_eq!(&delivered.body[..], br#"{"id":"queued"}"#);
+    crate::support::drained(&hookgate.store, "ledger").await;
     // Drained and no longer configured: its worker stops and the store forgets it.
     let store = hookgate.store.clone();
     crate::support::eventually("the definition forgotten", || async {
@@ -339,17 +365,16 @@ async fn a_removed_target_still_gets_its_queued_deliveries_with_its_last_definit
 
 #[tokio::test]
 async fn a_restart_without_a_target_still_delivers_its_queue_and_reports_it() {
-    let (backend, other) = (Downstream::start().await, Downstream::start().await);
-    backend.set(|b| b.status = http::StatusCode::SERVICE_UNAVAILABLE);
-    let dir = tempfile::tempdir().unwrap();
-    let (file, data) = (dir.path().join("hookgate.yaml"), dir.path().join("data"));
-    std::fs::write(&file, failing(&data, &backend, "key-1", "ledger", "")).unwrap();
-    let hookgate = Hookgate::start_file(&file).await;
-    assert_eq!(post(&hookgate, "/in", "queued").await.status, 202);
-    backend.wait_for(1).await;
+    let Queued {
+        hookgate,
+        backend,
+        file,
+        data,
+        _dir,
+    } = one_queued_for_ledger().await;
     hookgate.shutdown().await;
 
-    backend.set(|b| b.status = http::StatusCode::OK);
+    let other = Downstream::start().await;
     std::fs::write(&file, without_ledger(&data, &other)).unwrap();
     let hookgate = Hookgate::start_file(&file).await;
     let metrics = send(Method::GET, &hookgate.admin_url("/metrics"), &[], "").await;
@@ -357,13 +382,7 @@ async fn a_restart_without_a_target_still_delivers_its_queue_and_reports_it() {
         String::from_utf8_lossy(&metrics.body).contains("hookgate_unconfigured_targets 1"),
         "the target the store knows and the config does not is reported"
     );
-    within(
-        Duration::from_secs(10),
-        "the queued delivery after the restart",
-        || backend.received().len() >= 2,
-    )
-    .await;
-    let delivered = backend.received().pop().unwrap();
+    let delivered = succeeds(&backend).await;
     assert_eq!(
         delivered.headers["x-api-key"], "key-1",
         "sent with the stored definition"
