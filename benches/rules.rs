@@ -45,7 +45,7 @@ fn klavi(c: &mut Criterion) {
         dedupe: route.dedupe.as_ref(),
     };
     let fixture = include_bytes!("../tests/fixtures/klavi-consent_authorised.json");
-    let event: serde_json::Value = serde_json::from_slice(fixture).unwrap_or_default();
+    let event = std::sync::Arc::new(serde_json::from_slice::<serde_json::Value>(fixture).unwrap_or_default());
     let (headers, params, body) = (HeaderMap::new(), PathParams::default(), Bytes::new());
     let request = |value| Request {
         method: &Method::POST,
@@ -68,7 +68,7 @@ fn klavi(c: &mut Criterion) {
             })
         },
     );
-    let batch = serde_json::Value::Array(vec![event[0].clone(); 10]);
+    let batch = std::sync::Arc::new(serde_json::Value::Array(vec![event[0].clone(); 10]));
     group.throughput(Throughput::Elements(10));
     group.bench_function("a batch of ten consent events", |b| {
         b.iter(|| {

@@ -94,7 +94,7 @@ fn evaluate(exchange: &Exchange<Decoded>) -> Result<(Vec<Event>, Option<Primary>
         headers: &exchange.head.headers,
         params: &exchange.matched.params,
         body: &exchange.body,
-        value: exchange.stage.value.as_deref(),
+        value: exchange.stage.value.as_ref(),
     };
     let view = RouteView {
         targets: &route.targets,

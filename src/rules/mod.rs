@@ -101,7 +101,7 @@ pub struct Request<'a> {
     /// Its body as received.
     pub body: &'a Bytes,
     /// Its body parsed, when the route parses it.
-    pub value: Option<&'a Value>,
+    pub value: Option<&'a Arc<Value>>,
 }
 
 impl Request<'_> {
@@ -165,7 +165,7 @@ impl RouteRules {
                 dropped: 0,
             });
         }
-        let body = request.value.unwrap_or(&Value::Null);
+        let body = request.value.map_or(&Value::Null, |value| &**value);
         let events = self.split(body);
         let mut violations = Vec::new();
         for (location, event) in &events {
@@ -321,21 +321,22 @@ impl RouteRules {
 
 /// The identity rules' one event: the body as received, for the route's targets.
 pub fn identity(request: &Request<'_>, route: RouteView<'_>) -> Result<Event, RulesError> {
-    let value = request.value.unwrap_or(&Value::Null);
-    let destinations = addressed(route.targets, value, request)
+    // The parsed body is shared, not copied: the event is the body as it is.
+    let value = request.value.cloned().unwrap_or_default();
+    let destinations = addressed(route.targets, &value, request)
         .map_err(|error| RulesError::Invalid(vec![violation("$", &error)]))?;
     let key = dedupe::key(
         route.dedupe,
         dedupe::Source {
             headers: request.headers,
             bytes: request.body,
-            value: request.value,
+            value: request.value.map(|value| &**value),
         },
     )?;
     Ok(Event {
         dedupe_key: key,
         rewrites: vec![Rewrite {
-            value: Arc::new(value.clone()),
+            value,
             body: request.body.clone(),
             content_type: None,
             destinations,
