@@ -95,6 +95,10 @@ impl Reloader {
     /// knows that the config does not name.
     pub async fn start(&self) {
         let _running = self.running.lock().await;
+        // Present from the start, at zero, so a dashboard can tell "no reload yet".
+        for result in ["ok", "error"] {
+            metrics::counter!("hookgate_config_reloads_total", "result" => result).increment(0);
+        }
         let snapshot = self.registry.snapshot();
         self.follow(&snapshot, &snapshot).await;
         config_info(None, &snapshot.hash);
