@@ -247,8 +247,15 @@ fn serve(path: &std::path::Path, log_format: LogFormat) -> anyhow::Result<ExitCo
     let _logs = telemetry::init(log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
+        // Taken before anything slow (the store's connection), so a SIGHUP while
+        // starting is a reload, not the signal's default: the end of the process.
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let (routes, targets, hash) = (config.routes.len(), config.targets.len(), config.hash.clone());
-        let server = Server::bind(config, Box::new(hookgate::config::File(path.to_owned()))).await?;
+        let server = Server::bind(
+            config,
+            std::sync::Arc::new(hookgate::config::File(path.to_owned())),
+        )
+        .await?;
         tracing::info!(
             listen = %server.local_addr()?,
             admin = server.admin_addr().map(tracing::field::display),
@@ -258,7 +265,14 @@ fn serve(path: &std::path::Path, log_format: LogFormat) -> anyhow::Result<ExitCo
             hash = %hash,
             "hookgate listening"
         );
-        tokio::spawn(reload_on_hangup(server.reloader()));
+        match hangups {
+            Ok(hangups) => {
+                tokio::spawn(reload_on_hangup(hangups, server.reloader()));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /reload instead")
+            }
+        }
         server.run(shutdown_signal()).await;
         anyhow::Ok(())
     })?;
@@ -403,15 +417,10 @@ async fn request_reload(admin: SocketAddr) -> anyhow::Result<ExitCode> {
 }
 
 /// Reloads the config on every SIGHUP, for the life of the process.
-async fn reload_on_hangup(reloader: std::sync::Arc<hookgate::reload::Reloader>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /reload instead");
-            return;
-        }
-    };
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    reloader: std::sync::Arc<hookgate::reload::Reloader>,
+) {
     while hangups.recv().await.is_some() {
         // The outcome is logged and counted by the reloader.
         let _ = reloader.reload("SIGHUP").await;

@@ -19,7 +19,7 @@ use crate::registry::{Registry, Snapshot};
 use crate::store::Store;
 
 /// How long saving target definitions may take before a reload goes on without it
-/// (it is retried at the next reload).
+/// (it is tried again by [`Reloader::keep_definitions`]).
 const SAVE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Where configs come from.
@@ -57,7 +57,7 @@ pub struct Reloaded {
 
 /// Applies configs to a running server.
 pub struct Reloader {
-    source: Box<dyn Source>,
+    source: Arc<dyn Source>,
     registry: Arc<Registry>,
     dispatcher: Dispatcher,
     store: Arc<dyn Store>,
@@ -76,7 +76,7 @@ impl std::fmt::Debug for Reloader {
 impl Reloader {
     /// A reloader of `registry` from `source`.
     pub fn new(
-        source: Box<dyn Source>,
+        source: Arc<dyn Source>,
         registry: Arc<Registry>,
         dispatcher: Dispatcher,
         store: Arc<dyn Store>,
@@ -100,7 +100,7 @@ impl Reloader {
             metrics::counter!("hookgate_config_reloads_total", "result" => result).increment(0);
         }
         let snapshot = self.registry.snapshot();
-        self.follow(&snapshot, &snapshot).await;
+        self.follow(&snapshot).await;
         config_info(None, &snapshot.hash);
     }
 
@@ -127,14 +127,19 @@ impl Reloader {
 
     async fn swap(&self, trigger: &'static str) -> Result<Reloaded, ReloadError> {
         tracing::info!(trigger, config = %self.source.describe(), "reloading the config");
-        let next = self.source.load().map_err(ReloadError::Invalid)?;
+        // Reading files and building verifiers (JWKS, secret files) may block.
+        let source = self.source.clone();
+        let next = tokio::task::spawn_blocking(move || source.load())
+            .await
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+            .map_err(ReloadError::Invalid)?;
         let current = self.registry.snapshot();
         let changes = current.settings.restart_only_changes(&next.settings);
         if !changes.is_empty() {
             return Err(ReloadError::RestartNeeded(changes));
         }
         let next = Arc::new(next);
-        let retired = self.follow(&next, &current).await;
+        let retired = self.follow(&next).await;
         self.registry.swap(next.clone());
         config_info(Some(&current.hash), &next.hash);
         Ok(Reloaded {
@@ -144,29 +149,55 @@ impl Reloader {
         })
     }
 
-    /// Saves `next`'s targets' definitions and makes the workers follow them;
-    /// `previous` is the snapshot `next` replaces. Returns the targets it retires.
-    async fn follow(&self, next: &Arc<Snapshot>, previous: &Arc<Snapshot>) -> Vec<String> {
-        let records: Vec<_> = next.targets.iter().map(|target| target.record()).collect();
-        match tokio::time::timeout(SAVE_DEADLINE, self.store.save_targets(&records)).await {
+    /// Makes the workers follow `next` and saves the definitions of every target
+    /// that has one (configured or still delivering), then reports the targets that
+    /// are out of the config but still have work. Returns the targets it retires.
+    async fn follow(&self, next: &Arc<Snapshot>) -> Vec<String> {
+        let unconfigured = self.unconfigured(next).await;
+        let changes = self.dispatcher.changes().await;
+        let retired = self.dispatcher.apply(&changes, next, &unconfigured);
+        self.save(&self.dispatcher.definitions()).await;
+        let running = self.dispatcher.retired();
+        if !running.is_empty() {
+            tracing::warn!(
+                targets = %running.join(", "),
+                "targets not in the config still have deliveries or dead letters; they are sent with their last definition"
+            );
+        }
+        metrics::gauge!("hookgate_unconfigured_targets").set(running.len() as f64);
+        drop(changes);
+        retired
+    }
+
+    /// Saves the definitions of every target with a worker again, every
+    /// `interval`, until `stop`: a save that failed is made up for, and a definition
+    /// another instance forgot while this one still uses it is restored.
+    pub async fn keep_definitions(
+        self: Arc<Self>,
+        interval: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = stop.cancelled() => return,
+            }
+            let changes = self.dispatcher.changes().await;
+            self.save(&self.dispatcher.definitions()).await;
+            let running = self.dispatcher.retired();
+            metrics::gauge!("hookgate_unconfigured_targets").set(running.len() as f64);
+            drop(changes);
+        }
+    }
+
+    async fn save(&self, records: &[crate::model::TargetRecord]) {
+        match tokio::time::timeout(SAVE_DEADLINE, self.store.save_targets(records)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                tracing::warn!(%error, "saving the targets' definitions failed; the next reload tries again")
+                tracing::warn!(%error, "saving the targets' definitions failed; it is tried again shortly")
             }
-            Err(_) => {
-                tracing::warn!("saving the targets' definitions timed out; the next reload tries again")
-            }
+            Err(_) => tracing::warn!("saving the targets' definitions timed out; it is tried again shortly"),
         }
-        let unconfigured = self.unconfigured(next).await;
-        let retired = self.dispatcher.apply(
-            &next.targets,
-            &unconfigured,
-            next.settings.limits.max_response_body,
-            Arc::downgrade(previous),
-        );
-        let running = self.dispatcher.retired();
-        metrics::gauge!("hookgate_unconfigured_targets").set(running.len() as f64);
-        retired
     }
 
     /// Targets whose definitions the store keeps but `next` does not name.

@@ -18,6 +18,13 @@ use crate::reload::{Reloader, Source};
 use crate::serve::{self, Drained};
 use crate::store::{Store, StoreError};
 
+/// How often target definitions are saved again (see
+/// [`Reloader::keep_definitions`]).
+const KEEP_DEFINITIONS: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The most the admin listener's connections get to finish at shutdown.
+const ADMIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -46,7 +53,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds the listeners of `snapshot`'s settings and starts the
     /// delivery workers of its targets. Reloads read `source`.
-    pub async fn bind(snapshot: Snapshot, source: Box<dyn Source>) -> Result<Server, StartError> {
+    pub async fn bind(snapshot: Snapshot, source: Arc<dyn Source>) -> Result<Server, StartError> {
         // Install the recorder before the first request can count anything.
         crate::telemetry::metrics();
         let settings = &snapshot.settings;
@@ -127,9 +134,20 @@ impl Server {
         };
         drop(snapshot);
         let stop_admin = CancellationToken::new();
+        let keeper = tokio::spawn(
+            self.reloader
+                .clone()
+                .keep_definitions(KEEP_DEFINITIONS, stop_admin.clone()),
+        );
         let admin = self.admin.map(|listener| {
             let service = crate::admin::service(self.store.clone(), self.reloader.clone());
             let stop = stop_admin.clone();
+            // Operators' connections (a scrape, a reload) are short: their drain does
+            // not need the whole grace period, which the data path has just used.
+            let limits = serve::Limits {
+                grace: limits.grace.min(ADMIN_GRACE),
+                ..limits
+            };
             tokio::spawn(async move { serve::serve(listener, service, limits, stop.cancelled_owned()).await })
         });
         let started = std::sync::OnceLock::new();
@@ -150,6 +168,7 @@ impl Server {
             .map_or_else(Default::default, std::time::Instant::elapsed);
         self.dispatcher.shutdown(grace.saturating_sub(elapsed)).await;
         stop_admin.cancel();
+        let _ = keeper.await;
         if let Some(admin) = admin {
             let _ = admin.await;
         }

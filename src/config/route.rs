@@ -199,8 +199,8 @@ impl RouteConfig {
             .filter_map(|verifier| verifier.secret_path_param())
             .map(str::to_owned)
             .collect();
-        LiveRoute {
-            route: Arc::new(Route {
+        LiveRoute::new(
+            Route {
                 name: self.name,
                 path: self.path,
                 methods,
@@ -213,9 +213,9 @@ impl RouteConfig {
                 dedupe,
                 redact,
                 secret_params,
-            }),
+            },
             verifiers,
             rules,
-        }
+        )
     }
 }

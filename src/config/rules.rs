@@ -206,6 +206,7 @@ impl RouteRulesConfig {
             all_matches: self.matching == Some(MatchMode::All),
             fallback,
             output,
+            identity: false,
         }
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! Workers follow the config: [`Dispatcher::apply`] starts workers for added
 //! targets and hands existing ones their new definition. A target removed from the
-//! config keeps its worker, with its last definition, until its queue is drained and
-//! no request that could still admit to it is in flight; then its definition is
+//! config keeps its worker, with its last definition, until nothing of it is left:
+//! no request still served by a snapshot naming it (it could admit more), nothing
+//! queued, no dead letter (a replay would queue it again). Then its definition is
 //! forgotten by the store too.
 //!
 //! (This is the per-target pipeline the design describes as a tower stack. It is
@@ -19,6 +20,7 @@
 //! would hide inside `poll_ready`.)
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,9 @@ use super::breaker::{Breaker, Permit};
 use super::rate::RateLimit;
 use super::retry::{self, Decision, Outcome};
 use super::{finish, send, HttpClient, SendError};
-use crate::model::{now_ms, Attempt, Target, EXCERPT_LIMIT};
+use crate::model::{now_ms, Attempt, Target, TargetRecord, EXCERPT_LIMIT};
 use crate::registry::Snapshot;
-use crate::store::{Completion, Lease, Store};
+use crate::store::{Completion, DeadLetterFilter, Lease, Store};
 
 /// How often an idle worker looks for due retries and other instances' admissions.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -49,6 +51,10 @@ const STORE_BACKOFF: Duration = Duration::from_secs(1);
 /// How often an idle retired worker asks whether its queue is drained.
 const DRAIN_CHECK: Duration = Duration::from_secs(1);
 
+/// How often a drained retired worker looks again for dead letters of its target
+/// (a scan of the dead letters, so not every second).
+const DEAD_CHECK: Duration = Duration::from_secs(60);
+
 /// The running workers.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
@@ -58,8 +64,10 @@ pub struct Dispatcher {
 struct Shared {
     /// Read on every admission (to wake a worker), written on reloads.
     workers: ArcSwap<HashMap<String, Arc<Worker>>>,
-    /// Serialises changes to `workers`.
-    changing: Mutex<()>,
+    /// Held while the workers and the stored target definitions change together (a
+    /// reload's save and apply; a retired worker's removal and forgetting), so
+    /// neither undoes the other.
+    changing: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     client: HttpClient,
     /// Where workers and attempts run.
@@ -116,9 +124,13 @@ struct Worker {
     permits: ArcSwap<Semaphore>,
     wake: Notify,
     max_response_body: std::sync::atomic::AtomicUsize,
-    /// Set while the target is not in the config: the snapshot that last held it (no
-    /// request can admit to it once that is gone).
-    retired: Mutex<Option<Weak<Snapshot>>>,
+    /// Whether the target is out of the config.
+    retired: std::sync::atomic::AtomicBool,
+    /// Every snapshot that named the target and may still serve a request (a request
+    /// on one of them can still admit to it).
+    named_by: Mutex<Vec<Weak<Snapshot>>>,
+    /// When a drained retired worker may next look for dead letters.
+    next_dead_check: Mutex<Option<Instant>>,
     /// Outcomes waiting to be recorded in the store.
     finished: Mutex<Finished>,
 }
@@ -150,7 +162,7 @@ impl Dispatcher {
         Ok(Self {
             shared: Arc::new(Shared {
                 workers: ArcSwap::default(),
-                changing: Mutex::new(()),
+                changing: tokio::sync::Mutex::new(()),
                 store,
                 client,
                 runtime: DeliveryRuntime(Some(runtime)),
@@ -161,41 +173,46 @@ impl Dispatcher {
         })
     }
 
-    /// Makes the workers follow a config: one per target of `configured` (started,
-    /// or given its new definition), and one per target of `unconfigured` (targets
-    /// the store knows that the config does not name) with that definition. Workers
-    /// of targets in neither list are retired: they keep sending what is queued with
-    /// their last definition until the queue is drained and `previous`, the snapshot
-    /// that last named them, is gone. Returns the names of the targets being retired.
+    /// Takes the lock under which workers and stored definitions change together;
+    /// [`Dispatcher::apply`] needs it.
+    pub async fn changes(&self) -> Changes<'_> {
+        Changes(self.shared.changing.lock().await)
+    }
+
+    /// Makes the workers follow `next`: one per target of the config (started, or
+    /// given its new definition), and one per target of `unconfigured` (targets the
+    /// store knows that the config does not name) with that definition. Workers of
+    /// targets in neither are retired: they keep sending what is queued with their
+    /// last definition until nothing of the target is left (see the module docs).
+    /// Returns the names of the targets this retires.
     pub fn apply(
         &self,
-        configured: &[Arc<Target>],
+        _changes: &Changes<'_>,
+        next: &Arc<Snapshot>,
         unconfigured: &[Arc<Target>],
-        max_response_body: usize,
-        previous: Weak<Snapshot>,
     ) -> Vec<String> {
         let shared = &self.shared;
-        let _changing = shared.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        let max_response_body = next.settings.limits.max_response_body;
         let mut workers: HashMap<String, Arc<Worker>> = (**shared.workers.load()).clone();
-        for target in configured {
+        for target in &next.targets {
             match workers.get(&target.name) {
                 Some(worker) => {
                     worker.update(target.clone(), max_response_body);
-                    if worker.retire(None).is_some() {
+                    if worker.retired.swap(false, Ordering::SeqCst) {
                         tracing::info!(target_name = %target.name, "target is in the config again");
                     }
+                    worker.named_by(next);
                 }
                 None => {
-                    let worker = self.spawn(target.clone(), max_response_body, None);
+                    let worker = self.spawn(target.clone(), max_response_body, false);
+                    worker.named_by(next);
                     workers.insert(target.name.clone(), worker);
                 }
             }
         }
         let mut retiring = Vec::new();
         for (name, worker) in &workers {
-            let configured = configured.iter().any(|target| target.name == *name);
-            if !configured && worker.is_active() {
-                worker.retire(Some(previous.clone()));
+            if next.target(name).is_none() && !worker.retired.swap(true, Ordering::SeqCst) {
                 retiring.push(name.clone());
                 tracing::warn!(
                     target_name = %name,
@@ -204,26 +221,27 @@ impl Dispatcher {
             }
         }
         for target in unconfigured {
-            if workers.contains_key(&target.name) {
-                continue;
+            if !workers.contains_key(&target.name) {
+                let worker = self.spawn(target.clone(), max_response_body, true);
+                workers.insert(target.name.clone(), worker);
             }
-            tracing::warn!(
-                target_name = %target.name,
-                "target known to the store but not in the config; its queued deliveries are sent with its last definition"
-            );
-            let worker = self.spawn(target.clone(), max_response_body, Some(Weak::new()));
-            workers.insert(target.name.clone(), worker);
         }
         shared.workers.store(Arc::new(workers));
         retiring
     }
 
-    fn spawn(
-        &self,
-        target: Arc<Target>,
-        max_response_body: usize,
-        retired: Option<Weak<Snapshot>>,
-    ) -> Arc<Worker> {
+    /// The definitions of every target with a worker (configured, or retired and
+    /// still delivering): what the store must keep.
+    pub fn definitions(&self) -> Vec<TargetRecord> {
+        self.shared
+            .workers
+            .load()
+            .values()
+            .map(|worker| worker.target.load().record())
+            .collect()
+    }
+
+    fn spawn(&self, target: Arc<Target>, max_response_body: usize, retired: bool) -> Arc<Worker> {
         let shared = &self.shared;
         let worker = Arc::new(Worker {
             name: target.name.clone(),
@@ -235,7 +253,9 @@ impl Dispatcher {
             client: shared.client.clone(),
             wake: Notify::new(),
             max_response_body: max_response_body.into(),
-            retired: Mutex::new(retired),
+            retired: retired.into(),
+            named_by: Mutex::default(),
+            next_dead_check: Mutex::default(),
             finished: Mutex::default(),
         });
         if let Some(handle) = shared.runtime.handle() {
@@ -261,7 +281,7 @@ impl Dispatcher {
             .workers
             .load()
             .values()
-            .filter(|worker| !worker.is_active())
+            .filter(|worker| worker.retired.load(Ordering::SeqCst))
             .map(|worker| worker.name.clone())
             .collect();
         names.sort();
@@ -286,9 +306,9 @@ impl Dispatcher {
 
 impl Shared {
     /// Removes `worker` once it is retired and done; false when it is in use again.
+    /// The caller holds `changing`.
     fn remove(&self, worker: &Arc<Worker>) -> bool {
-        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
-        if worker.is_active() {
+        if !worker.retired.load(Ordering::SeqCst) {
             return false;
         }
         let mut workers: HashMap<String, Arc<Worker>> = (**self.workers.load()).clone();
@@ -297,13 +317,14 @@ impl Shared {
             .is_some_and(|current| Arc::ptr_eq(current, worker))
         {
             workers.remove(&worker.name);
-            let retired = workers.values().filter(|worker| !worker.is_active()).count();
-            metrics::gauge!("hookgate_unconfigured_targets").set(retired as f64);
             self.workers.store(Arc::new(workers));
         }
         true
     }
 }
+
+/// The lock under which workers and stored target definitions change together.
+pub struct Changes<'a>(#[allow(dead_code)] tokio::sync::MutexGuard<'a, ()>);
 
 impl Worker {
     /// Takes `target` as the definition to send with from now on.
@@ -326,33 +347,53 @@ impl Worker {
         }
     }
 
-    /// Marks the worker retired (`Some`) or active (`None`); returns what it was.
-    fn retire(&self, until: Option<Weak<Snapshot>>) -> Option<Weak<Snapshot>> {
-        std::mem::replace(
-            &mut self.retired.lock().unwrap_or_else(PoisonError::into_inner),
-            until,
-        )
-    }
-
-    fn is_active(&self) -> bool {
-        self.retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+    /// Remembers that `snapshot` names this target, forgetting snapshots no request
+    /// holds any more.
+    fn named_by(&self, snapshot: &Arc<Snapshot>) {
+        let mut named_by = self.named_by.lock().unwrap_or_else(PoisonError::into_inner);
+        named_by.retain(|weak| weak.strong_count() > 0);
+        named_by.push(Arc::downgrade(snapshot));
     }
 
     /// Whether a retired worker may stop: no request can admit to its target any
-    /// more, and nothing of it is left in the store.
+    /// more, and nothing of it is left in the store (queued, or dead and replayable).
     async fn drained(&self) -> bool {
-        let free = match &*self.retired.lock().unwrap_or_else(PoisonError::into_inner) {
-            None => return false,
-            Some(until) => until.upgrade().is_none(),
+        if !self.retired.load(Ordering::SeqCst) {
+            return false;
+        }
+        let named = {
+            let mut named_by = self.named_by.lock().unwrap_or_else(PoisonError::into_inner);
+            named_by.retain(|weak| weak.strong_count() > 0);
+            !named_by.is_empty()
         };
-        free && self
-            .store
-            .pending(&self.name)
+        if named
+            || !self
+                .store
+                .pending(&self.name)
+                .await
+                .is_ok_and(|pending| pending == 0)
+        {
+            return false;
+        }
+        let now = Instant::now();
+        {
+            let mut next = self
+                .next_dead_check
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if next.is_some_and(|at| now < at) {
+                return false;
+            }
+            *next = Some(now + DEAD_CHECK);
+        }
+        let filter = DeadLetterFilter {
+            target: Some(self.name.clone()),
+            ..DeadLetterFilter::default()
+        };
+        self.store
+            .dead_letters(&filter, 1)
             .await
-            .is_ok_and(|pending| pending == 0)
+            .is_ok_and(|dead| dead.is_empty())
     }
 
     async fn run(self: Arc<Self>, dispatcher: Weak<Shared>) {
@@ -436,16 +477,19 @@ impl Worker {
         }
     }
 
-    /// Ends a drained retired worker: forgets its target's definition and leaves
-    /// the dispatcher. False when the target came back meanwhile.
+    /// Ends a drained retired worker: leaves the dispatcher and has the store forget
+    /// its target's definition (unless another instance saved a different one
+    /// meanwhile). False when the target came back meanwhile.
     async fn stop_retired(self: &Arc<Self>, dispatcher: &Weak<Shared>) -> bool {
         let Some(shared) = dispatcher.upgrade() else {
             return true;
         };
+        let _changing = shared.changing.lock().await;
         if !shared.remove(self) {
             return false;
         }
-        if let Err(error) = self.store.forget_target(&self.name).await {
+        let definition = self.target.load().record();
+        if let Err(error) = self.store.forget_target(&definition).await {
             tracing::warn!(target_name = %self.name, %error, "forgetting a drained target's definition failed");
         }
         tracing::info!(target_name = %self.name, "removed target drained; its worker stops");

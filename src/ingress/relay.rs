@@ -161,10 +161,8 @@ fn primary_request(
         destination,
         None,
     );
-    let id = match exchange.request_id() {
-        "" => uuid::Uuid::now_v7().to_string(),
-        id => id.to_owned(),
-    };
+    // A message id of hookgate's own: the request id may come from the sender.
+    let id = uuid::Uuid::now_v7().to_string();
     finish(&mut request, &destination.target, &id, &primary.body);
     Ok(request)
 }

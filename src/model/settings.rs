@@ -92,7 +92,8 @@ impl Settings {
         if self.admin != next.admin {
             changed.push("admin.listen");
         }
-        if self.store != next.store {
+        // The admission deadline is read per request; the rest needs a new store.
+        if self.store.kind != next.store.kind || self.store.lease_timeout != next.store.lease_timeout {
             changed.push("store");
         }
         if self.limits.header_read_timeout != next.limits.header_read_timeout {

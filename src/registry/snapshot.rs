@@ -20,20 +20,28 @@ pub struct LiveRoute {
     /// Split, validation, rules and output (the identity rule set when the route
     /// has none).
     pub rules: RouteRules,
+    reads_event: bool,
 }
 
 impl LiveRoute {
+    /// A route with its checks and rules.
+    pub fn new(route: Route, verifiers: Vec<Arc<dyn Verifier>>, rules: RouteRules) -> Self {
+        let reads_event = !rules.is_identity()
+            || route.dedupe.as_ref().is_some_and(|dedupe| dedupe.reads_event())
+            || route.targets.iter().any(|target| target.reads_event());
+        Self {
+            route: Arc::new(route),
+            verifiers,
+            rules,
+            reads_event,
+        }
+    }
+
     /// Whether anything done with a request needs its body as parsed JSON: rules, a
     /// JSONPath dedupe key, or a target template reading the event. Other JSON
     /// routes only check that the body is JSON.
     pub fn reads_event(&self) -> bool {
-        !self.rules.is_identity()
-            || self
-                .route
-                .dedupe
-                .as_ref()
-                .is_some_and(|dedupe| dedupe.reads_event())
-            || self.route.targets.iter().any(|target| target.reads_event())
+        self.reads_event
     }
 }
 

@@ -87,6 +87,8 @@ pub struct RouteRules {
     pub fallback: Fallback,
     /// What targets receive.
     pub output: Output,
+    /// Whether these are the identity rules (a route without any rule setting).
+    pub identity: bool,
 }
 
 /// The request rules are evaluated on.
@@ -143,16 +145,15 @@ impl RouteRules {
             all_matches: false,
             fallback: Fallback::Forward,
             output: Output::Json,
+            identity: true,
         }
     }
 
-    /// Whether these are the identity rules.
+    /// Whether these are the identity rules: the body as received is the event.
+    /// (A route with any rule setting, even one that changes nothing, such as
+    /// `output: json`, re-serialises its events.)
     pub fn is_identity(&self) -> bool {
-        self.split.is_empty()
-            && self.validation.is_empty()
-            && self.rules.is_empty()
-            && self.fallback == Fallback::Forward
-            && matches!(self.output, Output::Json)
+        self.identity
     }
 
     /// Splits, validates, matches, rewrites, renders and addresses every event of

@@ -88,11 +88,6 @@ pub struct Validation {
 }
 
 impl Validation {
-    /// Whether it checks nothing.
-    pub fn is_empty(&self) -> bool {
-        self.required.is_empty() && self.formats.is_empty()
-    }
-
     /// Every violation of `event`, with paths prefixed by `prefix` (e.g. `$[2]`).
     pub fn check(&self, event: &Value, prefix: &str) -> Vec<Violation> {
         let located = |path: &Path| match prefix {

@@ -365,7 +365,13 @@ pub async fn target_definitions_are_kept_until_forgotten(store: Arc<dyn Store>) 
     let mut kept = store.targets().await.unwrap();
     kept.sort_by(|x, y| x.name.cmp(&y.name));
     assert_eq!(kept, vec![record("a", "http://a2/"), record("b", "http://b/")]);
-    store.forget_target("a").await.unwrap();
+    store.forget_target(&record("a", "http://a/")).await.unwrap();
+    assert_eq!(
+        store.targets().await.unwrap().len(),
+        2,
+        "a definition saved since is kept"
+    );
+    store.forget_target(&record("a", "http://a2/")).await.unwrap();
     assert_eq!(store.targets().await.unwrap(), vec![record("b", "http://b/")]);
 }
 

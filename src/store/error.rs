@@ -78,16 +78,6 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         self.kind == ErrorKind::Unavailable
     }
-
-    /// What was being done, without the cause.
-    pub fn context(&self) -> &str {
-        &self.context
-    }
-
-    /// The underlying failure, when there is one.
-    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.source.as_deref()
-    }
 }
 
 impl fmt::Display for StoreError {

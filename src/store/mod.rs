@@ -201,6 +201,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every kept target definition.
     async fn targets(&self) -> Result<Vec<TargetRecord>, StoreError>;
 
-    /// Forgets target `name`'s definition (once nothing of it is left to send).
-    async fn forget_target(&self, name: &str) -> Result<(), StoreError>;
+    /// Forgets `target`'s definition (once nothing of it is left to send), but only
+    /// while the kept one is this one: a definition saved since (by another
+    /// instance that still has the target) stays.
+    async fn forget_target(&self, target: &TargetRecord) -> Result<(), StoreError>;
 }

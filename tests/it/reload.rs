@@ -444,3 +444,90 @@ fn hangup_reloads_and_does_not_end_the_process() {
     );
     assert!(process.child.try_wait().unwrap().is_none(), "still running");
 }
+
+/// A request that began under a config naming a target can still admit to it after
+/// several reloads have removed the target: the target's worker must outlive every
+/// config a request in flight may hold, not only the last one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_begun_before_several_reloads_still_reaches_the_removed_target() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (backend, other) = (Downstream::start().await, Downstream::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("hookgate.yaml"), dir.path().join("data"));
+    std::fs::write(&file, with_ledger(&data, &backend, "key-1")).unwrap();
+    let hookgate = Hookgate::start_file(&file).await;
+
+    // Headers in, body not yet: the request holds the first config.
+    let body = br#"{"id":"late"}"#;
+    let mut slow = tokio::net::TcpStream::connect(hookgate.addr).await.unwrap();
+    let head = format!(
+        "POST /in HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..4]).await.unwrap();
+
+    std::fs::write(&file, with_ledger(&data, &backend, "key-2")).unwrap();
+    assert_eq!(reload(&hookgate).await.status, 200);
+    std::fs::write(&file, without_ledger(&data, &other)).unwrap();
+    assert_eq!(
+        reload(&hookgate).await.json()["retired_targets"],
+        serde_json::json!(["ledger"])
+    );
+    // Time has to pass: a retired worker looks every second whether it may stop.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    slow.write_all(&body[4..]).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = slow.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let delivered = backend.wait_for(1).await.remove(0);
+    assert_eq!(
+        &delivered.body[..],
+        body,
+        "admitted under the first config, delivered"
+    );
+    assert_eq!(
+        delivered.headers["x-api-key"], "key-2",
+        "with the target's last definition"
+    );
+    crate::support::drained(&hookgate.store, "ledger").await;
+}
+
+/// A removed target with dead letters keeps its definition and worker: replaying
+/// them delivers them, with that definition.
+#[tokio::test]
+async fn dead_letters_of_a_removed_target_can_still_be_replayed() {
+    let (backend, other) = (Downstream::start().await, Downstream::start().await);
+    backend.set(|b| b.status = http::StatusCode::BAD_REQUEST);
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("hookgate.yaml"), dir.path().join("data"));
+    std::fs::write(&file, with_ledger(&data, &backend, "key-1")).unwrap();
+    let hookgate = Hookgate::start_file(&file).await;
+    assert_eq!(post(&hookgate, "/in", "refused").await.status, 202);
+    let dead = crate::support::dead_letters(&hookgate.store, 1).await;
+
+    std::fs::write(&file, without_ledger(&data, &other)).unwrap();
+    assert_eq!(reload(&hookgate).await.status, 200);
+    // Time has to pass: a retired worker looks every second whether it may stop.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        hookgate
+            .store
+            .targets()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.name == "ledger"),
+        "the definition is kept while the target has dead letters"
+    );
+
+    backend.set(|b| b.status = http::StatusCode::OK);
+    let ids: Vec<String> = dead.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(hookgate.store.replay(&ids).await.unwrap(), 1);
+    let delivered = backend.wait_for(2).await.remove(1);
+    assert_eq!(&delivered.body[..], br#"{"id":"refused"}"#);
+    assert_eq!(delivered.headers["x-api-key"], "key-1");
+    crate::support::drained(&hookgate.store, "ledger").await;
+}

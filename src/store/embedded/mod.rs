@@ -344,7 +344,8 @@ impl Store for EmbeddedStore {
         self.read(reads::targets).await
     }
 
-    async fn forget_target(&self, name: &str) -> Result<(), StoreError> {
-        self.write(Op::ForgetTarget(name.to_owned())).await.map(drop)
+    async fn forget_target(&self, target: &TargetRecord) -> Result<(), StoreError> {
+        let op = Op::ForgetTarget(target.name.clone(), record::encode_target(target));
+        self.write(op).await.map(drop)
     }
 }

@@ -84,9 +84,16 @@ pub(super) fn save_targets(
     Ok(Done::Nothing)
 }
 
-/// Forgets a target definition.
-pub(super) fn forget_target(tables: &mut Tables<'_>, name: &str) -> Result<Done, StorageError> {
-    tables.targets.remove(name)?;
+/// Forgets a target definition while it is still `expected`.
+pub(super) fn forget_target(
+    tables: &mut Tables<'_>,
+    name: &str,
+    expected: &[u8],
+) -> Result<Done, StorageError> {
+    let current = tables.targets.get(name)?.map(|kept| kept.value() == expected);
+    if current == Some(true) {
+        tables.targets.remove(name)?;
+    }
     Ok(Done::Nothing)
 }
 

@@ -57,7 +57,8 @@ pub(super) enum Op {
     },
     /// (name, encoded definition).
     SaveTargets(Vec<(String, Vec<u8>)>),
-    ForgetTarget(String),
+    /// (name, the encoded definition it must still be).
+    ForgetTarget(String, Vec<u8>),
     Claim {
         target: String,
         max: usize,
@@ -202,7 +203,7 @@ impl Writer {
             Op::ReleaseKey { route, key } => ops::release_key(tables, now, route, key),
             Op::Replay(ids) => ops::replay(tables, now, ids),
             Op::SaveTargets(targets) => ops::save_targets(tables, targets),
-            Op::ForgetTarget(name) => ops::forget_target(tables, name),
+            Op::ForgetTarget(name, expected) => ops::forget_target(tables, name, expected),
         }
     }
 }

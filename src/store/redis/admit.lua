@@ -19,9 +19,13 @@ end
 -- Check every argument, and that every key written holds what it should, before
 -- writing anything: a script that fails half-way keeps the writes it made (a
 -- dedupe key claimed by a refused request would turn the provider's retry away).
+local checked = {}
 local function holds(key, kind)
-  local found = redis.call('TYPE', key)['ok']
-  return found == 'none' or found == kind
+  if checked[key] == nil then
+    local found = redis.call('TYPE', key)['ok']
+    checked[key] = found == 'none' or found == kind
+  end
+  return checked[key]
 end
 
 local arg, key = 2, 1

@@ -177,21 +177,24 @@ async fn deadline<T>(operation: impl Future<Output = RedisResult<T>>) -> RedisRe
     }
 }
 
-/// A Redis failure as a store error: an answer that will be the same next time (a
-/// key of the wrong type, a refused command or script, missing permissions) is a
-/// rejection; a connection, a timeout, or a server busy loading, failing over or
-/// out of memory may pass, and is unavailability.
+/// A Redis failure as a store error. Only answers that will be the same next time
+/// are rejections: a key of the wrong type, missing permissions, keys across slots,
+/// or one of hookgate's scripts refusing its arguments. Everything else (no
+/// connection, a timeout, a server loading, failing over, out of memory, or a
+/// script failing for one of those reasons) may pass, and is unavailability.
 fn unavailable(error: RedisError) -> StoreError {
     use ::redis::{ErrorKind, ServerErrorKind};
     let rejected = match error.kind() {
-        ErrorKind::Server(
-            ServerErrorKind::ResponseError
-            | ServerErrorKind::NoPerm
-            | ServerErrorKind::CrossSlot
-            | ServerErrorKind::NoSub
-            | ServerErrorKind::NotBusy,
-        ) => true,
-        ErrorKind::Extension => !matches!(error.code(), Some("OOM" | "BUSY")),
+        ErrorKind::Server(ServerErrorKind::NoPerm | ServerErrorKind::CrossSlot) => true,
+        ErrorKind::Server(ServerErrorKind::ResponseError) | ErrorKind::Extension => {
+            let text = error.to_string();
+            matches!(error.code(), Some("WRONGTYPE"))
+                || text.contains("WRONGTYPE")
+                || text.contains("hookgate admit:")
+                || text.contains("hookgate claim:")
+                || text.contains("hookgate finish:")
+                || text.contains("hookgate replay:")
+        }
         _ => false,
     };
     let kind = if rejected {
@@ -698,7 +701,10 @@ impl Store for RedisStore {
         // Every entry in the ready stream is either unread or leased: finishing a lease
         // deletes its entry.
         let mut pipe = ::redis::pipe();
-        pipe.cmd("XLEN")
+        // One MULTI: a claim moving an entry from the delayed set to the stream
+        // between two separate reads would make it counted in neither.
+        pipe.atomic()
+            .cmd("XLEN")
             .arg(self.keys.ready(target))
             .cmd("ZCARD")
             .arg(self.keys.delayed(target));
@@ -745,10 +751,18 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn forget_target(&self, name: &str) -> Result<(), StoreError> {
-        let mut command = ::redis::cmd("HDEL");
-        command.arg(self.keys.targets()).arg(name);
-        let _removed: i64 = self.query(command).await?;
+    async fn forget_target(&self, target: &TargetRecord) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.forget_target.prepare_invoke();
+        invocation
+            .key(self.keys.targets())
+            .arg(&target.name)
+            .arg(record::encode_target(target));
+        let _removed: i64 = self
+            .run(|mut connection| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await?;
         Ok(())
     }
 }

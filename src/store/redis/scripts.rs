@@ -17,6 +17,8 @@ pub(super) struct Scripts {
     pub(super) replay: Script,
     /// Compare-and-delete of a pending dedupe key.
     pub(super) release_key: Script,
+    /// Compare-and-delete of a target definition.
+    pub(super) forget_target: Script,
 }
 
 impl Scripts {
@@ -27,17 +29,19 @@ impl Scripts {
             finish: Script::new(include_str!("finish.lua")),
             replay: Script::new(include_str!("replay.lua")),
             release_key: Script::new(include_str!("release_key.lua")),
+            forget_target: Script::new(include_str!("forget_target.lua")),
         }
     }
 
     /// Every script, to load them at connect.
-    pub(super) fn all(&self) -> [&Script; 5] {
+    pub(super) fn all(&self) -> [&Script; 6] {
         [
             &self.admit,
             &self.claim,
             &self.finish,
             &self.replay,
             &self.release_key,
+            &self.forget_target,
         ]
     }
 }

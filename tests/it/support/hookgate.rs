@@ -70,7 +70,7 @@ impl Hookgate {
     }
 
     async fn run(config: Snapshot, file: File, dir: tempfile::TempDir) -> Self {
-        let server = Server::bind(config, Box::new(file)).await.expect("bind hookgate");
+        let server = Server::bind(config, Arc::new(file)).await.expect("bind hookgate");
         let addr = server.local_addr().unwrap();
         let admin = server.admin_addr();
         let (store, registry, reloader) = (server.store(), server.registry(), server.reloader());
