@@ -5,8 +5,10 @@ FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY src ./src
-# A workspace member (the benchmark harness); its manifest must be present to build.
+# A workspace member (the benchmark harness) and the bench target Cargo.toml declares:
+# cargo refuses a manifest naming targets whose files are missing.
 COPY bench/hookbench ./bench/hookbench
+COPY benches ./benches
 RUN cargo build --release --locked --bin hookgate \
  && strip target/release/hookgate
 
