@@ -645,7 +645,7 @@ fn request(lease: &Lease, target: &Target) -> Result<Request<Full<Bytes>>, SendE
             headers.append(name, value);
         }
     }
-    finish(&mut request, target, &delivery.id, &delivery.body);
+    finish(&mut request, target, Some(&delivery.id), &delivery.body);
     Ok(request)
 }
 

@@ -146,13 +146,22 @@ pub fn delivery(
 
 /// Adds what `target` puts on every request when it is sent: its static headers
 /// (replacing any of the same name) and, when it signs, the Standard Webhooks headers
-/// for message `id`. The same for queued deliveries, retries and `sync` primaries.
-pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, id: &str, body: &[u8]) {
+/// for message `id` (a fresh one when `None`). The same for queued deliveries,
+/// retries and `sync` primaries.
+pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, id: Option<&str>, body: &[u8]) {
     let headers = request.headers_mut();
     for (name, value) in &target.headers {
         headers.insert(name.clone(), value.clone());
     }
     if let Some(key) = &target.signing_key {
+        let fresh;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                fresh = uuid::Uuid::now_v7().to_string();
+                &fresh
+            }
+        };
         let signed = crate::standard_webhooks::headers(key.expose(), id, now_ms() / 1000, body);
         for (name, value) in signed {
             if let Ok(value) = HeaderValue::try_from(value) {

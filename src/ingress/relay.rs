@@ -161,8 +161,7 @@ fn primary_request(
         destination,
         None,
     );
-    // A message id of hookgate's own: the request id may come from the sender.
-    let id = uuid::Uuid::now_v7().to_string();
-    finish(&mut request, &destination.target, &id, &primary.body);
+    // A message id of hookgate's own (the request id may come from the sender).
+    finish(&mut request, &destination.target, None, &primary.body);
     Ok(request)
 }

@@ -323,7 +323,8 @@ impl RouteRules {
 /// The identity rules' one event: the body as received, for the route's targets.
 pub fn identity(request: &Request<'_>, route: RouteView<'_>) -> Result<Event, RulesError> {
     // The parsed body is shared, not copied: the event is the body as it is.
-    let value = request.value.cloned().unwrap_or_default();
+    static UNPARSED: std::sync::LazyLock<Arc<Value>> = std::sync::LazyLock::new(Arc::default);
+    let value = request.value.unwrap_or(&UNPARSED).clone();
     let destinations = addressed(route.targets, &value, request)
         .map_err(|error| RulesError::Invalid(vec![violation("$", &error)]))?;
     let key = dedupe::key(

@@ -5,6 +5,12 @@
 -- delivery admitted with a past due time is not claimed after younger ones). Events
 -- are taken in order, so a key repeated within the request admits its first event.
 --
+-- A script that fails half-way keeps the writes it made. So the arguments are all
+-- checked before anything is written, and a write Redis refuses (a key of another
+-- type where a delayed set or a dedupe key should be) undoes every write of this
+-- call before the error is returned: a refused request leaves no dedupe key claimed,
+-- and the provider's retry is admitted once the clash is cleared.
+--
 -- KEYS: per event: [its dedupe key], then per delivery: record key, delayed set.
 -- ARGV[1]: number of events e.
 -- Then per event: its dedupe TTL in ms ('' when it has no key), its number of
@@ -14,18 +20,6 @@
 local events = tonumber(ARGV[1])
 if not events or events < 0 then
   return redis.error_reply('ERR hookgate admit: bad event count')
-end
-
--- Check every argument, and that every key written holds what it should, before
--- writing anything: a script that fails half-way keeps the writes it made (a
--- dedupe key claimed by a refused request would turn the provider's retry away).
-local checked = {}
-local function holds(key, kind)
-  if checked[key] == nil then
-    local found = redis.call('TYPE', key)['ok']
-    checked[key] = found == 'none' or found == kind
-  end
-  return checked[key]
 end
 
 local arg, key = 2, 1
@@ -38,18 +32,11 @@ for _ = 1, events do
     if not tonumber(ttl) or tonumber(ttl) < 1 then
       return redis.error_reply('ERR hookgate admit: bad dedupe ttl')
     end
-    if KEYS[key] == nil or not holds(KEYS[key], 'string') then
-      return redis.error_reply('WRONGTYPE hookgate admit: a dedupe key holds another type')
-    end
     key = key + 1
   end
   for i = 0, n - 1 do
     if ARGV[arg + 2 + 3 * i] == '' or not tonumber(ARGV[arg + 4 + 3 * i]) then
       return redis.error_reply('ERR hookgate admit: bad delivery id or due time')
-    end
-    local delayed = KEYS[key + 2 * i + 1]
-    if delayed == nil or not holds(delayed, 'zset') then
-      return redis.error_reply('WRONGTYPE hookgate admit: a delayed set holds another type')
     end
   end
   arg = arg + 2 + 3 * n
@@ -59,13 +46,36 @@ if #KEYS ~= key - 1 or #ARGV ~= arg - 1 then
   return redis.error_reply('ERR hookgate admit: wrong number of keys or arguments')
 end
 
+-- What this call wrote, to undo it if a later write is refused.
+local claimed, records, queued = {}, {}, {}
+local function refused(reply)
+  for i = #queued, 1, -1 do
+    redis.call('ZREM', queued[i][1], queued[i][2])
+  end
+  for _, written in ipairs(records) do
+    redis.call('DEL', written)
+  end
+  for _, dedupe in ipairs(claimed) do
+    redis.call('DEL', dedupe)
+  end
+  return reply
+end
+local function failed(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
+
 local outcomes = {}
 arg, key = 2, 1
 for e = 1, events do
   local ttl, n = ARGV[arg], tonumber(ARGV[arg + 1])
   local stored = 1
   if ttl ~= '' then
-    if not redis.call('SET', KEYS[key], 'done', 'NX', 'PX', ttl) then
+    local reply = redis.pcall('SET', KEYS[key], 'done', 'NX', 'PX', ttl)
+    if failed(reply) then
+      return refused(reply)
+    elseif reply then
+      claimed[#claimed + 1] = KEYS[key]
+    else
       stored = 0
     end
     key = key + 1
@@ -73,8 +83,14 @@ for e = 1, events do
   if stored == 1 then
     for i = 0, n - 1 do
       local id, record, due = ARGV[arg + 2 + 3 * i], ARGV[arg + 3 + 3 * i], ARGV[arg + 4 + 3 * i]
-      redis.call('SET', KEYS[key + 2 * i], record)
-      redis.call('ZADD', KEYS[key + 2 * i + 1], due, id)
+      local record_key, delayed = KEYS[key + 2 * i], KEYS[key + 2 * i + 1]
+      redis.call('SET', record_key, record)
+      records[#records + 1] = record_key
+      local reply = redis.pcall('ZADD', delayed, due, id)
+      if failed(reply) then
+        return refused(reply)
+      end
+      queued[#queued + 1] = { delayed, id }
     end
   end
   outcomes[e] = stored
