@@ -2,6 +2,11 @@
 //! target is open for `cool_down`; meanwhile its worker claims nothing, so due
 //! deliveries wait without spending attempts. Then one probe is let through: success
 //! closes the breaker, failure opens it again.
+//!
+//! Half-open never lasts: a probe that is not sent (nothing was due to claim, the
+//! claim failed, shutdown) is given back with [`Breaker::release_probe`], and one
+//! whose outcome never comes is given up after the probe timeout (the target's own
+//! timeout and a margin); either way the next permit is a new probe.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,8 +20,8 @@ pub enum State {
     Closed,
     /// Not sending until the instant.
     Open(Instant),
-    /// One probe is out.
-    HalfOpen,
+    /// One probe is out; given up on at the instant.
+    HalfOpen(Instant),
 }
 
 /// What the worker may do now.
@@ -39,34 +44,49 @@ pub struct Breaker {
 #[derive(Debug)]
 struct Inner {
     policy: BreakerPolicy,
+    /// How long a probe's outcome may take before the probe is given up.
+    probe_timeout: Duration,
     state: State,
     consecutive_failures: u32,
 }
 
+/// How often a worker waiting on a probe's outcome looks again.
+const PROBE_POLL: Duration = Duration::from_millis(50);
+
 impl Breaker {
-    /// A closed breaker.
-    pub fn new(policy: BreakerPolicy) -> Self {
+    /// A closed breaker; a probe not reported within `probe_timeout` is given up.
+    pub fn new(policy: BreakerPolicy, probe_timeout: Duration) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 policy,
+                probe_timeout,
                 state: State::Closed,
                 consecutive_failures: 0,
             }),
         }
     }
 
-    /// What may be sent now; moves an expired open breaker to half-open (the caller
-    /// then owns the probe).
+    /// What may be sent now; moves an expired open breaker, or a half-open one whose
+    /// probe was given up, to half-open with a new probe (the caller then owns it:
+    /// it records its outcome, or releases it unsent).
     pub fn permit(&self, now: Instant) -> Permit {
         let mut inner = self.lock();
         match inner.state {
             State::Closed => Permit::Send,
-            State::HalfOpen => Permit::WaitUntil(now + Duration::from_millis(50)),
+            State::HalfOpen(expires) if now < expires => Permit::WaitUntil(expires.min(now + PROBE_POLL)),
             State::Open(until) if now < until => Permit::WaitUntil(until),
-            State::Open(_) => {
-                inner.state = State::HalfOpen;
+            State::Open(_) | State::HalfOpen(_) => {
+                inner.state = State::HalfOpen(now + inner.probe_timeout);
                 Permit::Probe
             }
+        }
+    }
+
+    /// Gives back a probe that was not sent: the next permit is a new probe.
+    pub fn release_probe(&self, now: Instant) {
+        let mut inner = self.lock();
+        if matches!(inner.state, State::HalfOpen(_)) {
+            inner.state = State::Open(now);
         }
     }
 
@@ -78,7 +98,7 @@ impl Breaker {
             inner.state = State::Closed;
         } else {
             inner.consecutive_failures += 1;
-            let probe_failed = inner.state == State::HalfOpen;
+            let probe_failed = matches!(inner.state, State::HalfOpen(_));
             if probe_failed || inner.consecutive_failures >= inner.policy.failures {
                 inner.state = State::Open(now + inner.policy.cool_down);
             }
@@ -95,8 +115,10 @@ impl Breaker {
     }
 
     /// Applies a changed policy from now on (a reload); the state is kept.
-    pub fn set_policy(&self, policy: BreakerPolicy) {
-        self.lock().policy = policy;
+    pub fn set_policy(&self, policy: BreakerPolicy, probe_timeout: Duration) {
+        let mut inner = self.lock();
+        inner.policy = policy;
+        inner.probe_timeout = probe_timeout;
     }
 
     /// The current state.
@@ -117,10 +139,13 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_and_closes_on_a_good_probe() {
-        let breaker = Breaker::new(BreakerPolicy {
-            failures: 3,
-            cool_down: Duration::from_secs(10),
-        });
+        let breaker = Breaker::new(
+            BreakerPolicy {
+                failures: 3,
+                cool_down: Duration::from_secs(10),
+            },
+            Duration::from_secs(5),
+        );
         let t0 = Instant::now();
         assert_eq!(breaker.permit(t0), Permit::Send);
         breaker.record(false, t0);
@@ -146,10 +171,13 @@ mod tests {
 
     #[test]
     fn a_failed_probe_reopens_at_once() {
-        let breaker = Breaker::new(BreakerPolicy {
-            failures: 1,
-            cool_down: Duration::from_secs(10),
-        });
+        let breaker = Breaker::new(
+            BreakerPolicy {
+                failures: 1,
+                cool_down: Duration::from_secs(10),
+            },
+            Duration::from_secs(5),
+        );
         let t0 = Instant::now();
         breaker.record(false, t0);
         let later = t0 + Duration::from_secs(11);
@@ -157,6 +185,34 @@ mod tests {
         assert_eq!(
             breaker.record(false, later),
             State::Open(later + Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn a_probe_never_sent_or_never_answered_does_not_hold_the_breaker_half_open() {
+        let breaker = Breaker::new(
+            BreakerPolicy {
+                failures: 1,
+                cool_down: Duration::from_secs(10),
+            },
+            Duration::from_secs(5),
+        );
+        let t0 = Instant::now();
+        breaker.record(false, t0);
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(breaker.permit(later), Permit::Probe);
+        // Nothing was due: the probe is given back, and the next permit probes again.
+        breaker.release_probe(later);
+        assert_eq!(breaker.permit(later), Permit::Probe);
+        // A probe whose outcome never comes is given up after the probe timeout.
+        assert!(matches!(
+            breaker.permit(later + Duration::from_secs(4)),
+            Permit::WaitUntil(_)
+        ));
+        assert_eq!(breaker.permit(later + Duration::from_secs(5)), Permit::Probe);
+        assert_eq!(
+            breaker.record(true, later + Duration::from_secs(6)),
+            State::Closed
         );
     }
 }

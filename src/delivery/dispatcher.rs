@@ -245,7 +245,7 @@ impl Dispatcher {
         let shared = &self.shared;
         let worker = Arc::new(Worker {
             name: target.name.clone(),
-            breaker: Breaker::new(target.breaker),
+            breaker: Breaker::new(target.breaker, probe_timeout(&target)),
             rate: ArcSwapOption::new(target.rate_limit.map(|rate| Arc::new(RateLimit::new(rate)))),
             permits: ArcSwap::from_pointee(Semaphore::new(target.max_concurrency)),
             target: ArcSwap::new(target),
@@ -332,8 +332,8 @@ impl Worker {
         let previous = self.target.swap(target.clone());
         self.max_response_body
             .store(max_response_body, std::sync::atomic::Ordering::Relaxed);
-        if previous.breaker != target.breaker {
-            self.breaker.set_policy(target.breaker);
+        if previous.breaker != target.breaker || previous.timeout != target.timeout {
+            self.breaker.set_policy(target.breaker, probe_timeout(&target));
         }
         if previous.rate_limit != target.rate_limit {
             self.rate
@@ -411,7 +411,8 @@ impl Worker {
             if stop.is_cancelled() {
                 return;
             }
-            let wanted = match self.breaker.permit(Instant::now()) {
+            let permit = self.breaker.permit(Instant::now());
+            let wanted = match permit {
                 Permit::Send => {
                     // Wait for at least one free slot before claiming anything.
                     let permits = self.permits.load_full();
@@ -430,7 +431,12 @@ impl Worker {
                     }
                 }
             };
-            let leases = match self.store.claim(&self.name, wanted).await {
+            let claimed = self.store.claim(&self.name, wanted).await;
+            if permit == Permit::Probe && !claimed.as_ref().is_ok_and(|leases| !leases.is_empty()) {
+                // No probe to send: give it back, or the breaker would wait on it.
+                self.breaker.release_probe(Instant::now());
+            }
+            let leases = match claimed {
                 Ok(leases) => leases,
                 Err(error) => {
                     tracing::warn!(target_name = %self.name, %error, "claiming deliveries failed");
@@ -613,6 +619,12 @@ impl Worker {
             }
         }
     }
+}
+
+/// How long a probe's outcome may take: the target's timeout, and a margin for the
+/// rate limit and recording.
+fn probe_timeout(target: &Target) -> Duration {
+    target.timeout + Duration::from_secs(1)
 }
 
 async fn acquire(permits: &Arc<Semaphore>, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {

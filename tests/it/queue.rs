@@ -336,6 +336,36 @@ async fn the_breaker_opens_after_failures_and_closes_after_recovery() {
     assert!(dead.is_empty(), "deferred deliveries spent no attempts: {dead:?}");
 }
 
+/// A breaker opened by refusals (dead-lettered at once, so nothing is left to probe
+/// with) must not stay half-open: the next event after the cool-down is delivered.
+#[tokio::test]
+async fn a_breaker_with_nothing_to_probe_lets_the_next_event_through() {
+    let a = Downstream::start().await;
+    a.set(|b| b.status = StatusCode::BAD_REQUEST);
+    let hookgate = Hookgate::start(&config(
+        "",
+        &[("a", &a, "breaker: { failures: 2, cool_down: 200ms }")],
+    ))
+    .await;
+    for n in 0..2 {
+        let reply = post_json(&hookgate.url("/in"), format!(r#"{{"eventId":"e{n}"}}"#)).await;
+        assert_eq!(reply.status, 202);
+    }
+    crate::support::dead_letters(&hookgate.store, 2).await;
+    // Time has to pass: the cool-down ends and the worker probes an empty queue.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    a.set(|b| b.status = StatusCode::OK);
+    assert_eq!(
+        post_json(&hookgate.url("/in"), r#"{"eventId":"after"}"#)
+            .await
+            .status,
+        202
+    );
+    let received = a.wait_for(3).await;
+    assert_eq!(&received[2].body[..], br#"{"eventId":"after"}"#);
+    crate::support::drained(&hookgate.store, "a").await;
+}
+
 /// Asserts `received` carries a Standard Webhooks signature of its body under
 /// `secret`, and that the signature would not verify a changed body.
 fn assert_signed(received: &crate::support::Received, secret: &str) {
