@@ -52,7 +52,9 @@ pub async fn run<W: Write + Send + 'static>(
         }
     });
     let limits = serve::Limits {
+        listener: "receiver",
         header_read_timeout: Duration::from_secs(10),
+        max_connections: 1024,
         grace: Duration::from_secs(5),
     };
     serve::serve(listener, service, limits, shutdown).await;

@@ -3,10 +3,23 @@
 //! with a service, tag every request with its peer, and on shutdown stop accepting
 //! and let the connections in flight finish within the grace period. The ingress
 //! listener, the admin listener and `hookgate receive` all run on it.
+//!
+//! Connections cost a file descriptor each, so none is kept for nothing:
+//! - a connection with no request in flight is closed once it has been idle for the
+//!   header timeout, whatever it sends meanwhile (nothing, one byte, an HTTP/2
+//!   preface, SETTINGS, PINGs, a HEADERS frame never ended). The idle time starts at
+//!   accept and again when its last request is answered, so it is also the longest
+//!   a kept-alive connection waits for its next request, in both protocols;
+//! - beyond `max_connections` open at once, new connections are closed as soon as
+//!   they are accepted, and counted.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -29,8 +42,13 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// Per-listener limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Time a client has to send a request's line and headers.
+    /// Which listener, for metrics and logs (`ingress`, `admin`, ...).
+    pub listener: &'static str,
+    /// Time a client has to send a request's line and headers, and the longest a
+    /// connection with no request in flight stays open.
     pub header_read_timeout: Duration,
+    /// Most connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
     /// Time connections in flight get to finish once shutdown begins.
     pub grace: Duration,
 }
@@ -65,6 +83,11 @@ where
         .header_read_timeout(limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(AtomicUsize::new(0));
+    let gauge = metrics::gauge!("hookgate_connections_open", "listener" => limits.listener);
+    let refused = metrics::counter!("hookgate_connections_refused_total", "listener" => limits.listener);
+    refused.increment(0);
+    gauge.set(0.0);
     let mut backoff = ACCEPT_BACKOFF;
     tokio::pin!(shutdown);
     loop {
@@ -75,7 +98,7 @@ where
                     accepted
                 }
                 Err(error) => {
-                    tracing::warn!(%error, pause_ms = backoff.as_millis() as u64, "accept failed");
+                    tracing::warn!(%error, listener = limits.listener, pause_ms = backoff.as_millis() as u64, "accept failed");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         () = &mut shutdown => break,
@@ -86,20 +109,48 @@ where
             },
             () = &mut shutdown => break,
         };
+        if open.load(Ordering::Relaxed) >= limits.max_connections {
+            // Closed at once: its descriptor is freed before the next accept.
+            drop(stream);
+            refused.increment(1);
+            tracing::debug!(%peer, listener = limits.listener, "connection refused: max_connections reached");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
-        let service = service
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(PeerAddr(peer));
-                request
-            });
+        let idle = Arc::new(Idle::new());
+        let tracked = Tracked {
+            inner: service.clone(),
+            idle: idle.clone(),
+        };
+        let service = tracked.map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            request
+        });
         let connection = builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
+        let counted = Open::new(open.clone(), gauge.clone());
+        let timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            let _counted = counted;
+            tokio::pin!(connection);
+            loop {
+                tokio::select! {
+                    result = &mut connection => {
+                        if let Err(error) = result {
+                            tracing::debug!(%peer, error = %error, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    () = tokio::time::sleep_until(idle.deadline(timeout).into()) => {
+                        if idle.expired(timeout) {
+                            // Nothing in flight: dropping the connection loses nothing.
+                            tracing::debug!(%peer, "closing an idle connection");
+                            return;
+                        }
+                    }
+                }
             }
         });
     }
@@ -107,5 +158,114 @@ where
     tokio::select! {
         () = graceful.shutdown() => Drained::Completely,
         () = tokio::time::sleep(limits.grace) => Drained::GraceExpired,
+    }
+}
+
+/// One open connection, counted while it lives.
+struct Open {
+    open: Arc<AtomicUsize>,
+    gauge: metrics::Gauge,
+}
+
+impl Open {
+    fn new(open: Arc<AtomicUsize>, gauge: metrics::Gauge) -> Self {
+        let now = open.fetch_add(1, Ordering::Relaxed) + 1;
+        gauge.set(now as f64);
+        Self { open, gauge }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let now = self.open.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.gauge.set(now as f64);
+    }
+}
+
+/// Whether a connection has requests in flight, and since when it has had none.
+struct Idle {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `started` when the connection last became idle.
+    idle_since_ms: AtomicU64,
+}
+
+impl Idle {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.started + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire))
+    }
+
+    /// When to look again: the end of the idle time, or a timeout from now while busy.
+    fn deadline(&self, timeout: Duration) -> Instant {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            Instant::now() + timeout
+        } else {
+            self.idle_since() + timeout
+        }
+    }
+
+    /// Whether the connection has had nothing in flight for `timeout`.
+    fn expired(&self, timeout: Duration) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && self.idle_since().elapsed() >= timeout
+    }
+
+    fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn end(&self) {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.idle_since_ms.store(elapsed, Ordering::Release);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request in flight on its connection, until its response is ready or it is
+/// dropped.
+struct InFlight(Arc<Idle>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// The service of one connection, counting its requests in flight.
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    idle: Arc<Idle>,
+}
+
+impl<S, R> Service<R> for Tracked<S>
+where
+    S: Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.idle.begin();
+        let in_flight = InFlight(self.idle.clone());
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            drop(in_flight);
+            result
+        })
     }
 }

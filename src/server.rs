@@ -22,6 +22,9 @@ use crate::store::{Store, StoreError};
 /// [`Reloader::keep_definitions`]).
 const KEEP_DEFINITIONS: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Most admin connections open at once (operators and scrapers, not providers).
+const ADMIN_CONNECTIONS: usize = 256;
+
 /// The most the admin listener's connections get to finish at shutdown.
 const ADMIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -129,7 +132,9 @@ impl Server {
         let snapshot = self.registry.snapshot();
         let grace = snapshot.settings.shutdown_grace;
         let limits = serve::Limits {
+            listener: "ingress",
             header_read_timeout: snapshot.settings.limits.header_read_timeout,
+            max_connections: snapshot.settings.limits.max_connections,
             grace,
         };
         drop(snapshot);
@@ -145,6 +150,8 @@ impl Server {
             // Operators' connections (a scrape, a reload) are short: their drain does
             // not need the whole grace period, which the data path has just used.
             let limits = serve::Limits {
+                listener: "admin",
+                max_connections: ADMIN_CONNECTIONS,
                 grace: limits.grace.min(ADMIN_GRACE),
                 ..limits
             };

@@ -27,6 +27,7 @@ pub struct DedupeConfig {
     #[serde(default)]
     pub body_hash: bool,
     /// How long a repeat is recognised (default `24h`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub ttl: Option<String>,
 }
 

@@ -48,6 +48,11 @@ use source::{join_index, join_key, Positions};
 /// The default grace period for in-flight requests on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// A top-level scalar written as a string or a number.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+struct Scalar(#[serde(deserialize_with = "units::text")] Option<String>);
+
 /// A serde attempt on a node (see [`section_with`]).
 pub(crate) type ParseFn<'p> =
     &'p mut dyn FnMut(Value) -> Result<(), serde_path_to_error::Error<serde_yaml::Error>>;
@@ -180,8 +185,8 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         .flatten()
         .unwrap_or_default()
         .validate("limits", &mut errors);
-    let grace =
-        section::<Option<String>>(top.remove("shutdown_grace"), "shutdown_grace", &mut errors).flatten();
+    let grace = section::<Scalar>(top.remove("shutdown_grace"), "shutdown_grace", &mut errors)
+        .and_then(|grace| grace.0);
     let shutdown_grace = server::duration(grace, DEFAULT_SHUTDOWN_GRACE, "shutdown_grace", &mut errors);
 
     let (targets, broken) = validate_targets(top.remove("targets"), &mut errors);

@@ -12,16 +12,20 @@ use crate::standard_webhooks::decode_secret;
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts in total, the first included (default 12); then dead-lettered.
+    #[serde(default, deserialize_with = "super::units::count")]
     pub max_attempts: Option<u32>,
     /// Ceiling of the first backoff (default `1s`); each retry doubles it, and the
     /// actual delay is uniform below the ceiling (full jitter).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub initial_backoff: Option<String>,
     /// Largest backoff, and the clamp on `Retry-After` (default `10m`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub max_backoff: Option<String>,
     /// A delivery older than this is dead-lettered instead of retried (default `24h`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub max_age: Option<String>,
     /// Extra statuses to retry besides 408, 425, 429 and 5xx, e.g. `[409]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::units::counts")]
     pub retry_on: Vec<u16>,
 }
 
@@ -30,8 +34,10 @@ pub struct RetryConfig {
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Consecutive failed attempts that open the breaker (default 5).
+    #[serde(default, deserialize_with = "super::units::count")]
     pub failures: Option<u32>,
     /// How long it stays open before one probe (default `30s`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub cool_down: Option<String>,
 }
 

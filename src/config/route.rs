@@ -45,6 +45,7 @@ pub struct RouteConfig {
     #[serde(default)]
     pub content_type: ContentType,
     /// Overrides `limits.max_body` for this route.
+    #[serde(default, deserialize_with = "super::units::text")]
     pub max_body: Option<String>,
     /// Checks that must all pass before the request is accepted, in order; see
     /// `docs/config.md` for every scheme. Empty: no authentication.
@@ -52,6 +53,7 @@ pub struct RouteConfig {
     pub auth: Vec<serde_yaml::Value>,
     /// `queue` mode: the status a sender gets once its deliveries are stored (default
     /// 202; some providers insist on 200).
+    #[serde(default, deserialize_with = "super::units::count")]
     pub success_status: Option<u16>,
     /// How repeats of an event are recognised and dropped.
     pub dedupe: Option<DedupeConfig>,

@@ -18,15 +18,25 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub struct LimitsConfig {
     /// Largest request body accepted, e.g. `1MiB` (default). Larger requests get 413,
     /// decided from `Content-Length` before reading when the sender gives one.
+    #[serde(default, deserialize_with = "super::units::text")]
     pub max_body: Option<String>,
     /// Time a client has to send the request line and headers (default `10s`); guards
-    /// against slowloris connections.
+    /// against slowloris connections. Also the longest a connection with no request
+    /// in flight stays open, in HTTP/1.1 and HTTP/2 alike.
+    #[serde(default, deserialize_with = "super::units::text")]
     pub header_read_timeout: Option<String>,
     /// Time a client has to send the whole body once the headers are in (default `30s`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub body_read_timeout: Option<String>,
     /// Largest response body read from a target and relayed to the sender in `sync`
     /// mode (default `1MiB`); a larger answer is a 502.
+    #[serde(default, deserialize_with = "super::units::text")]
     pub max_response_body: Option<String>,
+    /// Most ingress connections open at once (default 10000); more are closed as they
+    /// arrive and counted in `hookgate_connections_refused_total`. Keep it below the
+    /// process's file-descriptor limit.
+    #[serde(default, deserialize_with = "super::units::count")]
+    pub max_connections: Option<usize>,
 }
 
 impl LimitsConfig {
@@ -57,6 +67,17 @@ impl LimitsConfig {
                 &format!("{path}.max_response_body"),
                 errors,
             ),
+            max_connections: match self.max_connections {
+                Some(0) => {
+                    errors.at(
+                        &format!("{path}.max_connections"),
+                        "expected at least 1, found `0`",
+                    );
+                    defaults.max_connections
+                }
+                Some(count) => count,
+                None => defaults.max_connections,
+            },
         }
     }
 }

@@ -18,10 +18,12 @@ pub struct StoreConfig {
     pub redis: Option<RedisConfig>,
     /// How long a request may wait for the store to admit its deliveries before it is
     /// answered 503 with `Retry-After` (default `2s`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub admit_timeout: Option<String>,
     /// How long a claimed delivery stays invisible to other workers; after it, a
     /// delivery whose worker died is claimed again (default `30s`; keep it above the
     /// largest target `timeout`).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub lease_timeout: Option<String>,
 }
 

@@ -28,14 +28,17 @@ pub struct TargetConfig {
     pub method: Option<String>,
     /// Time allowed for one attempt, from connecting to the last byte of the response
     /// (default `10s`). In `sync` mode the primary target's timeout is a 504.
+    #[serde(default, deserialize_with = "super::units::text")]
     pub timeout: Option<String>,
     /// Static headers added to every request to this target, e.g. an API key the
     /// backend expects. They replace headers of the same name passed through.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Most requests in flight to this target at once (default 16).
+    #[serde(default, deserialize_with = "super::units::count")]
     pub max_concurrency: Option<u32>,
     /// Most requests per second, e.g. `200/s` or `600/m` (default: unlimited).
+    #[serde(default, deserialize_with = "super::units::text")]
     pub rate_limit: Option<String>,
     /// When and how often failed deliveries are retried.
     #[serde(default)]

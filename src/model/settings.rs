@@ -11,8 +11,11 @@ use std::time::Duration;
 pub struct Limits {
     /// Largest request body accepted, in bytes (a route's `max_body` overrides it).
     pub max_body: usize,
-    /// Time allowed for the request line and headers.
+    /// Time allowed for the request line and headers, and the longest a connection
+    /// with no request in flight stays open.
     pub header_read_timeout: Duration,
+    /// Most ingress connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
     /// Time allowed for the body once headers are read.
     pub body_read_timeout: Duration,
     /// Largest target response body read (and relayed in `sync` mode), in bytes.
@@ -24,6 +27,7 @@ impl Default for Limits {
         Self {
             max_body: 1 << 20,
             header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
             body_read_timeout: Duration::from_secs(30),
             max_response_body: 1 << 20,
         }
@@ -98,6 +102,9 @@ impl Settings {
         }
         if self.limits.header_read_timeout != next.limits.header_read_timeout {
             changed.push("limits.header_read_timeout");
+        }
+        if self.limits.max_connections != next.limits.max_connections {
+            changed.push("limits.max_connections");
         }
         if self.shutdown_grace != next.shutdown_grace {
             changed.push("shutdown_grace");

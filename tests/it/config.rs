@@ -124,6 +124,64 @@ fn variables_resolve_from_the_environment_with_defaults() {
 }
 
 #[test]
+fn numbers_are_read_whether_written_as_numbers_or_from_variables() {
+    let text = r#"
+limits:
+  max_body: 4096
+  max_connections: ${CONNECTIONS}
+shutdown_grace: ${GRACE}
+targets:
+  t:
+    url: "http://127.0.0.1:1/"
+    max_concurrency: ${WORKERS}
+    retry: { max_attempts: "3", retry_on: [409, "${ALSO}"] }
+    breaker: { failures: 2 }
+routes:
+  - name: r
+    path: /r
+    targets: [t]
+    max_body: 2048
+    success_status: ${STATUS}
+"#;
+    let env = |name: &str| {
+        Some(
+            match name {
+                "CONNECTIONS" => "500",
+                "GRACE" => "5s",
+                "WORKERS" => "8",
+                "ALSO" => "410",
+                "STATUS" => "200",
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    };
+    let config = hookgate::config::parse(text, "numbers.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+    let limits = &config.settings.limits;
+    assert_eq!((limits.max_body, limits.max_connections), (4096, 500));
+    assert_eq!(config.settings.shutdown_grace, std::time::Duration::from_secs(5));
+    let target = &config.targets[0];
+    assert_eq!(target.max_concurrency, 8);
+    assert_eq!(target.retry.max_attempts, 3);
+    assert_eq!(target.retry.retry_on, [409, 410]);
+    assert_eq!(target.breaker.failures, 2);
+    let route = &config.routes[0].route;
+    assert_eq!((route.max_body, route.success_status.as_u16()), (2048, 200));
+
+    // A duration written as a bare number is refused as a duration, not as a type.
+    let errors = self::errors("targets:\n  t: { url: \"http://x/\", timeout: 5 }\nroutes:\n  - { name: r, path: /r, targets: [t] }\n");
+    let timeout = find(&errors, "targets.t.timeout");
+    assert!(timeout.message.contains("a duration such as"), "{timeout:?}");
+    let errors = self::errors("targets:\n  t: { url: \"http://x/\", max_concurrency: many }\nroutes:\n  - { name: r, path: /r, targets: [t] }\n");
+    assert!(
+        errors.iter().any(|e| e
+            .message
+            .contains("expected a whole number such as `16`, found `many`")),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn conflicting_routes_and_bad_values_are_errors() {
     let text = r#"
 limits: { max_body: lots }

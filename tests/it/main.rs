@@ -8,6 +8,7 @@ mod support;
 
 mod auth;
 mod config;
+mod connections;
 mod dlq;
 mod durability;
 mod example_betterez;
