@@ -91,15 +91,7 @@ fn quote(text: &str) -> String {
 }
 
 fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    crate::model::percent::encode(text, crate::model::percent::unreserved)
 }
 
 #[cfg(test)]

@@ -330,31 +330,7 @@ pub fn compact_json(body: &[u8]) -> Option<Vec<u8>> {
 /// Decodes form/URL encoding: `+` is a space, `%XX` a byte; malformed escapes are
 /// kept as they are.
 pub(crate) fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = match bytes[index..] {
-            [b'%', high, low, ..] => hex_value(high).zip(hex_value(low)),
-            _ => None,
-        };
-        match (escaped, bytes[index]) {
-            (Some((high, low)), _) => {
-                out.push(high << 4 | low);
-                index += 3;
-                continue;
-            }
-            (None, b'+') => out.push(b' '),
-            (None, byte) => out.push(byte),
-        }
-        index += 1;
-    }
-    out
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    (digit as char)
-        .to_digit(16)
-        .and_then(|value| u8::try_from(value).ok())
+    crate::model::percent::decode(bytes, true)
 }
 
 /// Current unix time in seconds.

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use super::context::{Context, UrlConfig};
 use super::mac::{self, Algorithm, Encoding};
 use super::{header, percent_decode, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::model::Secret;
+use crate::model::{percent, Secret};
 
 const TWILIO_SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-signature");
 
@@ -201,16 +201,7 @@ fn form_pairs(bytes: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
 
 /// `pairs` form-encoded: unreserved characters kept, everything else `%XX`.
 fn encode_query(pairs: &[(String, String)]) -> String {
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (byte as char).to_string()
-                }
-                _ => format!("%{byte:02X}"),
-            })
-            .collect()
-    };
+    let encode = |text: &str| percent::encode(text, percent::unreserved);
     pairs
         .iter()
         .map(|(name, value)| format!("{}={}", encode(name), encode(value)))

@@ -11,6 +11,7 @@ mod dedupe;
 mod delivery;
 mod event;
 pub mod path;
+pub mod percent;
 mod policy;
 mod request;
 mod route;

@@ -8,6 +8,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use super::path::Path;
+use super::percent;
 use super::request::PathParams;
 
 /// A placeholder without a value for one event.
@@ -30,6 +31,14 @@ pub enum TemplateError {
     NoHeader {
         /// The header.
         name: String,
+    },
+    /// A value cannot be placed where its placeholder is in a URL.
+    #[error("{placeholder}: {reason}")]
+    UnsafeValue {
+        /// The placeholder as written.
+        placeholder: String,
+        /// Why.
+        reason: String,
     },
 }
 
@@ -156,31 +165,136 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Json(path) => match path.get(scope.event) {
-                    None | Some(Value::Null) => {
-                        return Err(TemplateError::NoValue {
-                            path: path.as_str().to_owned(),
-                        })
-                    }
-                    Some(Value::String(text)) => out.push_str(text),
-                    Some(other) => out.push_str(&other.to_string()),
-                },
-                Piece::Param(name) => out.push_str(
-                    scope
-                        .params
-                        .get(name)
-                        .ok_or_else(|| TemplateError::NoParam { name: name.clone() })?,
-                ),
-                Piece::Header(name) => out.push_str(
-                    scope
-                        .headers
-                        .get(name)
-                        .and_then(|value| value.to_str().ok())
-                        .ok_or_else(|| TemplateError::NoHeader { name: name.clone() })?,
-                ),
+                placeholder => out.push_str(&fill(placeholder, scope)?),
             }
         }
         Ok(out)
+    }
+
+    /// Fills a URL template: each value is percent-encoded for the part of the URL it
+    /// lands in, so no value can add a path segment, a query parameter or a fragment.
+    /// A path parameter is decoded first (it is taken from the request's path as
+    /// sent), so `%2e%2e` is `..` too. A value that would be a whole `.` or `..` path
+    /// segment, which a backend would resolve against the path around it, or that
+    /// does not fit in a host name, is refused.
+    pub fn render_url(&self, scope: Scope<'_>) -> Result<String, TemplateError> {
+        let mut out = String::with_capacity(self.text.len());
+        let mut part = UrlPart::Scheme;
+        for piece in &self.pieces {
+            if let Piece::Literal(text) = piece {
+                part = part.after(text);
+                out.push_str(text);
+                continue;
+            }
+            let value = fill(piece, scope)?;
+            let value = match piece {
+                Piece::Param(_) => {
+                    String::from_utf8_lossy(&percent::decode(value.as_bytes(), false)).into_owned()
+                }
+                _ => value.into_owned(),
+            };
+            let unsafe_value = |reason: &str| TemplateError::UnsafeValue {
+                placeholder: placeholder_text(piece),
+                reason: reason.to_owned(),
+            };
+            match part {
+                UrlPart::Scheme => {
+                    return Err(unsafe_value("the scheme of a URL is not filled from a request"))
+                }
+                UrlPart::Authority => {
+                    let host = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.');
+                    if value.is_empty() || !value.bytes().all(host) {
+                        return Err(unsafe_value(
+                            "a host name takes letters, digits, `-` and `.` only",
+                        ));
+                    }
+                    out.push_str(&value);
+                }
+                UrlPart::Path => {
+                    let whole_segment = out.ends_with('/');
+                    if whole_segment && (value == "." || value == "..") {
+                        return Err(unsafe_value("`.` and `..` are not accepted as a path segment"));
+                    }
+                    out.push_str(&percent::encode(&value, percent::segment));
+                }
+                UrlPart::Query => out.push_str(&percent::encode(&value, percent::unreserved)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Where in a URL the text written so far ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlPart {
+    Scheme,
+    Authority,
+    Path,
+    /// The query or the fragment: values are encoded the same way in both.
+    Query,
+}
+
+impl UrlPart {
+    /// The part after literal `text`.
+    fn after(mut self, text: &str) -> Self {
+        let mut rest = text;
+        loop {
+            let (next, skip) = match self {
+                UrlPart::Scheme => match rest.find("://") {
+                    Some(at) => (UrlPart::Authority, at + 3),
+                    None => return self,
+                },
+                UrlPart::Authority => match rest.find(['/', '?', '#']) {
+                    Some(at) if rest.as_bytes()[at] == b'/' => (UrlPart::Path, at + 1),
+                    Some(at) => (UrlPart::Query, at + 1),
+                    None => return self,
+                },
+                UrlPart::Path => match rest.find(['?', '#']) {
+                    Some(at) => (UrlPart::Query, at + 1),
+                    None => return self,
+                },
+                UrlPart::Query => return self,
+            };
+            self = next;
+            rest = &rest[skip..];
+        }
+    }
+}
+
+/// The value of one placeholder; an absent or null value is an error naming it.
+fn fill<'a>(piece: &'a Piece, scope: Scope<'a>) -> Result<std::borrow::Cow<'a, str>, TemplateError> {
+    Ok(match piece {
+        Piece::Literal(text) => text.into(),
+        Piece::Json(path) => match path.get(scope.event) {
+            None | Some(Value::Null) => {
+                return Err(TemplateError::NoValue {
+                    path: path.as_str().to_owned(),
+                })
+            }
+            Some(Value::String(text)) => text.as_str().into(),
+            Some(other) => other.to_string().into(),
+        },
+        Piece::Param(name) => scope
+            .params
+            .get(name)
+            .ok_or_else(|| TemplateError::NoParam { name: name.clone() })?
+            .into(),
+        Piece::Header(name) => scope
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| TemplateError::NoHeader { name: name.clone() })?
+            .into(),
+    })
+}
+
+/// A placeholder as written, for messages.
+fn placeholder_text(piece: &Piece) -> String {
+    match piece {
+        Piece::Literal(text) => text.clone(),
+        Piece::Json(path) => format!("{{{}}}", path.as_str()),
+        Piece::Param(name) => format!("{{path.{name}}}"),
+        Piece::Header(name) => format!("{{header.{name}}}"),
     }
 }
 
@@ -235,5 +349,43 @@ mod tests {
         for bad in ["{", "}", "{nope}", "{$.a[}"] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn url_values_are_encoded_for_their_part_and_dot_segments_refused() {
+        let template =
+            Template::parse("https://{header.region}.backend/p/{path.id}/end?q={$.q}&n={$.n}#{$.n}").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("region", "eu-1".parse().unwrap());
+        let url_with = |headers: &HeaderMap, id: &str, event: Value| {
+            let params = PathParams(vec![("id".into(), id.into())]);
+            template.render_url(scope(&event, &params, headers))
+        };
+        let url = |id: &str, event: Value| url_with(&headers, id, event);
+        assert_eq!(
+            url("a%20b", json!({"q": "x&y=z", "n": 3})).unwrap(),
+            "https://eu-1.backend/p/a%20b/end?q=x%26y%3Dz&n=3#3"
+        );
+        assert_eq!(
+            url("a/b", json!({"q": "", "n": 1})).unwrap(),
+            "https://eu-1.backend/p/a%2Fb/end?q=&n=1#1"
+        );
+        for traversal in ["..", ".", "%2e%2e", "%2E."] {
+            let error = url(traversal, json!({"q": "", "n": 1})).unwrap_err();
+            assert!(
+                matches!(error, TemplateError::UnsafeValue { .. }),
+                "{traversal}: {error}"
+            );
+        }
+        assert_eq!(
+            url("..x", json!({"q": "", "n": 1})).unwrap(),
+            "https://eu-1.backend/p/..x/end?q=&n=1#1"
+        );
+        let mut evil = HeaderMap::new();
+        evil.insert("region", "evil.com/x".parse().unwrap());
+        assert!(
+            url_with(&evil, "a", json!({"q": "", "n": 1})).is_err(),
+            "a host takes no `/`"
+        );
     }
 }

@@ -32,7 +32,7 @@ pub fn destination(
     let url = match &target.url_template {
         None => target.url.clone(),
         Some(template) => {
-            let text = template.render(scope)?;
+            let text = template.render_url(scope)?;
             text.parse::<Uri>()
                 .ok()
                 .filter(|uri| uri.host().is_some())

@@ -317,3 +317,35 @@ routes:
     partner.wait_for(2).await;
     assert_eq!(alerts.received().len(), 1);
 }
+
+/// A value placed in a target URL cannot change the URL's shape: it is
+/// percent-encoded for its segment, and a `.` or `..` segment (as sent, or
+/// percent-encoded) is refused before anything is admitted.
+#[tokio::test]
+async fn path_parameters_cannot_walk_the_target_url() {
+    let backend = Downstream::start().await;
+    let hookgate = Hookgate::start(&format!(
+        "targets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: \"/hooks/p/{{id}}\", targets: [t] }}\n",
+        backend.url("/p/{path.id}/end")
+    ))
+    .await;
+    for traversal in ["..", ".", "%2e%2e", "%2E%2e"] {
+        let reply = post_json(&hookgate.url(&format!("/hooks/p/{traversal}")), "{}").await;
+        let problem = reply.assert_problem(400, "invalid-event");
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("path segment"),
+            "{problem}"
+        );
+    }
+    let reply = post_json(&hookgate.url("/hooks/p/a%2Fb%3Fc"), "{}").await;
+    assert_eq!(reply.status, 202);
+    let received = backend.wait_for(1).await;
+    assert_eq!(received.len(), 1, "nothing of the refused requests was delivered");
+    assert_eq!(
+        received[0].path, "/p/a%2Fb%3Fc/end",
+        "one segment, encoded as it came"
+    );
+}
