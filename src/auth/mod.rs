@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, Method, Uri};
 use serde_yaml::Value;
 
-use crate::model::PathParams;
+use crate::model::{PathParams, Secret};
 
 pub mod context;
 pub mod mac;
@@ -244,6 +244,12 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
     /// Path parameters that carry a secret, to be masked wherever the path is logged.
     fn secret_path_param(&self) -> Option<&str> {
         None
+    }
+
+    /// Secrets that travel in the request's path, to be masked wherever a path is
+    /// logged, even one that matches no route.
+    fn path_secrets(&self) -> &[Secret] {
+        &[]
     }
 }
 

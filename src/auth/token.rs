@@ -178,6 +178,13 @@ impl Verifier for TokenVerifier {
         }
     }
 
+    fn path_secrets(&self) -> &[Secret] {
+        match &self.source {
+            Source::PathParam(_) => &self.secrets,
+            _ => &[],
+        }
+    }
+
     fn sign(&self, request: &mut SignRequest<'_>) -> Result<(), String> {
         let secret = self
             .secrets

@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(name(Method::POST), "a");
         assert_eq!(name(Method::PUT), "b");
         match config.lookup(&Method::GET, "/x") {
-            Lookup::MethodNotAllowed(allow) => assert_eq!(allow, vec![Method::POST, Method::PUT]),
+            Lookup::MethodNotAllowed { allow, .. } => assert_eq!(allow, vec![Method::POST, Method::PUT]),
             other => panic!("{other:?}"),
         }
     }

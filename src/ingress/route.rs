@@ -75,10 +75,18 @@ where
                 };
                 Either::Right(self.inner.call(Routed { request, matched }))
             }
-            Lookup::MethodNotAllowed(allow) => {
+            Lookup::MethodNotAllowed { allow, masked } => {
+                if let Some(masked) = masked {
+                    tracing::Span::current().record("path", masked.as_str());
+                }
                 Either::Left(ready(Err(IngressError::MethodNotAllowed { allow })))
             }
-            Lookup::NotFound => Either::Left(ready(Err(IngressError::RouteNotFound))),
+            Lookup::NotFound => {
+                if let Some(masked) = snapshot.masked_path(request.uri().path()) {
+                    tracing::Span::current().record("path", masked.as_str());
+                }
+                Either::Left(ready(Err(IngressError::RouteNotFound)))
+            }
         }
     }
 }

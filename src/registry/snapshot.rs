@@ -7,7 +7,7 @@ use http::Method;
 
 use super::table::{Lookup, RouteConflict, RouteTable};
 use crate::auth::Verifier;
-use crate::model::{Route, Settings, Target};
+use crate::model::{Route, Secret, Settings, Target};
 use crate::rules::RouteRules;
 
 /// A route with its checks and compiled rules.
@@ -58,6 +58,8 @@ pub struct Snapshot {
     pub hash: String,
     table: RouteTable,
     by_name: HashMap<String, Arc<Target>>,
+    /// Secrets that travel in paths (URL tokens), masked in any logged path.
+    path_secrets: Vec<Secret>,
 }
 
 impl Snapshot {
@@ -74,6 +76,12 @@ impl Snapshot {
             .iter()
             .map(|target| (target.name.clone(), target.clone()))
             .collect();
+        let path_secrets = routes
+            .iter()
+            .flat_map(|live| &live.verifiers)
+            .flat_map(|verifier| verifier.path_secrets())
+            .cloned()
+            .collect();
         Ok(Snapshot {
             settings,
             routes,
@@ -81,6 +89,7 @@ impl Snapshot {
             hash,
             table,
             by_name,
+            path_secrets,
         })
     }
 
@@ -92,6 +101,30 @@ impl Snapshot {
     /// The route named `name`.
     pub fn route(&self, name: &str) -> Option<&Arc<LiveRoute>> {
         self.routes.iter().find(|live| live.route.name == name)
+    }
+
+    /// `path` with every segment that is a configured URL token masked as `***`, for
+    /// logs of requests that matched no route; `None` when nothing needs masking.
+    /// Segments are compared in constant time (whole segments, percent-decoded).
+    pub fn masked_path(&self, path: &str) -> Option<String> {
+        if self.path_secrets.is_empty() {
+            return None;
+        }
+        let is_secret = |segment: &str| {
+            let decoded = crate::model::percent::decode(segment.as_bytes(), false);
+            self.path_secrets
+                .iter()
+                .fold(false, |found, secret| found | secret.ct_eq(&decoded))
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        if !segments.iter().any(|segment| is_secret(segment)) {
+            return None;
+        }
+        let masked: Vec<&str> = segments
+            .into_iter()
+            .map(|segment| if is_secret(segment) { "***" } else { segment })
+            .collect();
+        Some(masked.join("/"))
     }
 
     /// The target named `name`.

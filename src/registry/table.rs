@@ -27,7 +27,13 @@ pub enum Lookup {
         params: PathParams,
     },
     /// Routes exist for this path, with these methods only.
-    MethodNotAllowed(Vec<Method>),
+    MethodNotAllowed {
+        /// The methods they accept.
+        allow: Vec<Method>,
+        /// The path with the segments that carry a secret of those routes (a URL
+        /// token) masked, for logs; `None` when nothing needs masking.
+        masked: Option<String>,
+    },
     /// No route has this path.
     NotFound,
 }
@@ -103,12 +109,24 @@ impl RouteTable {
                         .collect(),
                 ),
             },
-            None => Lookup::MethodNotAllowed(
-                routes
-                    .iter()
-                    .flat_map(|live| live.route.methods.iter().cloned())
-                    .collect(),
-            ),
+            None => {
+                let params = PathParams(
+                    found
+                        .params
+                        .iter()
+                        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                        .collect(),
+                );
+                Lookup::MethodNotAllowed {
+                    allow: routes
+                        .iter()
+                        .flat_map(|live| live.route.methods.iter().cloned())
+                        .collect(),
+                    masked: routes
+                        .iter()
+                        .find_map(|live| live.route.masked_path(path, &params)),
+                }
+            }
         }
     }
 }

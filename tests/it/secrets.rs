@@ -1,5 +1,5 @@
 //! Secrets never appear in logs or in `hookgate check` output, whatever requests
-//! arrive, even at debug level.
+//! arrive, at every level (the test runs hookgate at trace).
 
 use std::process::Command;
 
@@ -68,7 +68,7 @@ async fn secrets_stay_out_of_logs_and_check_output() {
     assert_no_secret(&String::from_utf8_lossy(&check.stdout), "check output");
 
     let mut env = ENV.to_vec();
-    env.push(("HOOKGATE_LOG", "debug"));
+    env.push(("HOOKGATE_LOG", "trace"));
     let process = HookgateProcess::spawn_with_env(&path, &env);
     let json = [("content-type", "application/json")];
     let basic = |password: &str| {
@@ -115,6 +115,21 @@ async fn secrets_stay_out_of_logs_and_check_output() {
         );
     }
     assert_eq!(downstream.received().len(), 4);
+    // The right path with the wrong method matches no route; its token is still
+    // masked wherever the path is logged.
+    for token in [URL_TOKEN.to_owned(), format!("{URL_TOKEN}-wrong")] {
+        let reply = send(Method::GET, &process.url(&format!("/obp/{token}")), &[], "").await;
+        assert_eq!(reply.status.as_u16(), 405);
+    }
+    // A path no route has: the token is masked where it stands.
+    let reply = send(
+        Method::POST,
+        &process.url(&format!("/obp/{URL_TOKEN}/extra")),
+        &json,
+        "{}",
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 404);
 
     let logs = process.stop_and_collect_logs().join("\n");
     assert!(
