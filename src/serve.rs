@@ -80,7 +80,10 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // Above the ingress stack's own limit (100 fields), which answers with a
+        // problem document; past this one the library answers a bare 431.
+        .max_headers(256);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let open = Arc::new(AtomicUsize::new(0));

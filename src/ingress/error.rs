@@ -24,6 +24,20 @@ pub enum Fault {
 /// A request the ingress stack did not forward, or whose primary target failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IngressError {
+    /// The request target is longer than hookgate reads.
+    #[error("request target longer than {limit} bytes")]
+    UriTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The header section is larger, or has more fields, than hookgate reads.
+    #[error("header section over {bytes} bytes or {fields} fields")]
+    HeadersTooLarge {
+        /// Most fields.
+        fields: usize,
+        /// Most bytes.
+        bytes: usize,
+    },
     /// No route has this path.
     #[error("no route matches the path")]
     RouteNotFound,
@@ -105,6 +119,18 @@ impl IngressError {
     /// names, addresses, error chains) stay in the logs.
     pub fn problem(&self) -> Problem {
         match self {
+            IngressError::UriTooLong { limit } => Problem::new(
+                "uri-too-long",
+                StatusCode::URI_TOO_LONG,
+                "URI Too Long",
+                format!("The request target exceeds {limit} bytes."),
+            ),
+            IngressError::HeadersTooLarge { fields, bytes } => Problem::new(
+                "headers-too-large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request Header Fields Too Large",
+                format!("The header section exceeds {bytes} bytes or {fields} fields."),
+            ),
             IngressError::RouteNotFound => Problem::new(
                 "route-not-found",
                 StatusCode::NOT_FOUND,

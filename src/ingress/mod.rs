@@ -24,6 +24,7 @@ pub mod body;
 pub mod decode;
 pub mod error;
 pub mod evaluate;
+pub mod head;
 pub mod relay;
 pub mod rescue;
 pub mod route;

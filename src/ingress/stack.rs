@@ -17,6 +17,7 @@ use super::auth::AuthLayer;
 use super::body::BodyLayer;
 use super::decode::DecodeLayer;
 use super::evaluate::EvaluateLayer;
+use super::head::HeadLayer;
 use super::relay::RelayLayer;
 use super::rescue::RescueLayer;
 use super::route::RouteLayer;
@@ -52,6 +53,9 @@ pub fn build(parts: Parts) -> IngressService {
         .layer(TraceLayer)
         // Below here services fail with `IngressError`; from here up they cannot.
         .layer(RescueLayer)
+        // head: the request line and headers within hookgate's limits, which sit below
+        // the HTTP library's so that refusals are problems, not bare statuses.
+        .layer(HeadLayer)
         // route: matching before reading the body, so unknown paths cost no body
         // bytes and the route decides the body limit; the snapshot read here serves
         // the request to its end.

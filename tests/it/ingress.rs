@@ -240,3 +240,36 @@ async fn slow_body_is_408_problem() {
     assert!(text.contains("urn:hookgate:problem:body-timeout"), "{text}");
     assert!(c.received().is_empty());
 }
+
+/// Heads beyond hookgate's limits are answered as problems, like every other
+/// refusal, and the connection serves the next request.
+#[tokio::test]
+async fn oversized_heads_are_problems_not_bare_statuses() {
+    let (hookgate, _, _, c) = setup().await;
+    let long = format!("/raw?{}", "q".repeat(9 * 1024));
+    send(Method::POST, &hookgate.url(&long), &[], "x")
+        .await
+        .assert_problem(414, "uri-too-long");
+
+    let big = "v".repeat(70 * 1024);
+    send(
+        Method::POST,
+        &hookgate.url("/raw"),
+        &[("x-big", big.as_str())],
+        "x",
+    )
+    .await
+    .assert_problem(431, "headers-too-large");
+
+    let names: Vec<String> = (0..150).map(|n| format!("x-h{n}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|name| (name.as_str(), "1")).collect();
+    send(Method::POST, &hookgate.url("/raw"), &many, "x")
+        .await
+        .assert_problem(431, "headers-too-large");
+
+    assert!(c.received().is_empty(), "nothing was forwarded");
+    assert_eq!(
+        send(Method::POST, &hookgate.url("/raw"), &[], "x").await.status,
+        200
+    );
+}
