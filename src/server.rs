@@ -16,7 +16,7 @@ use crate::ingress::{self, IngressService};
 use crate::registry::{Registry, Snapshot};
 use crate::reload::{Reloader, Source};
 use crate::serve::{self, Drained};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreHealth};
 
 /// How often target definitions are saved again (see
 /// [`Reloader::keep_definitions`]).
@@ -49,6 +49,7 @@ pub struct Server {
     service: IngressService,
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
     dispatcher: Dispatcher,
     reloader: Arc<Reloader>,
 }
@@ -83,9 +84,11 @@ impl Server {
             store.clone(),
         ));
         reloader.start().await;
+        let health = StoreHealth::new(store.clone());
         let service = ingress::build(ingress::stack::Parts {
             registry: registry.clone(),
             store: store.clone(),
+            health: health.clone(),
             dispatcher: dispatcher.clone(),
             client,
         });
@@ -95,6 +98,7 @@ impl Server {
             service,
             registry,
             store,
+            health,
             dispatcher,
             reloader,
         })
@@ -145,7 +149,7 @@ impl Server {
                 .keep_definitions(KEEP_DEFINITIONS, stop_admin.clone()),
         );
         let admin = self.admin.map(|listener| {
-            let service = crate::admin::service(self.store.clone(), self.reloader.clone());
+            let service = crate::admin::service(self.health.clone(), self.reloader.clone());
             let stop = stop_admin.clone();
             // Operators' connections (a scrape, a reload) are short: their drain does
             // not need the whole grace period, which the data path has just used.

@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
@@ -19,17 +18,17 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::ingress::{request_id, REQUEST_ID};
 use crate::problem::Problem;
 use crate::reload::{ReloadError, Reloader};
-use crate::store::Store;
+use crate::store::StoreHealth;
 
 /// The admin endpoints as one service.
 pub type AdminService = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-/// The admin endpoints over `store` and `reloader`. Every answer carries an
-/// `x-request-id` (the caller's, or a new one), as ingress answers do.
-pub fn service(store: Arc<dyn Store>, reloader: Arc<Reloader>) -> AdminService {
+/// The admin endpoints over the store's `health` and `reloader`. Every answer
+/// carries an `x-request-id` (the caller's, or a new one), as ingress answers do.
+pub fn service(health: Arc<StoreHealth>, reloader: Arc<Reloader>) -> AdminService {
     let endpoints = tower::service_fn(move |request: Request<Incoming>| {
-        let (store, reloader) = (store.clone(), reloader.clone());
-        async move { Ok::<_, Infallible>(handle(&request, store.as_ref(), &reloader).await) }
+        let (health, reloader) = (health.clone(), reloader.clone());
+        async move { Ok::<_, Infallible>(handle(&request, &health, &reloader).await) }
     });
     BoxCloneService::new(
         ServiceBuilder::new()
@@ -41,16 +40,16 @@ pub fn service(store: Arc<dyn Store>, reloader: Arc<Reloader>) -> AdminService {
 
 async fn handle(
     request: &Request<Incoming>,
-    store: &dyn Store,
+    health: &Arc<StoreHealth>,
     reloader: &Reloader,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     let id = request_id(request.headers());
     let problem = |problem: Problem| problem.into_response(Some(path), id);
     match (request.method(), path) {
-        (&Method::GET, "/readyz") => match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
-            Ok(Ok(())) => text("ready\n".to_owned(), "text/plain; charset=utf-8"),
-            _ => problem(Problem::new(
+        (&Method::GET, "/readyz") => match health.ready().await {
+            true => text("ready\n".to_owned(), "text/plain; charset=utf-8"),
+            false => problem(Problem::new(
                 "store-unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -21,7 +20,7 @@ use super::evaluate::Evaluated;
 use super::Exchange;
 use crate::delivery::{delivery, event_headers, Dispatcher};
 use crate::model::{Event, Route};
-use crate::store::{Admission, Admitted, DedupeClaim, EventAdmission, Store, StoreError};
+use crate::store::{Admission, Admitted, DedupeClaim, EventAdmission, Store, StoreHealth};
 
 /// Marks an answer to a repeat of an event already admitted.
 pub static DUPLICATE: HeaderName = HeaderName::from_static("hookgate-duplicate");
@@ -30,6 +29,7 @@ pub static DUPLICATE: HeaderName = HeaderName::from_static("hookgate-duplicate")
 #[derive(Clone)]
 pub struct Admit {
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
     dispatcher: Dispatcher,
 }
 
@@ -40,9 +40,14 @@ impl std::fmt::Debug for Admit {
 }
 
 impl Admit {
-    /// Admits into `store`, waking `dispatcher`'s workers for what was stored.
-    pub fn new(store: Arc<dyn Store>, dispatcher: Dispatcher) -> Self {
-        Self { store, dispatcher }
+    /// Admits into `store` (through its `health`), waking `dispatcher`'s workers
+    /// for what was stored.
+    pub fn new(store: Arc<dyn Store>, health: Arc<StoreHealth>, dispatcher: Dispatcher) -> Self {
+        Self {
+            store,
+            health,
+            dispatcher,
+        }
     }
 }
 
@@ -57,6 +62,7 @@ impl Service<Exchange<Evaluated>> for Admit {
 
     fn call(&mut self, exchange: Exchange<Evaluated>) -> Self::Future {
         let store = self.store.clone();
+        let health = self.health.clone();
         let dispatcher = self.dispatcher.clone();
         Box::pin(async move {
             let route = exchange.matched.route.route.clone();
@@ -65,7 +71,10 @@ impl Service<Exchange<Evaluated>> for Admit {
             let outcomes = if admission.events.is_empty() {
                 Vec::new()
             } else {
-                within(timeout, store.admit(admission)).await?
+                health
+                    .call(timeout, store.admit(admission))
+                    .await
+                    .map_err(IngressError::Store)?
             };
             let events = &exchange.stage.events;
             let mut deliveries = 0;
@@ -133,19 +142,6 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
     Admission {
         route: route.name.clone(),
         events,
-    }
-}
-
-/// A store call bounded by `timeout`; a slow store is unavailable.
-pub(super) async fn within<T>(
-    timeout: Duration,
-    call: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, IngressError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result.map_err(IngressError::Store),
-        Err(_) => Err(IngressError::Store(StoreError::unavailable(format!(
-            "no answer within store.admit_timeout ({timeout:?})"
-        )))),
     }
 }
 

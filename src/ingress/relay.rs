@@ -14,24 +14,30 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, Service};
 
-use super::admit::{accepted, within};
+use super::admit::accepted;
 use super::error::IngressError;
 use super::evaluate::{Evaluated, Primary};
 use super::Exchange;
 use crate::delivery::{event_headers, finish, relay_headers, send, HttpClient, SendError};
-use crate::store::{KeyClaim, Store};
+use crate::store::{KeyClaim, Store, StoreHealth};
 
 /// Calls `sync` routes' primaries; see the module docs.
 #[derive(Clone)]
 pub struct RelayLayer {
     client: HttpClient,
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
 }
 
 impl RelayLayer {
-    /// Calls primaries with `client`, holding dedupe keys in `store`.
-    pub fn new(client: HttpClient, store: Arc<dyn Store>) -> Self {
-        Self { client, store }
+    /// Calls primaries with `client`, holding dedupe keys in `store` (through its
+    /// `health`).
+    pub fn new(client: HttpClient, store: Arc<dyn Store>, health: Arc<StoreHealth>) -> Self {
+        Self {
+            client,
+            store,
+            health,
+        }
     }
 }
 
@@ -43,6 +49,7 @@ impl<S> Layer<S> for RelayLayer {
             inner,
             client: self.client.clone(),
             store: self.store.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -53,6 +60,7 @@ pub struct Relay<S> {
     inner: S,
     client: HttpClient,
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
 }
 
 impl<S> std::fmt::Debug for Relay<S> {
@@ -85,6 +93,7 @@ where
         };
         let client = self.client.clone();
         let store = self.store.clone();
+        let health = self.health.clone();
         Box::pin(async move {
             let route = exchange.matched.route.route.clone();
             let settings = &exchange.matched.snapshot.settings;
@@ -94,7 +103,10 @@ where
             let target = primary.destination.target.clone();
             let key = primary.key.zip(route.dedupe.as_ref().map(|dedupe| dedupe.ttl));
             if let Some((key, ttl)) = &key {
-                let claim = within(timeout, store.claim_key(&route.name, key, *ttl)).await?;
+                let claim = health
+                    .call(timeout, store.claim_key(&route.name, key, *ttl))
+                    .await
+                    .map_err(IngressError::Store)?;
                 if claim == KeyClaim::Duplicate {
                     return Ok(accepted(StatusCode::OK, true, 0));
                 }

@@ -25,7 +25,7 @@ use super::trace::TraceLayer;
 use super::REQUEST_ID;
 use crate::delivery::{Dispatcher, HttpClient};
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{Store, StoreHealth};
 
 /// The composed, boxed ingress service the listener serves.
 pub type IngressService = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
@@ -36,6 +36,8 @@ pub struct Parts {
     pub registry: Arc<Registry>,
     /// Where events are admitted.
     pub store: Arc<dyn Store>,
+    /// Whether the store answers (admissions fail at once while it does not).
+    pub health: Arc<StoreHealth>,
     /// Woken after an admission so local workers start at once.
     pub dispatcher: Dispatcher,
     /// For `sync` primaries.
@@ -71,8 +73,12 @@ pub fn build(parts: Parts) -> IngressService {
         .layer(EvaluateLayer)
         // relay: `sync` routes call their primary here; everything else goes on to
         // be admitted.
-        .layer(RelayLayer::new(parts.client, parts.store.clone()))
+        .layer(RelayLayer::new(
+            parts.client,
+            parts.store.clone(),
+            parts.health.clone(),
+        ))
         // admit: every event of the request in one atomic dedupe + enqueue.
-        .service(Admit::new(parts.store, parts.dispatcher));
+        .service(Admit::new(parts.store, parts.health, parts.dispatcher));
     BoxCloneService::new(stack)
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::model::{Attempt, Delivery, TargetRecord};
 
 mod error;
+mod health;
 pub mod record;
 
 pub mod embedded;
@@ -20,6 +21,7 @@ pub mod open;
 pub mod redis;
 
 pub use error::{ErrorKind, StoreError};
+pub use health::StoreHealth;
 
 /// The contract suite, public so that integration tests (which start real Redis
 /// servers) can run it; not part of the API.

@@ -1,5 +1,5 @@
 //! Nothing acknowledged is lost: hookgate killed with SIGKILL mid-stream (both
-//! stores), a Redis outage under load, two instances sharing Redis with one killed,
+//! stores), a Redis outage under load, a frozen Redis, two instances sharing Redis with one killed,
 //! and a stalled target's 70,000-delivery backlog kept on disk, not in memory.
 
 use std::collections::HashSet;
@@ -144,6 +144,56 @@ async fn a_redis_outage_gets_503_never_2xx_and_hookgate_recovers() {
     all.acknowledged.extend(after.acknowledged);
     all.statuses.extend(after.statuses);
     assert_all_delivered(&downstream, &all, Duration::from_secs(60)).await;
+}
+
+/// A frozen Redis (SIGSTOP: connections open, no answers) must not hold every
+/// request for the whole `admit_timeout`: once one admission found it silent, the
+/// rest fail at once until it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_redis_fails_admissions_at_once_and_hookgate_recovers() {
+    let redis = RedisServer::start();
+    let downstream = Downstream::start().await;
+    let admit_timeout = Duration::from_secs(3);
+    let yaml = format!(
+        "admin: {{ listen: 127.0.0.1:0 }}\nstore: {{ redis: {{ url: \"{}\" }}, admit_timeout: 3s, lease_timeout: 3s }}\ntargets:\n  t: {{ url: \"{}\", retry: {{ initial_backoff: 50ms, max_backoff: 500ms }} }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n",
+        redis.url(),
+        downstream.url("/t")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let url = vec![hookgate.url("/in")];
+    let readyz = hookgate.admin_url("/readyz");
+    let ready = || crate::support::send(http::Method::GET, &readyz, &[], "");
+    let before = post_events(&url, "before", 50, 4).await;
+    assert_eq!(before.acknowledged.len(), 50);
+
+    redis.pause();
+    let first = post_events(&url, "first", 1, 1).await;
+    assert_eq!(first.statuses, [503], "the first admission waits out the timeout");
+    // Each of these would take the whole admit_timeout if every request waited for
+    // the frozen store; the batch as a whole must not take even one.
+    let started = std::time::Instant::now();
+    let during = post_events(&url, "during", 200, 8).await;
+    let took = started.elapsed();
+    assert!(during.statuses.iter().all(|&s| s == 503), "{:?}", during.statuses);
+    assert!(
+        took < admit_timeout,
+        "200 requests to a frozen store took {took:?}: they waited for it instead of failing at once"
+    );
+    let not_ready = ready().await;
+    assert_eq!(not_ready.status, 503, "not ready while the store is frozen");
+
+    redis.resume();
+    eventually("hookgate admits again once the store answers", || {
+        let url = url.clone();
+        async move { post_events(&url, "probe", 1, 1).await.acknowledged.len() == 1 }
+    })
+    .await;
+    assert_eq!(ready().await.status, 200);
+    let after = post_events(&url, "after", 100, 8).await;
+    assert_eq!(after.acknowledged.len(), 100);
+    let mut all = before;
+    all.acknowledged.extend(after.acknowledged);
+    assert_all_delivered(&downstream, &all, Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

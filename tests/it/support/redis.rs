@@ -1,5 +1,6 @@
 //! A real `redis-server` for a test, on a free port, killed when dropped. The test
-//! can stop and restart it to simulate an outage.
+//! can stop and restart it to simulate an outage, or pause it to simulate a frozen
+//! one.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -56,6 +57,26 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers, as with
+    /// a Redis stuck in a long fork or a partitioned network.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server is running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
     /// Starts it again on the same port (after `stop`), and waits until it answers.
     pub fn restart(&mut self) {
         self.stop();
@@ -106,6 +127,10 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A paused process takes SIGKILL too; resuming first keeps its exit orderly.
+        if self.child.is_some() {
+            self.resume();
+        }
         self.stop();
     }
 }
