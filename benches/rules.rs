@@ -43,6 +43,7 @@ fn klavi(c: &mut Criterion) {
     let view = RouteView {
         targets: &route.targets,
         dedupe: route.dedupe.as_ref(),
+        max_events: route.max_events,
     };
     let fixture = include_bytes!("../tests/fixtures/klavi-consent_authorised.json");
     let event = std::sync::Arc::new(serde_json::from_slice::<serde_json::Value>(fixture).unwrap_or_default());

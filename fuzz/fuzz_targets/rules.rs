@@ -50,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
             let view = RouteView {
                 targets: &route.targets,
                 dedupe: route.dedupe.as_ref(),
+                max_events: route.max_events,
             };
             if let Ok(evaluation) = live.rules.evaluate(&request, view) {
                 for event in &evaluation.events {

@@ -39,7 +39,7 @@ pub use target::TargetConfig;
 pub use units::{parse_duration, parse_size};
 
 use crate::delivery::is_never_forwarded;
-use crate::model::{AdminSettings, Settings, Target};
+use crate::model::{AdminSettings, Limits, Settings, Target};
 use crate::registry::{LiveRoute, Snapshot};
 use crate::reload::Source;
 pub(crate) use error::Collector;
@@ -194,13 +194,7 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         .iter()
         .map(|target| (target.name.clone(), target.clone()))
         .collect();
-    let routes = validate_routes(
-        top.remove("routes"),
-        &by_name,
-        &broken,
-        limits.max_body,
-        &mut errors,
-    );
+    let routes = validate_routes(top.remove("routes"), &by_name, &broken, &limits, &mut errors);
 
     let settings = Settings {
         listen,
@@ -359,7 +353,7 @@ fn validate_routes(
     value: Option<Value>,
     targets: &HashMap<String, Arc<Target>>,
     broken: &[String],
-    max_body: usize,
+    limits: &Limits,
     errors: &mut Collector<'_>,
 ) -> Vec<(String, Arc<LiveRoute>)> {
     let items = match value {
@@ -382,7 +376,7 @@ fn validate_routes(
         let Some(config) = section::<RouteConfig>(Some(value), &path, errors) else {
             continue;
         };
-        let route = config.validate(&path, targets, broken, max_body, errors);
+        let route = config.validate(&path, targets, broken, limits, errors);
         for (index, name) in route.route.pass_headers.iter().enumerate() {
             if is_never_forwarded(name) {
                 errors.at(

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use super::dedupe::DedupeConfig;
 use super::error::Collector;
 use super::rules::{DefaultConfig, MatchMode, OneOrMany, RouteRulesConfig, RuleConfig, ValidateConfig};
-use super::server::size;
+use super::server::{at_least_one, size};
 use crate::auth::Verifier;
 use crate::model::path::Path;
-use crate::model::{ContentType, Mode, Route, Target};
+use crate::model::{ContentType, Limits, Mode, Route, Target};
 use crate::registry::LiveRoute;
 use crate::rules::RouteRules;
 
@@ -47,6 +47,9 @@ pub struct RouteConfig {
     /// Overrides `limits.max_body` for this route.
     #[serde(default, deserialize_with = "super::units::text")]
     pub max_body: Option<String>,
+    /// Overrides `limits.max_events` for this route.
+    #[serde(default, deserialize_with = "super::units::count")]
+    pub max_events: Option<usize>,
     /// Checks that must all pass before the request is accepted, in order; see
     /// `docs/config.md` for every scheme. Empty: no authentication.
     #[serde(default)]
@@ -116,7 +119,7 @@ impl RouteConfig {
         path: &str,
         targets: &HashMap<String, Arc<Target>>,
         broken: &[String],
-        default_max_body: usize,
+        limits: &Limits,
         errors: &mut Collector<'_>,
     ) -> LiveRoute {
         if self.name.trim().is_empty() {
@@ -166,8 +169,14 @@ impl RouteConfig {
         });
         let max_body = size(
             self.max_body,
-            default_max_body,
+            limits.max_body,
             &format!("{path}.max_body"),
+            errors,
+        );
+        let max_events = at_least_one(
+            self.max_events,
+            limits.max_events,
+            &format!("{path}.max_events"),
             errors,
         );
         let verifiers: Vec<Arc<dyn Verifier>> = self
@@ -211,6 +220,7 @@ impl RouteConfig {
                 pass_headers,
                 content_type: self.content_type,
                 max_body,
+                max_events,
                 success_status,
                 dedupe,
                 redact,

@@ -20,6 +20,9 @@ pub struct LimitsConfig {
     /// decided from `Content-Length` before reading when the sender gives one.
     #[serde(default, deserialize_with = "super::units::text")]
     pub max_body: Option<String>,
+    /// Most events one request may hold once split (default 1000); more get 413.
+    #[serde(default, deserialize_with = "super::units::count")]
+    pub max_events: Option<usize>,
     /// Time a client has to send the request line and headers (default `10s`); guards
     /// against slowloris connections. Also the longest a connection with no request
     /// in flight stays open, in HTTP/1.1 and HTTP/2 alike.
@@ -49,6 +52,12 @@ impl LimitsConfig {
                 &format!("{path}.max_body"),
                 errors,
             ),
+            max_events: at_least_one(
+                self.max_events,
+                defaults.max_events,
+                &format!("{path}.max_events"),
+                errors,
+            ),
             header_read_timeout: duration(
                 self.header_read_timeout,
                 defaults.header_read_timeout,
@@ -67,17 +76,12 @@ impl LimitsConfig {
                 &format!("{path}.max_response_body"),
                 errors,
             ),
-            max_connections: match self.max_connections {
-                Some(0) => {
-                    errors.at(
-                        &format!("{path}.max_connections"),
-                        "expected at least 1, found `0`",
-                    );
-                    defaults.max_connections
-                }
-                Some(count) => count,
-                None => defaults.max_connections,
-            },
+            max_connections: at_least_one(
+                self.max_connections,
+                defaults.max_connections,
+                &format!("{path}.max_connections"),
+                errors,
+            ),
         }
     }
 }
@@ -152,3 +156,20 @@ pub struct AdminConfig {
 
 /// Default admin listen address.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+/// A count that must be at least 1, or `default` when absent.
+pub(crate) fn at_least_one(
+    value: Option<usize>,
+    default: usize,
+    path: &str,
+    errors: &mut Collector<'_>,
+) -> usize {
+    match value {
+        Some(0) => {
+            errors.at(path, "expected at least 1, found `0`");
+            default
+        }
+        Some(count) => count,
+        None => default,
+    }
+}

@@ -203,6 +203,12 @@ impl IngressError {
                 ),
             )
             .with_extension("errors", serde_json::to_value(violations).unwrap_or_default()),
+            IngressError::Rules(RulesError::TooManyEvents { count, max }) => Problem::new(
+                "too-many-events",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Content Too Large",
+                format!("The request holds {count} events; this route takes at most {max} per request."),
+            ),
             IngressError::Rules(RulesError::KeyMissing { location }) => Problem::new(
                 "dedupe-key-missing",
                 StatusCode::BAD_REQUEST,

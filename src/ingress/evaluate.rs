@@ -99,6 +99,7 @@ fn evaluate(exchange: &Exchange<Decoded>) -> Result<(Vec<Event>, Option<Primary>
     let view = RouteView {
         targets: &route.targets,
         dedupe: route.dedupe.as_ref(),
+        max_events: route.max_events,
     };
     if route.mode == Mode::Queue {
         let evaluation = live.rules.evaluate(&request, view)?;

@@ -12,10 +12,11 @@ pub fn segment(byte: u8) -> bool {
     unreserved(byte) || b"!$&'()*+,;=:@".contains(&byte)
 }
 
-/// `text` with every byte `keep` refuses written as `%XX`.
-pub fn encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
+/// `text` (any bytes) with every byte `keep` refuses written as `%XX`.
+pub fn encode(text: impl AsRef<[u8]>, keep: impl Fn(u8) -> bool) -> String {
+    let text = text.as_ref();
     let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
+    for &byte in text {
         if keep(byte) {
             out.push(char::from(byte));
         } else {

@@ -62,6 +62,8 @@ pub struct Route {
     pub content_type: ContentType,
     /// Largest body accepted, in bytes.
     pub max_body: usize,
+    /// Most events one request may hold once split.
+    pub max_events: usize,
     /// Status answered once admitted (`queue` mode).
     pub success_status: StatusCode,
     /// Dedupe spec.

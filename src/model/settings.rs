@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Limits {
     /// Largest request body accepted, in bytes (a route's `max_body` overrides it).
     pub max_body: usize,
+    /// Most events one request may hold (a route's `max_events` overrides it).
+    pub max_events: usize,
     /// Time allowed for the request line and headers, and the longest a connection
     /// with no request in flight stays open.
     pub header_read_timeout: Duration,
@@ -26,6 +28,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body: 1 << 20,
+            max_events: 1000,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             body_read_timeout: Duration::from_secs(30),

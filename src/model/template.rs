@@ -4,6 +4,8 @@
 //! A placeholder with no value is an error for that event, never a panic and never
 //! an empty string silently sent on.
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use serde_json::Value;
 
@@ -187,11 +189,13 @@ impl Template {
                 continue;
             }
             let value = fill(piece, scope)?;
-            let value = match piece {
-                Piece::Param(_) => {
-                    String::from_utf8_lossy(&percent::decode(value.as_bytes(), false)).into_owned()
-                }
-                _ => value.into_owned(),
+            // Bytes, not text: a parameter sent as `%FF` reaches the target as `%FF`.
+            let value: Cow<'_, [u8]> = match piece {
+                Piece::Param(_) => Cow::Owned(percent::decode(value.as_bytes(), false)),
+                _ => match value {
+                    Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                    Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+                },
             };
             let unsafe_value = |reason: &str| TemplateError::UnsafeValue {
                 placeholder: placeholder_text(piece),
@@ -202,17 +206,18 @@ impl Template {
                     return Err(unsafe_value("the scheme of a URL is not filled from a request"))
                 }
                 UrlPart::Authority => {
-                    let host = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.');
-                    if value.is_empty() || !value.bytes().all(host) {
+                    let host = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.');
+                    if value.is_empty() || !value.iter().all(host) {
                         return Err(unsafe_value(
                             "a host name takes letters, digits, `-` and `.` only",
                         ));
                     }
-                    out.push_str(&value);
+                    // Only ASCII letters, digits, `-` and `.`: the encoding keeps them all.
+                    out.push_str(&percent::encode(&value, |_| true));
                 }
                 UrlPart::Path => {
                     let whole_segment = out.ends_with('/');
-                    if whole_segment && (value == "." || value == "..") {
+                    if whole_segment && (*value == *b"." || *value == *b"..") {
                         return Err(unsafe_value("`.` and `..` are not accepted as a path segment"));
                     }
                     out.push_str(&percent::encode(&value, percent::segment));
@@ -262,7 +267,7 @@ impl UrlPart {
 }
 
 /// The value of one placeholder; an absent or null value is an error naming it.
-fn fill<'a>(piece: &'a Piece, scope: Scope<'a>) -> Result<std::borrow::Cow<'a, str>, TemplateError> {
+fn fill<'a>(piece: &'a Piece, scope: Scope<'a>) -> Result<Cow<'a, str>, TemplateError> {
     Ok(match piece {
         Piece::Literal(text) => text.into(),
         Piece::Json(path) => match path.get(scope.event) {
@@ -377,6 +382,11 @@ mod tests {
                 "{traversal}: {error}"
             );
         }
+        assert_eq!(
+            url("%FF%00", json!({"q": "\u{0}é", "n": 1})).unwrap(),
+            "https://eu-1.backend/p/%FF%00/end?q=%00%C3%A9&n=1#1",
+            "bytes that are not UTF-8 pass as they were sent, not replaced"
+        );
         assert_eq!(
             url("..x", json!({"q": "", "n": 1})).unwrap(),
             "https://eu-1.backend/p/..x/end?q=&n=1#1"

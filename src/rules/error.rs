@@ -11,6 +11,14 @@ pub enum RulesError {
     /// every problem of every event is listed.
     #[error("{} invalid event field(s)", .0.len())]
     Invalid(Vec<Violation>),
+    /// The request holds more events than the route takes.
+    #[error("{count} events, more than the route's limit of {max}")]
+    TooManyEvents {
+        /// How many the split found.
+        count: usize,
+        /// The route's `max_events`.
+        max: usize,
+    },
     /// The route dedupes on a key an event does not carry.
     #[error("dedupe key missing ({location})")]
     KeyMissing {

@@ -133,6 +133,8 @@ pub struct RouteView<'a> {
     pub targets: &'a [Arc<Target>],
     /// How events are identified; `None`: they are not deduplicated.
     pub dedupe: Option<&'a Dedupe>,
+    /// Most events one request may hold.
+    pub max_events: usize,
 }
 
 impl RouteRules {
@@ -167,7 +169,14 @@ impl RouteRules {
             });
         }
         let body = request.value.map_or(&Value::Null, |value| &**value);
+        self.check_shape(body)?;
         let events = self.split(body);
+        if events.len() > route.max_events {
+            return Err(RulesError::TooManyEvents {
+                count: events.len(),
+                max: route.max_events,
+            });
+        }
         let mut violations = Vec::new();
         for (location, event) in &events {
             violations.extend(self.validation.check(event, location));
@@ -242,6 +251,29 @@ impl RouteRules {
         } else {
             Err(RulesError::Invalid(violations))
         }
+    }
+
+    /// Rules read members of an event, so a body without `split` must be an object,
+    /// and one that `split` selects events from must be an object or an array: a bare
+    /// `42` or `"text"` is refused rather than silently matching nothing.
+    fn check_shape(&self, body: &Value) -> Result<(), RulesError> {
+        let expected = match (self.split.is_empty(), body) {
+            (_, Value::Object(_)) | (false, Value::Array(_)) => return Ok(()),
+            (true, _) => "a JSON object",
+            (false, _) => "a JSON object or array to split",
+        };
+        let found = match body {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array (this route has no `split`)",
+            Value::Object(_) => "an object",
+        };
+        Err(RulesError::Invalid(vec![Violation {
+            path: "$".to_owned(),
+            message: format!("expected {expected}, found {found}"),
+        }]))
     }
 
     /// The events of `body` with their locations (`$[0]`, `$['products'][1]`).

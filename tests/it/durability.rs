@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::load::{post_events, LoadReport};
 use crate::support::redis::RedisServer;
-use crate::support::{eventually, Downstream, Hookgate, HookgateProcess};
+use crate::support::{eventually, rss_kib, Downstream, Hookgate, HookgateProcess};
 
 fn write(dir: &Path, yaml: &str) -> PathBuf {
     let path = dir.join("hookgate.yaml");
@@ -219,15 +219,6 @@ async fn two_instances_share_the_work_and_the_survivor_finishes_a_killed_ones_le
     let _ = one.child.wait();
     assert_all_delivered(&downstream, &report, Duration::from_secs(90)).await;
     drop(two);
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
