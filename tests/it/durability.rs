@@ -1,12 +1,12 @@
 //! Nothing acknowledged is lost: hookgate killed with SIGKILL mid-stream (both
 //! stores), a Redis outage under load, a frozen Redis, two instances sharing Redis with one killed,
-//! and a stalled target's 70,000-delivery backlog kept on disk, not in memory.
+//! and a stalled target's 96 MiB backlog kept on disk, not in memory.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::load::{post_events, LoadReport};
+use crate::support::load::{post_events, post_padded, LoadReport};
 use crate::support::redis::RedisServer;
 use crate::support::{eventually, rss_kib, Downstream, Hookgate, HookgateProcess};
 
@@ -235,19 +235,19 @@ async fn a_stalled_target_s_backlog_stays_on_disk() {
     let process = HookgateProcess::spawn(&path);
     let url = vec![process.url("/in")];
 
-    // The first ~30,000 fill the store's page cache and the allocator's arenas; from
-    // there a backlog held in memory would grow RSS with every delivery (a record is
-    // ~300 bytes), one held on disk does not.
-    let warmup = post_events(&url, "warm", 30_000, 32).await;
-    assert_eq!(warmup.acknowledged.len(), 30_000);
+    // The first 1,000 fill the store's page cache and the allocator's arenas; from
+    // there a backlog held in memory would grow RSS by every body it holds (2,000
+    // more of 32 KiB each: 64 MiB), one held on disk does not.
+    let warmup = post_padded(&url, "warm", 1_000, 16, 32 * 1024).await;
+    assert_eq!(warmup.acknowledged.len(), 1_000);
     let early = rss_kib(process.child.id());
-    let bulk = post_events(&url, "bulk", 40_000, 32).await;
-    assert_eq!(bulk.acknowledged.len(), 40_000);
+    let bulk = post_padded(&url, "bulk", 2_000, 16, 32 * 1024).await;
+    assert_eq!(bulk.acknowledged.len(), 2_000);
     let late = rss_kib(process.child.id());
-    eprintln!("RSS with 30,000 pending: {early} KiB; with 70,000 pending: {late} KiB");
+    eprintln!("RSS with 1,000 bodies pending: {early} KiB; with 3,000: {late} KiB");
     assert!(
-        late < early + 6 * 1024,
-        "RSS grew from {early} KiB to {late} KiB with the backlog: pending work is held in memory"
+        late < early + 16 * 1024,
+        "RSS grew from {early} KiB to {late} KiB with a 64 MiB backlog: pending work is held in memory"
     );
 }
 

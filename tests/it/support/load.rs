@@ -22,6 +22,18 @@ pub struct LoadReport {
 /// with `concurrency` requests in flight. A request that gets no answer (hookgate
 /// killed) is recorded as status 0 and not retried.
 pub async fn post_events(urls: &[String], prefix: &str, count: usize, concurrency: usize) -> LoadReport {
+    post_padded(urls, prefix, count, concurrency, 0).await
+}
+
+/// The same, each body carrying `padding` extra bytes (in a `pad` field).
+pub async fn post_padded(
+    urls: &[String],
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    padding: usize,
+) -> LoadReport {
+    let pad: Arc<str> = "x".repeat(padding).into();
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(5))
         .build_http();
@@ -29,12 +41,13 @@ pub async fn post_events(urls: &[String], prefix: &str, count: usize, concurrenc
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, report, next, urls, prefix) = (
+        let (client, report, next, urls, prefix, pad) = (
             client.clone(),
             report.clone(),
             next.clone(),
             urls.to_vec(),
             prefix.to_owned(),
+            pad.clone(),
         );
         workers.push(tokio::spawn(async move {
             loop {
@@ -43,7 +56,11 @@ pub async fn post_events(urls: &[String], prefix: &str, count: usize, concurrenc
                     return;
                 }
                 let id = format!("{prefix}-{n}");
-                let body = format!(r#"{{"id":"{id}","amount":"50.00 EUR","n":{n}}}"#);
+                let body = if pad.is_empty() {
+                    format!(r#"{{"id":"{id}","amount":"50.00 EUR","n":{n}}}"#)
+                } else {
+                    format!(r#"{{"id":"{id}","amount":"50.00 EUR","n":{n},"pad":"{pad}"}}"#)
+                };
                 let request = Request::builder()
                     .method(Method::POST)
                     .uri(&urls[n % urls.len()])
