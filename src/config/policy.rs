@@ -18,7 +18,7 @@ pub struct RetryConfig {
     /// actual delay is uniform below the ceiling (full jitter).
     #[serde(default, deserialize_with = "super::units::text")]
     pub initial_backoff: Option<String>,
-    /// Largest backoff, and the clamp on `Retry-After` (default `10m`).
+    /// Largest backoff (default `10m`); a target's `Retry-After` is honoured beyond it.
     #[serde(default, deserialize_with = "super::units::text")]
     pub max_backoff: Option<String>,
     /// A delivery older than this is dead-lettered instead of retried (default `24h`).

@@ -92,7 +92,13 @@ impl Breaker {
 
     /// Records an attempt's result.
     pub fn record(&self, success: bool, now: Instant) -> State {
+        self.transition(success, now).1
+    }
+
+    /// Records an attempt's result; returns the state before and after.
+    pub fn transition(&self, success: bool, now: Instant) -> (State, State) {
         let mut inner = self.lock();
+        let before = inner.state;
         if success {
             inner.consecutive_failures = 0;
             inner.state = State::Closed;
@@ -103,7 +109,12 @@ impl Breaker {
                 inner.state = State::Open(now + inner.policy.cool_down);
             }
         }
-        inner.state
+        (before, inner.state)
+    }
+
+    /// The cool-down it opens for.
+    pub fn cool_down(&self) -> Duration {
+        self.lock().policy.cool_down
     }
 
     /// When the breaker is open at `now`, until when.

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::breaker::{Breaker, Permit};
+use super::breaker::{Breaker, Permit, State};
 use super::rate::RateLimit;
 use super::retry::{self, Decision, Outcome};
 use super::{finish, send, HttpClient, SendError};
@@ -243,6 +243,7 @@ impl Dispatcher {
 
     fn spawn(&self, target: Arc<Target>, max_response_body: usize, retired: bool) -> Arc<Worker> {
         let shared = &self.shared;
+        metrics::gauge!("hookgate_breaker_open", "target" => target.name.clone()).set(0.0);
         let worker = Arc::new(Worker {
             name: target.name.clone(),
             breaker: Breaker::new(target.breaker, probe_timeout(&target)),
@@ -502,6 +503,28 @@ impl Worker {
         true
     }
 
+    /// Records an attempt's result on the breaker; logs and counts it opening and
+    /// closing (`hookgate_breaker_open` is 1 from the one until the other).
+    fn record_breaker(&self, success: bool) {
+        let (before, after) = self.breaker.transition(success, Instant::now());
+        match (before, after) {
+            (State::Closed, State::Open(_)) => {
+                let cool_down = self.breaker.cool_down();
+                tracing::warn!(
+                    target_name = %self.name,
+                    cool_down_ms = cool_down.as_millis() as u64,
+                    "circuit breaker opened: deliveries wait without spending attempts"
+                );
+                metrics::gauge!("hookgate_breaker_open", "target" => self.name.clone()).set(1.0);
+            }
+            (State::Open(_) | State::HalfOpen(_), State::Closed) => {
+                tracing::info!(target_name = %self.name, "circuit breaker closed");
+                metrics::gauge!("hookgate_breaker_open", "target" => self.name.clone()).set(0.0);
+            }
+            _ => {}
+        }
+    }
+
     /// One attempt: rate limit, sign, send, classify, complete.
     async fn attempt(
         self: Arc<Self>,
@@ -554,7 +577,7 @@ impl Worker {
         let latency = started.elapsed();
         let (outcome, record) = observe(&result, latency);
         // Record before freeing the slot, so the next claim sees an opened breaker.
-        self.breaker.record(outcome.is_success(), Instant::now());
+        self.record_breaker(outcome.is_success());
         drop(permit);
         let delivery = &lease.delivery;
         let attempts = delivery.attempts + 1;

@@ -1,7 +1,9 @@
 //! Every retry decision in one place: [`classify`] turns an attempt's outcome into
 //! what happens next, as a pure function of the outcome, the policy, the attempt count
-//! and the delivery's age. Backoff is exponential with full jitter; `Retry-After` is
-//! honoured and clamped to `max_backoff`.
+//! and the delivery's age. Backoff is exponential with full jitter. A `Retry-After`
+//! is honoured in full, never undercut, even beyond `max_backoff` (the target said
+//! when it can take the request again; sooner would only be refused again); one that
+//! would carry the delivery past `max_age` dead-letters it at once, saying so.
 
 use std::time::Duration;
 
@@ -67,7 +69,16 @@ pub fn classify(
         return Decision::DeadLetter(format!("{attempts} attempts exhausted"));
     }
     let delay = match retry_after {
-        Some(wanted) => wanted.min(policy.max_backoff),
+        Some(wanted) => {
+            if age + wanted > policy.max_age {
+                return Decision::DeadLetter(format!(
+                    "Retry-After {}s would pass max_age {}s",
+                    wanted.as_secs(),
+                    policy.max_age.as_secs()
+                ));
+            }
+            wanted
+        }
         None => jitter(backoff_ceiling(policy, attempts)),
     };
     if age + delay > policy.max_age {
@@ -236,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_honoured_and_clamped() {
+    fn retry_after_is_honoured_in_full_up_to_max_age() {
         let wanted = |seconds| Outcome::Response {
             status: 429,
             retry_after: Some(Duration::from_secs(seconds)),
@@ -246,9 +257,13 @@ mod tests {
             Decision::RetryAfter(Duration::from_secs(2))
         );
         assert_eq!(
-            classify(&wanted(3600), &policy(), 1, Duration::ZERO, ceiling),
-            Decision::RetryAfter(Duration::from_secs(60)),
-            "clamped to max_backoff"
+            classify(&wanted(600), &policy(), 1, Duration::ZERO, ceiling),
+            Decision::RetryAfter(Duration::from_secs(600)),
+            "beyond max_backoff, still honoured"
+        );
+        assert_eq!(
+            classify(&wanted(3600), &policy(), 1, Duration::from_secs(1), ceiling),
+            Decision::DeadLetter("Retry-After 3600s would pass max_age 3600s".into())
         );
     }
 

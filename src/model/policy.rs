@@ -12,7 +12,7 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// The first backoff's ceiling.
     pub initial_backoff: Duration,
-    /// The ceiling every backoff (and `Retry-After`) is clamped to.
+    /// The ceiling of every backoff (a target's `Retry-After` is honoured beyond it).
     pub max_backoff: Duration,
     /// Past this age since admission, a failure dead-letters instead of retrying.
     pub max_age: Duration,

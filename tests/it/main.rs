@@ -7,7 +7,9 @@
 mod support;
 
 mod auth;
+
 mod bad_input;
+mod chaos;
 mod config;
 mod connections;
 mod dlq;

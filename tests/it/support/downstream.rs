@@ -29,6 +29,86 @@ pub struct Behaviour {
     /// Statuses for the next requests, in order (with `Retry-After` if given); then
     /// `status` again.
     pub script: std::collections::VecDeque<(u16, Option<&'static str>)>,
+    /// When set, each request not scripted is answered at random instead.
+    pub chaos: Option<Chaos>,
+}
+
+/// Answers mixed at random from a fixed seed, so a failing run can be replayed: out
+/// of every 100 requests, about `fail` get 500, `hang` get no answer for `hang_for`
+/// and then a dropped connection, `reset` get a dropped connection at once, and
+/// `throttle` get 429 with a `Retry-After` of 1 or 2 seconds; the rest get `status`.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    state: u64,
+    pub fail: u64,
+    pub hang: u64,
+    pub reset: u64,
+    pub throttle: u64,
+    pub hang_for: Duration,
+}
+
+impl Chaos {
+    /// A mix of each misbehaviour (percent), from `seed`.
+    pub fn new(seed: u64, fail: u64, hang: u64, reset: u64, throttle: u64, hang_for: Duration) -> Self {
+        Self {
+            state: seed.max(1),
+            fail,
+            hang,
+            reset,
+            throttle,
+            hang_for,
+        }
+    }
+
+    /// xorshift64*: small, seeded, and good enough to mix answers.
+    fn next(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn pick(&mut self, otherwise: StatusCode) -> Answer {
+        let roll = self.next() % 100;
+        let mut bound = self.fail;
+        if roll < bound {
+            return Answer::Status {
+                status: 500,
+                retry_after: None,
+            };
+        }
+        bound += self.hang;
+        if roll < bound {
+            return Answer::Hang(self.hang_for);
+        }
+        bound += self.reset;
+        if roll < bound {
+            return Answer::Reset;
+        }
+        bound += self.throttle;
+        if roll < bound {
+            let seconds = 1 + self.next() % 2;
+            return Answer::Status {
+                status: 429,
+                retry_after: Some(seconds),
+            };
+        }
+        Answer::Status {
+            status: otherwise.as_u16(),
+            retry_after: None,
+        }
+    }
+}
+
+/// How the downstream answered one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// This status (with `Retry-After` seconds, when set).
+    Status { status: u16, retry_after: Option<u64> },
+    /// Nothing for this long, then the connection dropped.
+    Hang(Duration),
+    /// The connection dropped at once.
+    Reset,
 }
 
 impl Default for Behaviour {
@@ -40,6 +120,7 @@ impl Default for Behaviour {
             delay: Duration::ZERO,
             reset: false,
             script: std::collections::VecDeque::new(),
+            chaos: None,
         }
     }
 }
@@ -54,6 +135,8 @@ pub struct Received {
     pub body: Bytes,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// How it was answered (a delay set in the behaviour comes first).
+    pub answer: Answer,
 }
 
 #[derive(Default)]
@@ -202,6 +285,25 @@ async fn handle(
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let (behaviour, answer) = {
+        let mut guard = state.behaviour.lock().unwrap();
+        let current = &mut *guard;
+        let scripted = current.script.pop_front();
+        let (reset, otherwise) = (current.reset, current.status);
+        let answer = match (scripted, &mut current.chaos) {
+            _ if reset => Answer::Reset,
+            (Some((status, retry_after)), _) => Answer::Status {
+                status,
+                retry_after: retry_after.map(|seconds| seconds.parse().unwrap()),
+            },
+            (None, Some(chaos)) => chaos.pick(otherwise),
+            (None, None) => Answer::Status {
+                status: current.status.as_u16(),
+                retry_after: None,
+            },
+        };
+        (current.clone(), answer)
+    };
     state.received.lock().unwrap().push(Received {
         method: parts.method,
         path: parts.uri.path().to_owned(),
@@ -209,31 +311,32 @@ async fn handle(
         headers: parts.headers,
         body,
         at: std::time::Instant::now(),
+        answer,
     });
     state.arrived.notify_waiters();
-    let (behaviour, scripted) = {
-        let mut current = state.behaviour.lock().unwrap();
-        let scripted = current.script.pop_front();
-        (current.clone(), scripted)
-    };
     tokio::time::sleep(behaviour.delay).await;
+    let answered = match answer {
+        Answer::Hang(duration) => {
+            tokio::time::sleep(duration).await;
+            None
+        }
+        Answer::Reset => None,
+        Answer::Status { status, retry_after } => Some((status, retry_after)),
+    };
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
-    if behaviour.reset {
+    let Some((status, retry_after)) = answered else {
         // An error from the service makes hyper drop the connection unanswered.
         return Err(std::io::Error::other("reset by test"));
-    }
+    };
     let mut response = Response::new(Full::new(behaviour.body));
-    *response.status_mut() = behaviour.status;
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
     for (name, value) in behaviour.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
     }
-    if let Some((status, retry_after)) = scripted {
-        *response.status_mut() = StatusCode::from_u16(status).unwrap();
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", seconds.parse().unwrap());
-        }
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", seconds.to_string().parse().unwrap());
     }
     Ok(response)
 }

@@ -12,7 +12,7 @@ pub mod tls;
 #[allow(unused_imports)]
 pub use client::{post_chunked, post_h2c, post_json, send, Reply};
 #[allow(unused_imports)]
-pub use downstream::{Behaviour, Downstream, Received};
+pub use downstream::{Answer, Behaviour, Chaos, Downstream, Received};
 #[allow(unused_imports)]
 pub use hookgate::{Hookgate, HookgateProcess};
 
