@@ -78,6 +78,18 @@ impl Problem {
     /// Renders the problem as a response. `instance` is the request path;
     /// `request_id` lets the sender quote the request to an operator.
     pub fn into_response(self, instance: Option<&str>, request_id: Option<&str>) -> Response<Full<Bytes>> {
+        let body = self.body(instance, request_id);
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+
+    /// The problem document's bytes.
+    pub fn body(&self, instance: Option<&str>, request_id: Option<&str>) -> Vec<u8> {
         let document = Document {
             kind: format!("{TYPE_PREFIX}{}", self.slug),
             title: self.title,
@@ -88,14 +100,7 @@ impl Problem {
             extensions: &self.extensions,
         };
         // Serialising plain strings and numbers cannot fail.
-        let body = serde_json::to_vec(&document).unwrap_or_default();
-        let mut response = Response::new(Full::new(Bytes::from(body)));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        response
+        serde_json::to_vec(&document).unwrap_or_default()
     }
 }
 

@@ -48,6 +48,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause after a store error before a worker claims again.
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Pause before writing attempt outcomes again after the store failed to take them.
+const RECORD_RETRY: Duration = Duration::from_millis(250);
+
+/// How long outcomes are written again before they are left to their leases.
+const RECORD_GIVE_UP: Duration = Duration::from_secs(10);
+
 /// How often an idle retired worker asks whether its queue is drained.
 const DRAIN_CHECK: Duration = Duration::from_secs(1);
 
@@ -626,6 +632,7 @@ impl Worker {
             }
             finished.recording = true;
         }
+        let mut failing_since = None;
         loop {
             let batch = {
                 let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
@@ -636,10 +643,27 @@ impl Worker {
                 std::mem::take(&mut finished.completions)
             };
             let count = batch.len();
-            if let Err(error) = self.store.complete_all(batch).await {
+            let kept = batch.clone();
+            let Err(error) = self.store.complete_all(batch).await else {
+                failing_since = None;
+                continue;
+            };
+            let failing_for = failing_since.get_or_insert_with(Instant::now).elapsed();
+            if !error.is_retryable() || failing_for >= RECORD_GIVE_UP {
                 // The leases expire and the deliveries are attempted again: at least once.
                 tracing::warn!(%error, count, "recording attempts failed; those deliveries will be retried after their lease");
+                continue;
             }
+            // The store is down for now (full disk, outage): write the outcomes again
+            // shortly, rather than sending the deliveries again after their leases.
+            // Completing is idempotent: outcomes already written are not applied twice.
+            tracing::warn!(%error, count, "recording attempts failed; trying again");
+            {
+                let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+                let later = std::mem::replace(&mut finished.completions, kept);
+                finished.completions.extend(later);
+            }
+            tokio::time::sleep(RECORD_RETRY).await;
         }
     }
 }

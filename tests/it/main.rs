@@ -19,6 +19,7 @@ mod example_klavi;
 mod example_obp;
 mod example_toqio;
 mod example_tradevest;
+mod exhaustion;
 mod fan_out;
 mod ingress;
 mod providers;

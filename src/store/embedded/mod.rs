@@ -10,38 +10,30 @@
 //! writer.
 
 mod codec;
+mod handle;
 mod ops;
 mod reads;
 mod tables;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, DatabaseError};
+use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
+use self::handle::Handle;
 use self::tables::unavailable;
 use self::writer::{Done, Finish, Op, Request, Writer};
 use super::{record, Admission, Admitted, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError};
 use crate::model::{now_ms, Delivery, TargetRecord};
 
-/// The database file inside the data directory.
-const FILE_NAME: &str = "hookgate.redb";
-
-/// redb's page cache. Kept modest so memory stays flat however long the queues get:
-/// the queues are on disk, and the pages a claim touches are few.
-const CACHE_BYTES: usize = 16 * 1024 * 1024;
-
 /// Requests waiting for the writer before callers wait to enqueue (backpressure).
 const QUEUE_DEPTH: usize = 8192;
-
-/// How long `open` waits for the lock of a store this process is still closing.
-const LOCK_WAIT: Duration = Duration::from_millis(500);
 
 /// How the embedded store behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +55,7 @@ impl Default for EmbeddedOptions {
 /// data directory once the writer has finished its current batch.
 pub struct EmbeddedStore {
     requests: mpsc::Sender<Request>,
-    db: Arc<Database>,
+    handle: Arc<Handle>,
     writer: Option<JoinHandle<()>>,
     commits: Arc<AtomicU64>,
 }
@@ -82,14 +74,14 @@ impl EmbeddedStore {
     /// an unavailable [`StoreError`] if another process has the directory open.
     pub async fn open(path: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
         let dir = path.to_owned();
-        let db = tokio::task::spawn_blocking(move || open_database(&dir))
+        let handle = tokio::task::spawn_blocking(move || Handle::open(&dir))
             .await
             .map_err(unavailable("opening"))??;
-        let db = Arc::new(db);
+        let handle = Arc::new(handle);
         let commits = Arc::new(AtomicU64::new(0));
         let (requests, receiver) = mpsc::channel(QUEUE_DEPTH);
         let writer = Writer {
-            db: db.clone(),
+            handle: handle.clone(),
             lease_timeout: options.lease_timeout,
             commits: commits.clone(),
         };
@@ -99,7 +91,7 @@ impl EmbeddedStore {
             .map_err(unavailable("starting the writer thread"))?;
         Ok(EmbeddedStore {
             requests,
-            db,
+            handle,
             writer: Some(writer),
             commits,
         })
@@ -128,7 +120,7 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     {
-        let db = self.db.clone();
+        let db = self.handle.current()?;
         tokio::task::spawn_blocking(move || read(&db))
             .await
             .map_err(unavailable("reading"))?
@@ -148,51 +140,6 @@ impl Drop for EmbeddedStore {
             }
         }
     }
-}
-
-/// Creates the data directory and opens the database in it, waiting briefly for a
-/// store of this process that is still closing.
-fn open_database(dir: &Path) -> Result<Database, StoreError> {
-    std::fs::create_dir_all(dir).map_err(|error| {
-        StoreError::unavailable(format!(
-            "embedded store: creating data directory {}: {error}",
-            dir.display()
-        ))
-    })?;
-    let file: PathBuf = dir.join(FILE_NAME);
-    let started = Instant::now();
-    let db = loop {
-        match Database::builder().set_cache_size(CACHE_BYTES).create(&file) {
-            Ok(db) => break db,
-            Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)
-                if started.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch) => {
-                return Err(StoreError::unavailable(format!(
-                    "embedded store: data directory {} is in use by another hookgate process \
-                     ({} is locked); stop it or give this one its own data directory",
-                    dir.display(),
-                    file.display()
-                )));
-            }
-            Err(error) => {
-                return Err(StoreError::unavailable(format!(
-                    "embedded store: opening {}: {error}",
-                    file.display()
-                )))
-            }
-        }
-    };
-    let returned = writer::recover(&db)?;
-    if returned > 0 {
-        tracing::info!(
-            leases = returned,
-            "Returned the previous process's leases to their queues."
-        );
-    }
-    Ok(db)
 }
 
 fn unexpected() -> StoreError {
@@ -221,7 +168,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn claim(&self, target: &str, max: usize) -> Result<Vec<Lease>, StoreError> {
-        if max == 0 || !reads::has_due(&self.db, target, now_ms())? {
+        if max == 0 || !reads::has_due(&*self.handle.current()?, target, now_ms())? {
             return Ok(Vec::new());
         }
         let op = Op::Claim {
@@ -329,6 +276,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if self.handle.is_broken() {
+            // Only a write shows it can write again (and the writer reopens it first).
+            return self.write(Op::Nothing).await.map(drop);
+        }
         self.read(reads::ping).await
     }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::handle::Handle;
 use super::ops::{self, Tables};
 use super::tables::unavailable;
 use crate::model::now_ms;
@@ -78,6 +79,8 @@ pub(super) enum Op {
         key: String,
     },
     Replay(Vec<String>),
+    /// Changes nothing: a commit that shows the store can write.
+    Nothing,
 }
 
 /// A claimed delivery, still encoded: the caller decodes it, off the writer thread.
@@ -107,7 +110,7 @@ pub(super) struct Request {
 
 /// The write side of the database, run on its own thread by [`Writer::run`].
 pub(super) struct Writer {
-    pub db: Arc<Database>,
+    pub handle: Arc<Handle>,
     pub lease_timeout: Duration,
     pub commits: Arc<AtomicU64>,
 }
@@ -140,7 +143,12 @@ impl Writer {
                 }
             }
             let sweep = Instant::now() >= next_sweep;
-            match self.apply(&batch, sweep) {
+            let applied = if self.handle.is_broken() {
+                self.handle.reopen().and_then(|()| self.apply(&batch, sweep))
+            } else {
+                self.apply(&batch, sweep)
+            };
+            match applied {
                 Ok((outcomes, swept)) => {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                     for (request, outcome) in batch.drain(..).zip(outcomes) {
@@ -157,6 +165,7 @@ impl Writer {
                 }
                 Err(error) => {
                     tracing::warn!(%error, requests = batch.len(), "Store batch failed.");
+                    self.handle.broke();
                     let reason = error.to_string();
                     for request in batch.drain(..) {
                         let _ = request
@@ -171,7 +180,8 @@ impl Writer {
     /// Applies `batch` in one transaction and commits it: each request's outcome, and
     /// how many expired dedupe keys were swept.
     fn apply(&self, batch: &[Request], sweep: bool) -> Result<(Vec<Done>, usize), StoreError> {
-        let txn = self.db.begin_write().map_err(unavailable("starting a write"))?;
+        let db = self.handle.current()?;
+        let txn = db.begin_write().map_err(unavailable("starting a write"))?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut swept = 0;
         {
@@ -204,6 +214,7 @@ impl Writer {
             Op::Replay(ids) => ops::replay(tables, now, ids),
             Op::SaveTargets(targets) => ops::save_targets(tables, targets),
             Op::ForgetTarget(name, expected) => ops::forget_target(tables, name, expected),
+            Op::Nothing => Ok(Done::Nothing),
         }
     }
 }
@@ -244,10 +255,12 @@ mod tests {
     #[test]
     fn the_sweep_deletes_expired_keys_and_only_those() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
+        let file = dir.path().join("t.redb");
+        let handle = Arc::new(Handle::new(file.clone(), Database::create(&file).unwrap()));
+        let db = handle.current().unwrap();
         recover(&db).unwrap();
         let writer = Writer {
-            db: db.clone(),
+            handle,
             lease_timeout: Duration::from_secs(30),
             commits: Arc::default(),
         };

@@ -144,8 +144,25 @@ impl HookgateProcess {
 
     /// The same with extra environment variables.
     pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
+        Self::launch(Command::new(env!("CARGO_BIN_EXE_hookgate")), config, env)
+    }
+
+    /// The same with at most `descriptors` file descriptors open (`ulimit -n`).
+    pub fn spawn_with_descriptors(config: &Path, descriptors: u32) -> Self {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "ulimit -n \"$1\" && shift && exec \"$@\"",
+            "sh",
+            &descriptors.to_string(),
+            env!("CARGO_BIN_EXE_hookgate"),
+        ]);
+        Self::launch(command, config, &[])
+    }
+
+    fn launch(mut command: Command, config: &Path, env: &[(&str, &str)]) -> Self {
         let cwd = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        let mut child = command
             .current_dir(cwd.path())
             .env("HOOKGATE_LOG_FORMAT", "json")
             .env("HOOKGATE_LOG", "info")

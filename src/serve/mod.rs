@@ -11,7 +11,11 @@
 //!   accept and again when its last request is answered, so it is also the longest
 //!   a kept-alive connection waits for its next request, in both protocols;
 //! - beyond `max_connections` open at once, new connections are closed as soon as
-//!   they are accepted, and counted.
+//!   they are accepted, and counted;
+//! - out of descriptors altogether, the waiting connection is accepted on a reserve
+//!   descriptor and answered 503 (`reserve.rs`).
+
+mod reserve;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,6 +36,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
+use self::reserve::Reserve;
 use crate::model::PeerAddr;
 
 /// The first pause after a failed accept; it doubles up to [`MAX_ACCEPT_BACKOFF`].
@@ -92,13 +97,27 @@ where
     refused.increment(0);
     gauge.set(0.0);
     let mut backoff = ACCEPT_BACKOFF;
+    let mut reserve = Reserve::new();
+    let mut exhausted = false;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
                     backoff = ACCEPT_BACKOFF;
+                    reserve.restore();
+                    if std::mem::take(&mut exhausted) {
+                        tracing::info!(listener = limits.listener, "file descriptors are free again; accepting connections");
+                    }
                     accepted
+                }
+                Err(error) if Reserve::is_exhaustion(&error) && reserve.release() => {
+                    if !std::mem::replace(&mut exhausted, true) {
+                        tracing::warn!(%error, listener = limits.listener, "out of file descriptors: new connections are answered 503 until some close");
+                    }
+                    shed(&listener, &limits, &refused).await;
+                    reserve.restore();
+                    continue;
                 }
                 Err(error) => {
                     tracing::warn!(%error, listener = limits.listener, pause_ms = backoff.as_millis() as u64, "accept failed");
@@ -161,6 +180,18 @@ where
     tokio::select! {
         () = graceful.shutdown() => Drained::Completely,
         () = tokio::time::sleep(limits.grace) => Drained::GraceExpired,
+    }
+}
+
+/// Out of descriptors, with the reserve just closed: accepts the connection waiting
+/// on that descriptor and answers it 503.
+async fn shed(listener: &TcpListener, limits: &Limits, refused: &metrics::Counter) {
+    // The connection that failed to be accepted is still waiting: this is at once.
+    let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+    if let Ok(Ok((stream, peer))) = accepted {
+        reserve::refuse(stream);
+        refused.increment(1);
+        tracing::debug!(%peer, listener = limits.listener, "out of file descriptors: answered a connection 503");
     }
 }
 
