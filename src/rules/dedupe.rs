@@ -1,6 +1,14 @@
 //! The dedupe key of an event, computed one way for every route: a JSONPath or
 //! several fields of the event, a request header, or a SHA-256 of the event's bytes.
 //! Scoped per route by the store.
+//!
+//! A `fields` key stands for a provider's missing event id, built from the fields
+//! that tell its notifications apart. When one of them is absent (an optional
+//! field, such as a version stamp the provider may omit), those that remain may no
+//! longer tell two different notifications apart, and a key built from them would
+//! drop the second as a duplicate of the first. So the key is then the SHA-256 of
+//! the whole event instead: a retry of the same notification is still recognised,
+//! and notifications that differ in anything are not merged.
 
 use http::HeaderMap;
 use serde_json::Value;
@@ -54,13 +62,23 @@ pub fn key(dedupe: Option<&Dedupe>, source: Source<'_>) -> Result<Option<String>
                     paths.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
                 ));
             }
+            if values.iter().any(|value| value.is_null()) {
+                // See the module docs.
+                let event = serde_json::to_vec(event).unwrap_or_default();
+                return Ok(Some(format!("sha256:{}", hash(&event))));
+            }
             // A JSON array, so that no value can run into the next (`a|b` + `c` vs
             // `a` + `b|c`).
             serde_json::to_string(&values).unwrap_or_default()
         }
-        DedupeSource::BodyHash => hex::encode(Sha256::digest(source.bytes)),
+        DedupeSource::BodyHash => hash(source.bytes),
     };
     Ok(Some(key))
+}
+
+/// SHA-256 of `bytes`, hex.
+fn hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -108,5 +126,47 @@ mod tests {
         let a = key(Some(&dedupe), of(&headers, b"{\"a\":1}", None)).unwrap();
         assert_eq!(a, key(Some(&dedupe), of(&headers, b"{\"a\":1}", None)).unwrap());
         assert_ne!(a, key(Some(&dedupe), of(&headers, b"{\"a\":2}", None)).unwrap());
+    }
+
+    #[test]
+    fn fields_fall_back_to_the_whole_event_when_one_is_missing() {
+        let dedupe = Dedupe {
+            source: DedupeSource::Fields(vec![
+                crate::model::path::Path::parse("$.id").unwrap(),
+                crate::model::path::Path::parse("$.modifiedOn").unwrap(),
+            ]),
+            ttl: Duration::from_secs(60),
+        };
+        let headers = HeaderMap::new();
+        let key_of = |body: &Value| {
+            key(Some(&dedupe), of(&headers, b"", Some(body)))
+                .unwrap()
+                .unwrap()
+        };
+        let versioned = serde_json::json!({"id": "a", "modifiedOn": "t1", "error": "X"});
+        assert_eq!(key_of(&versioned), r#"["a","t1"]"#);
+        assert_eq!(
+            key_of(&versioned),
+            key_of(&serde_json::json!({"id": "a", "modifiedOn": "t1", "error": "Y"})),
+            "the fields identify it"
+        );
+        let unversioned = serde_json::json!({"id": "a", "error": "X"});
+        assert!(key_of(&unversioned).starts_with("sha256:"));
+        assert_eq!(
+            key_of(&unversioned),
+            key_of(&serde_json::json!({"id": "a", "error": "X"}))
+        );
+        assert_ne!(
+            key_of(&unversioned),
+            key_of(&serde_json::json!({"id": "a", "error": "Y"})),
+            "without its version, a notification that differs is not a duplicate"
+        );
+        assert!(matches!(
+            key(
+                Some(&dedupe),
+                of(&headers, b"", Some(&serde_json::json!({"other": 1})))
+            ),
+            Err(RulesError::KeyMissing { .. })
+        ));
     }
 }

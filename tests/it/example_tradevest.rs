@@ -189,8 +189,8 @@ fn sorted(mut items: Vec<(String, Value)>) -> Vec<(String, Value)> {
 fn assert_accepted(reply: &Reply, what: &str) {
     assert_eq!(
         reply.status,
-        202,
-        "{what}: {}",
+        200,
+        "{what}: Tradevest documents 200 as a partner's answer; {}",
         String::from_utf8_lossy(&reply.body)
     );
     assert_eq!(reply.header("hookgate-duplicate"), None, "{what}");
@@ -456,7 +456,7 @@ async fn a_repeated_notification_is_delivered_once_and_a_changed_one_again() {
     let original = payload(name);
     assert_accepted(&example.post_event(name, &original).await, "first");
     let again = example.post_event(name, &original).await;
-    assert_eq!(again.status, 202);
+    assert_eq!(again.status, 200);
     assert_eq!(again.header("hookgate-duplicate"), Some("true"));
     assert_eq!(again.json(), json!({"status": "duplicate"}));
     // The same bytes as shipped (pretty-printed) are the same notification too.
@@ -499,7 +499,7 @@ async fn every_deduped_path_drops_a_replay_and_keeps_distinct_objects_apart() {
     for (name, body) in &payloads {
         assert_accepted(&example.post(name, body.clone()).await, name);
         let replay = example.post(name, body.clone()).await;
-        assert_eq!(replay.status, 202, "{name}");
+        assert_eq!(replay.status, 200, "{name}");
         let event: Value = serde_json::from_slice(body).expect("JSON");
         let path = format!("/tradevest/{name}");
         if NOT_DEDUPED.contains(&name.as_str()) {
@@ -555,4 +555,40 @@ async fn every_deduped_path_drops_a_replay_and_keeps_distinct_objects_apart() {
     example.drained().await;
     assert_eq!(received(&example.partner), sorted(delivered));
     assert!(example.alerts.received().is_empty());
+}
+
+/// `modifiedOn` is optional: without it, two validation errors about one product
+/// differ only in their error, and must both be delivered, to the partner and to
+/// alerts; a resend of either is still recognised.
+#[tokio::test]
+async fn notifications_without_modified_on_that_differ_are_both_delivered() {
+    let example = Example::start().await;
+    let name = "customer-product-notification";
+    let mut first = with(name, "modifiedOn", None);
+    first["notificationType"] = json!("VALIDATION_ERROR");
+    let mut second = first.clone();
+    second["validationError"]["errorType"] = json!("ALREADY_EXISTS_ERROR");
+    for event in [&first, &second] {
+        assert_accepted(&example.post_event(name, event).await, &event.to_string());
+    }
+    for event in [&first, &second] {
+        let resend = example.post_event(name, event).await;
+        assert_eq!(resend.header("hookgate-duplicate"), Some("true"), "{event}");
+    }
+
+    example.partner.wait_for(2).await;
+    example.alerts.wait_for(2).await;
+    example.drained().await;
+    let path = format!("/tradevest/{name}");
+    assert_eq!(
+        received(&example.partner),
+        sorted(vec![(path.clone(), first.clone()), (path, second.clone())])
+    );
+    assert_eq!(
+        received(&example.alerts),
+        sorted(vec![
+            ("/alerts".to_owned(), first),
+            ("/alerts".to_owned(), second)
+        ])
+    );
 }
