@@ -12,7 +12,7 @@ use super::error::Collector;
 use super::rules::{DefaultConfig, MatchMode, OneOrMany, RouteRulesConfig, RuleConfig, ValidateConfig};
 use super::server::{at_least_one, size};
 use crate::auth::Verifier;
-use crate::model::path::Path;
+use crate::model::mask::Mask;
 use crate::model::{ContentType, Limits, Mode, Route, Target};
 use crate::registry::LiveRoute;
 use crate::rules::RouteRules;
@@ -204,7 +204,7 @@ impl RouteConfig {
         } else {
             rules_config.compile(path, targets, &resolved, errors)
         };
-        let redact = errors.each(&format!("{path}.redact"), &self.redact, Path::parse);
+        let redact = errors.each(&format!("{path}.redact"), &self.redact, Mask::parse);
         let secret_params = verifiers
             .iter()
             .filter_map(|verifier| verifier.secret_path_param())

@@ -153,10 +153,9 @@ fn log_event(route: &Route, event: &Event) {
     }
     for rewrite in &event.rewrites {
         let mut shown = (*rewrite.value).clone();
-        for path in &route.redact {
-            if path.get(&shown).is_some() {
-                let _ = path.set(&mut shown, serde_json::Value::String("***".to_owned()));
-            }
+        let masked = serde_json::Value::String("***".to_owned());
+        for mask in &route.redact {
+            mask.apply(&mut shown, &masked);
         }
         tracing::debug!(event = %shown, "event admitted");
     }

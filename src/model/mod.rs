@@ -10,6 +10,7 @@
 mod dedupe;
 mod delivery;
 mod event;
+pub mod mask;
 pub mod path;
 pub mod percent;
 mod policy;

@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::dedupe::Dedupe;
-use super::path::Path;
+use super::mask::Mask;
 use super::target::Target;
 
 /// How a route answers the sender.
@@ -69,7 +69,7 @@ pub struct Route {
     /// Dedupe spec.
     pub dedupe: Option<Dedupe>,
     /// Paths masked wherever an event is logged.
-    pub redact: Vec<Path>,
+    pub redact: Vec<Mask>,
     /// Path parameters that carry a secret (a URL token), masked wherever the path
     /// is logged.
     pub secret_params: Vec<String>,
