@@ -246,6 +246,11 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Query parameters that carry a secret, left out of a bodiless request's event.
+    fn secret_query_param(&self) -> Option<&str> {
+        None
+    }
+
     /// Secrets that travel in the request's path, to be masked wherever a path is
     /// logged, even one that matches no route.
     fn path_secrets(&self) -> &[Secret] {

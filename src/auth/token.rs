@@ -178,6 +178,13 @@ impl Verifier for TokenVerifier {
         }
     }
 
+    fn secret_query_param(&self) -> Option<&str> {
+        match &self.source {
+            Source::Query(name) => Some(name),
+            _ => None,
+        }
+    }
+
     fn path_secrets(&self) -> &[Secret] {
         match &self.source {
             Source::PathParam(_) => &self.secrets,

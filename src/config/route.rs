@@ -210,6 +210,11 @@ impl RouteConfig {
             .filter_map(|verifier| verifier.secret_path_param())
             .map(str::to_owned)
             .collect();
+        let secret_query = verifiers
+            .iter()
+            .filter_map(|verifier| verifier.secret_query_param())
+            .map(str::to_owned)
+            .collect();
         LiveRoute::new(
             Route {
                 name: self.name,
@@ -225,6 +230,7 @@ impl RouteConfig {
                 dedupe,
                 redact,
                 secret_params,
+                secret_query,
             },
             verifiers,
             rules,

@@ -1,20 +1,27 @@
 //! Decode: for JSON routes, check the declared content type (415) and parse the body
 //! once (400 naming line and column). The parsed value travels beside the untouched
 //! bytes, which are what targets of a route without rules receive.
+//!
+//! A GET or HEAD request has no body to parse: its event is its query parameters
+//! as a JSON object (`{"name": "value"}`, percent-decoded; a name given more than
+//! once maps to the array of its values, in order), and that object's bytes stand
+//! for its body from here on, declared `application/json`. Query parameters that
+//! carry the route's URL token are left out.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_util::future::{ready, Either, Ready};
 use http::header::CONTENT_TYPE;
-use http::HeaderMap;
-use serde_json::Value;
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::{Map, Value};
 use tower::{Layer, Service};
 
 use super::auth::Authenticated;
 use super::error::IngressError;
 use super::Exchange;
-use crate::model::ContentType;
+use crate::model::{percent, ContentType};
 
 /// What the decode stage establishes: the request is authenticated, and its body
 /// parsed when its route reads events (`None` otherwise).
@@ -56,10 +63,27 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, exchange: Exchange<Authenticated>) -> Self::Future {
+    fn call(&mut self, mut exchange: Exchange<Authenticated>) -> Self::Future {
+        let json = exchange.matched.route.route.content_type == ContentType::Json;
+        if json && exchange.body.is_empty() && matches!(exchange.head.method, Method::GET | Method::HEAD) {
+            let event = query_event(
+                exchange.head.uri.query(),
+                &exchange.matched.route.route.secret_query,
+            );
+            exchange.body = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+            exchange
+                .head
+                .headers
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let value = Some(Arc::new(event));
+            return Either::Right(
+                self.inner
+                    .call(exchange.advance(|authenticated| Decoded { authenticated, value })),
+            );
+        }
         let route = &exchange.matched.route;
         let mut value = None;
-        if route.route.content_type == ContentType::Json {
+        if json {
             // Events are logged at debug level, so then every route needs the value.
             let wanted = route.reads_event() || tracing::enabled!(tracing::Level::DEBUG);
             let decoded = if wanted {
@@ -77,6 +101,28 @@ where
                 .call(exchange.advance(|authenticated| Decoded { authenticated, value })),
         )
     }
+}
+
+/// The event of a request without a body: see the module docs.
+pub fn query_event(query: Option<&str>, secret: &[String]) -> Value {
+    let mut event = Map::new();
+    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded =
+            |text: &str| String::from_utf8_lossy(&percent::decode(text.as_bytes(), true)).into_owned();
+        let (name, value) = (decoded(name), Value::String(decoded(value)));
+        if secret.contains(&name) {
+            continue;
+        }
+        match event.get_mut(&name) {
+            None => {
+                event.insert(name, value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+        }
+    }
+    Value::Object(event)
 }
 
 /// Checks the content type and parses the body.
@@ -184,6 +230,17 @@ mod tests {
             }
             other => panic!("expected InvalidJson, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_query_is_an_event() {
+        let secret = ["token".to_owned()];
+        assert_eq!(
+            query_event(Some("a=1&b=x%20y+z&a=2&flag&token=s3cret&a=3&=e"), &secret),
+            serde_json::json!({"a": ["1", "2", "3"], "b": "x y z", "flag": "", "": "e"})
+        );
+        assert_eq!(query_event(None, &secret), serde_json::json!({}));
+        assert_eq!(query_event(Some("&&"), &[]), serde_json::json!({}));
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct Route {
     /// Path parameters that carry a secret (a URL token), masked wherever the path
     /// is logged.
     pub secret_params: Vec<String>,
+    /// Query parameters that carry a secret (a URL token), left out of the event of
+    /// a request without a body.
+    pub secret_query: Vec<String>,
 }
 
 impl Route {

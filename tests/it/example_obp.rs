@@ -207,3 +207,51 @@ async fn the_right_token_from_outside_obps_networks_is_401() {
     assert!(balances.received().is_empty());
     assert!(transactions.received().is_empty());
 }
+
+/// Each OBP webhook chooses its method: PUT and DELETE carry the notification and
+/// reach the backend as a POSTed CloudEvent; a GET carries no notification (its
+/// event is its query, without `event_name`) and is dropped.
+#[tokio::test]
+async fn every_method_an_obp_webhook_may_use_is_served() {
+    let (hookgate, balances, transactions) = start().await;
+    let body = crate::support::examples::payload("obp", "on-balance-change");
+    let mut sent = Vec::new();
+    for (n, method) in [Method::PUT, Method::DELETE].into_iter().enumerate() {
+        let mut event: Value = serde_json::from_slice(&body).expect("JSON");
+        event["event_id"] = json!(format!("7d0c3f1e-0000-4000-8000-00000000000{n}"));
+        let reply = send(
+            method.clone(),
+            &hookgate.url(&format!("/hooks/obp/{TOKEN}")),
+            &[("content-type", "application/json; charset=utf-8")],
+            serde_json::to_vec(&event).expect("JSON"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{method}");
+        assert_eq!(reply.json()["deliveries"], 1, "{method}");
+        sent.push(event);
+    }
+    let reply = send(
+        Method::GET,
+        &hookgate.url(&format!("/hooks/obp/{TOKEN}?bank_id=gh.29.uk")),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    assert_eq!(reply.json(), json!({"status": "accepted", "deliveries": 0}));
+
+    let other = crate::support::examples::payload("obp", "on-create-transaction");
+    assert_eq!(post(&hookgate, TOKEN, &other).await.status, StatusCode::ACCEPTED);
+    transactions.wait_for(1).await;
+    let received = balances.wait_for(2).await;
+    assert_eq!(received.len(), 2);
+    let mut data: Vec<Value> = received
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, Method::POST, "backends get a POST whatever OBP used");
+            envelope(r)["data"].clone()
+        })
+        .collect();
+    data.sort_by_key(|d| d["event_id"].to_string());
+    assert_eq!(data, sent);
+}

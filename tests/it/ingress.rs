@@ -273,3 +273,66 @@ async fn oversized_heads_are_problems_not_bare_statuses() {
         200
     );
 }
+
+/// A GET carries no body: its event is its query parameters, which rules read and
+/// targets receive as JSON; the route's URL token is not part of it.
+#[tokio::test]
+async fn a_get_request_s_event_is_its_query_parameters() {
+    let (plain, ruled) = (Downstream::start().await, Downstream::start().await);
+    let yaml = format!(
+        r#"
+targets:
+  plain: {{ url: "{}" }}
+  ruled: {{ url: "{}", method: POST }}
+routes:
+  - name: get
+    path: /get
+    methods: [GET, POST]
+    auth: [{{ url_token: {{ query: token, secrets: [s3cret-token] }} }}]
+    dedupe: {{ key: $.id }}
+    targets: [plain]
+  - name: ruled
+    path: /ruled
+    methods: [GET]
+    rules:
+      - {{ when: "@.kind == 'ping'", forward: [ruled], transform: [{{ set: {{ "$.seen": true }} }}] }}
+    default: drop
+"#,
+        plain.url("/plain"),
+        ruled.url("/ruled")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let url = hookgate.url("/get?token=s3cret-token&id=e1&tag=a&tag=b%20c&note=x+y");
+    let reply = send(Method::GET, &url, &[], Vec::new()).await;
+    assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+    let again = send(Method::GET, &url, &[], Vec::new()).await;
+    assert_eq!(
+        again.header("hookgate-duplicate"),
+        Some("true"),
+        "the query's id is its key"
+    );
+    let received = plain.wait_for(1).await;
+    assert_eq!(
+        received[0].method,
+        Method::GET,
+        "targets get the inbound method by default"
+    );
+    assert_eq!(received[0].headers["content-type"], "application/json");
+    assert_eq!(
+        std::str::from_utf8(&received[0].body).unwrap(),
+        r#"{"id":"e1","tag":["a","b c"],"note":"x y"}"#,
+        "the token is not part of the event"
+    );
+
+    let ignored = send(Method::GET, &hookgate.url("/ruled?kind=other"), &[], Vec::new()).await;
+    assert_eq!(ignored.json()["deliveries"], 0);
+    let reply = send(Method::GET, &hookgate.url("/ruled?kind=ping"), &[], Vec::new()).await;
+    assert_eq!(reply.json()["deliveries"], 1);
+    let received = ruled.wait_for(1).await;
+    assert_eq!(received[0].method, Method::POST);
+    assert_eq!(
+        std::str::from_utf8(&received[0].body).unwrap(),
+        r#"{"kind":"ping","seen":true}"#
+    );
+    assert_eq!(plain.received().len(), 1);
+}
