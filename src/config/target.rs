@@ -11,7 +11,7 @@ use super::error::Collector;
 use super::policy::{rate, BreakerConfig, RetryConfig, SignConfig};
 use super::server::duration;
 use crate::model::template::Template;
-use crate::model::Target;
+use crate::model::{Marks, Target};
 
 /// Default time allowed for one attempt against a target, response body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +48,13 @@ pub struct TargetConfig {
     pub breaker: BreakerConfig,
     /// How hookgate signs what it sends to this target.
     pub sign: Option<SignConfig>,
+    /// Send `Hookgate-Delivery-Id` (default true): the delivery's id, the same on
+    /// every attempt, so the backend can recognise a retry.
+    #[serde(default)]
+    pub delivery_id_header: Option<bool>,
+    /// Send `Hookgate-Attempt` (default true): 1, 2, 3, ...
+    #[serde(default)]
+    pub attempt_header: Option<bool>,
 }
 
 impl TargetConfig {
@@ -133,6 +140,10 @@ impl TargetConfig {
             signing_key: self
                 .sign
                 .and_then(|sign| sign.validate(&format!("{path}.sign"), errors)),
+            marks: Marks {
+                delivery_id: self.delivery_id_header.unwrap_or(true),
+                attempt: self.attempt_header.unwrap_or(true),
+            },
         }
     }
 }

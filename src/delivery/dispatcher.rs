@@ -37,7 +37,7 @@ use tracing::Instrument;
 use super::breaker::{Breaker, Permit, State};
 use super::rate::RateLimit;
 use super::retry::{self, Decision, Outcome};
-use super::{finish, send, HttpClient, SendError};
+use super::{finish, send, HttpClient, Message, SendError};
 use crate::model::{now_ms, Attempt, Target, TargetRecord, EXCERPT_LIMIT};
 use crate::registry::Snapshot;
 use crate::store::{Completion, DeadLetterFilter, Lease, Store};
@@ -704,7 +704,11 @@ fn request(lease: &Lease, target: &Target) -> Result<Request<Full<Bytes>>, SendE
             headers.append(name, value);
         }
     }
-    finish(&mut request, target, Some(&delivery.id), &delivery.body);
+    let message = Message {
+        id: &delivery.id,
+        attempt: delivery.attempts.saturating_add(1),
+    };
+    finish(&mut request, target, message, &delivery.body);
     Ok(request)
 }
 

@@ -13,5 +13,8 @@ mod send;
 
 pub use client::{build_client, HttpClient};
 pub use dispatcher::Dispatcher;
-pub use request::{delivery, event_headers, finish, is_never_forwarded, relay_headers, Inbound};
+pub use request::{
+    delivery, event_headers, finish, is_never_forwarded, relay_headers, Inbound, Message, ATTEMPT,
+    DELIVERY_ID,
+};
 pub use send::{send, SendError};

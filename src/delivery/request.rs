@@ -144,25 +144,41 @@ pub fn delivery(
     }
 }
 
+/// Which message a request carries: the delivery's id (the same on every attempt)
+/// and which attempt this is.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The delivery's id; also the Standard Webhooks message id.
+    pub id: &'a str,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// `Hookgate-Delivery-Id`: see [`crate::model::Marks`].
+pub static DELIVERY_ID: HeaderName = HeaderName::from_static("hookgate-delivery-id");
+/// `Hookgate-Attempt`: see [`crate::model::Marks`].
+pub static ATTEMPT: HeaderName = HeaderName::from_static("hookgate-attempt");
+
 /// Adds what `target` puts on every request when it is sent: its static headers
-/// (replacing any of the same name) and, when it signs, the Standard Webhooks headers
-/// for message `id` (a fresh one when `None`). The same for queued deliveries,
-/// retries and `sync` primaries.
-pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, id: Option<&str>, body: &[u8]) {
+/// (replacing any of the same name), hookgate's own delivery id and attempt headers
+/// (unless the target turns them off) and, when it signs, the Standard Webhooks
+/// headers for the message. The same for queued deliveries, retries and `sync`
+/// primaries.
+pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, message: Message<'_>, body: &[u8]) {
     let headers = request.headers_mut();
     for (name, value) in &target.headers {
         headers.insert(name.clone(), value.clone());
     }
+    if target.marks.delivery_id {
+        if let Ok(value) = HeaderValue::from_str(message.id) {
+            headers.insert(DELIVERY_ID.clone(), value);
+        }
+    }
+    if target.marks.attempt {
+        headers.insert(ATTEMPT.clone(), HeaderValue::from(message.attempt));
+    }
     if let Some(key) = &target.signing_key {
-        let fresh;
-        let id = match id {
-            Some(id) => id,
-            None => {
-                fresh = uuid::Uuid::now_v7().to_string();
-                &fresh
-            }
-        };
-        let signed = crate::standard_webhooks::headers(key.expose(), id, now_ms() / 1000, body);
+        let signed = crate::standard_webhooks::headers(key.expose(), message.id, now_ms() / 1000, body);
         for (name, value) in signed {
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name, value);

@@ -18,7 +18,7 @@ use super::admit::accepted;
 use super::error::IngressError;
 use super::evaluate::{Evaluated, Primary};
 use super::Exchange;
-use crate::delivery::{event_headers, finish, relay_headers, send, HttpClient, SendError};
+use crate::delivery::{event_headers, finish, relay_headers, send, HttpClient, Message, SendError};
 use crate::store::{KeyClaim, Store, StoreHealth};
 
 /// Calls `sync` routes' primaries; see the module docs.
@@ -173,7 +173,10 @@ fn primary_request(
         destination,
         None,
     );
-    // A message id of hookgate's own (the request id may come from the sender).
-    finish(&mut request, &destination.target, None, &primary.body);
+    // A message id of hookgate's own (the request id may come from the sender); the
+    // provider's retry is a new call, so every primary call is a first attempt.
+    let id = uuid::Uuid::now_v7().to_string();
+    let message = Message { id: &id, attempt: 1 };
+    finish(&mut request, &destination.target, message, &primary.body);
     Ok(request)
 }

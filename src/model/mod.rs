@@ -29,4 +29,4 @@ pub use request::{PathParams, PeerAddr};
 pub use route::{ContentType, Mode, Route};
 pub use secret::{resolve as resolve_secret, Secret};
 pub use settings::{AdminSettings, Limits, Settings, StoreKind, StoreSettings};
-pub use target::{Target, TargetRecord};
+pub use target::{Marks, Target, TargetRecord};

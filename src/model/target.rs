@@ -41,6 +41,27 @@ pub struct Target {
     pub breaker: BreakerPolicy,
     /// Standard Webhooks signing key, when deliveries are signed.
     pub signing_key: Option<Secret>,
+    /// Which of hookgate's own headers each request carries.
+    pub marks: Marks,
+}
+
+/// hookgate's own headers on every request to a target, so that a backend can tell
+/// a retry from a new delivery without outbound signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marks {
+    /// `Hookgate-Delivery-Id`: the delivery's id, the same on every attempt.
+    pub delivery_id: bool,
+    /// `Hookgate-Attempt`: 1 for the first attempt, then 2, 3, ...
+    pub attempt: bool,
+}
+
+impl Default for Marks {
+    fn default() -> Self {
+        Self {
+            delivery_id: true,
+            attempt: true,
+        }
+    }
 }
 
 impl Target {
@@ -83,6 +104,7 @@ impl Target {
             retry: self.retry.clone(),
             breaker: self.breaker,
             signing_key: self.signing_key.as_ref().map(|key| STANDARD.encode(key.expose())),
+            marks: self.marks,
         }
     }
 }
@@ -112,6 +134,9 @@ pub struct TargetRecord {
     pub breaker: BreakerPolicy,
     /// Signing key, base64.
     pub signing_key: Option<String>,
+    /// hookgate's own headers (both, in records kept before they existed).
+    #[serde(default)]
+    pub marks: Marks,
 }
 
 impl TargetRecord {
@@ -158,6 +183,7 @@ impl TargetRecord {
             retry: self.retry.clone(),
             breaker: self.breaker,
             signing_key,
+            marks: self.marks,
         })
     }
 }
@@ -180,6 +206,10 @@ mod tests {
             retry: RetryPolicy::default(),
             breaker: BreakerPolicy::default(),
             signing_key: Some(STANDARD.encode(b"key")),
+            marks: Marks {
+                delivery_id: false,
+                attempt: true,
+            },
         }
         .target()
         .unwrap();

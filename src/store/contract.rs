@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::{
     Admission, Admitted, Completion, DeadLetterFilter, DedupeClaim, EventAdmission, KeyClaim, Store,
 };
-use crate::model::{now_ms, Attempt, BreakerPolicy, Delivery, RetryPolicy, TargetRecord};
+use crate::model::{now_ms, Attempt, BreakerPolicy, Delivery, Marks, RetryPolicy, TargetRecord};
 
 /// Opens the store under test. A second `open`, after every handle of the first is
 /// dropped, must see the same data (that is the durability check).
@@ -356,6 +356,7 @@ pub async fn target_definitions_are_kept_until_forgotten(store: Arc<dyn Store>) 
         retry: RetryPolicy::default(),
         breaker: BreakerPolicy::default(),
         signing_key: None,
+        marks: Marks::default(),
     };
     store
         .save_targets(&[record("a", "http://a/"), record("b", "http://b/")])

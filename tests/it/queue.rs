@@ -453,3 +453,73 @@ async fn sync_mode_holds_the_key_while_the_primary_runs_and_releases_it_on_failu
     // The other target got its copy through the queue, once per admitted attempt.
     assert_eq!(other.wait_for(2).await.len(), 2);
 }
+
+/// Every attempt carries the delivery's id, the same each time, and its number, so
+/// a backend can tell a retry from a new delivery without signing; a sync primary
+/// gets them too, and a target may turn either off.
+#[tokio::test]
+async fn each_attempt_names_its_delivery_and_its_number() {
+    let (a, quiet, primary) = (
+        Downstream::start().await,
+        Downstream::start().await,
+        Downstream::start().await,
+    );
+    a.set(|b| b.script = [(503, None), (500, None)].into());
+    let yaml = format!(
+        r#"
+targets:
+  a: {{ url: "{}", retry: {{ initial_backoff: 20ms, max_backoff: 100ms }}, sign: {{ standard_webhooks: {{ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }} }} }}
+  quiet: {{ url: "{}", delivery_id_header: false, attempt_header: false }}
+  primary: {{ url: "{}" }}
+routes:
+  - {{ name: r, path: /in, targets: [a, quiet] }}
+  - {{ name: s, path: /sync, mode: sync, targets: [primary] }}
+"#,
+        a.url("/a"),
+        quiet.url("/quiet"),
+        primary.url("/primary")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    assert_eq!(post_json(&hookgate.url("/in"), EVENT).await.status, 202);
+    let received = a.wait_for(3).await;
+    crate::support::drained(&hookgate.store, "a").await;
+    let second = post_json(&hookgate.url("/in"), r#"{"eventId":"evt_2"}"#).await;
+    assert_eq!(second.status, 202);
+    a.wait_for(4).await;
+    let attempts = |body: &str| -> Vec<(String, String, String)> {
+        a.received()
+            .iter()
+            .filter(|r| r.body == body)
+            .map(|r| {
+                let header = |name: &str| r.headers[name].to_str().unwrap().to_owned();
+                (
+                    header("hookgate-delivery-id"),
+                    header("hookgate-attempt"),
+                    header("webhook-id"),
+                )
+            })
+            .collect()
+    };
+    let first = attempts(EVENT);
+    assert_eq!(first.len(), 3, "two failures, then delivered: {received:?}");
+    let id = &first[0].0;
+    assert_eq!(
+        first,
+        ["1", "2", "3"].map(|n| (id.clone(), n.to_owned(), id.clone())),
+        "one id on every attempt, also the signature's message id"
+    );
+    let second = attempts(r#"{"eventId":"evt_2"}"#);
+    assert_eq!(second.len(), 1);
+    assert_ne!(&second[0].0, id, "each delivery its own id");
+    assert_eq!(second[0].1, "1");
+
+    for request in quiet.wait_for(2).await {
+        assert!(request.headers.get("hookgate-delivery-id").is_none());
+        assert!(request.headers.get("hookgate-attempt").is_none());
+    }
+
+    assert_eq!(post_json(&hookgate.url("/sync"), EVENT).await.status, 200);
+    let called = primary.wait_for(1).await;
+    assert!(!called[0].headers["hookgate-delivery-id"].is_empty());
+    assert_eq!(called[0].headers["hookgate-attempt"], "1");
+}
