@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 mod auth;
 mod dedupe;
 mod error;
+mod files;
 mod interpolate;
 mod policy;
 mod route;
@@ -155,7 +156,15 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     if value.is_null() {
         value = Value::Mapping(Default::default());
     }
+    // `<<: *anchor` merges, as YAML 1.1 defines them: keys written beside the merge
+    // win over merged ones.
+    if let Err(error) = value.apply_merge() {
+        errors.at("", format!("invalid YAML merge (`<<`): {error}"));
+    }
     interpolate::interpolate(&mut value, "", env, &mut errors);
+    if let Some(base) = Path::new(file).parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        files::anchor(&mut value, base);
+    }
     let Value::Mapping(mut top) = value else {
         errors.at(
             "",
@@ -165,10 +174,14 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     };
     for key in top.keys() {
         let name = key.as_str().unwrap_or("?");
-        if !TOP_LEVEL.contains(&name) {
+        // `x-` keys hold anchors for `<<` merges, as in Compose files.
+        if !TOP_LEVEL.contains(&name) && !name.starts_with("x-") {
             errors.at_key(
                 name,
-                format!("unknown key `{name}`, expected one of: {}", TOP_LEVEL.join(", ")),
+                format!(
+                    "unknown key `{name}`, expected one of: {} (or an `x-` key, for anchors)",
+                    TOP_LEVEL.join(", ")
+                ),
             );
         }
     }

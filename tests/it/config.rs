@@ -335,3 +335,63 @@ routes:
         .message
         .contains("unknown target `nowhere`"));
 }
+
+/// `file:` paths are relative to the config file, wherever hookgate runs from; YAML
+/// merge keys share settings between targets, from an anchor under an `x-` key.
+#[tokio::test]
+async fn file_references_are_relative_to_the_config_and_merge_keys_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_dir = dir.path().join("deploy");
+    std::fs::create_dir_all(config_dir.join("secrets")).unwrap();
+    std::fs::write(config_dir.join("secrets/token"), "relative-token\n").unwrap();
+    let downstream = crate::support::Downstream::start().await;
+    let path = config_dir.join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen: 127.0.0.1:0
+store: {{ embedded: {{ path: "{}" }} }}
+x-defaults: &defaults
+  url: "{}"
+  timeout: 2s
+  headers: {{ x-team: payments }}
+targets:
+  first: {{ <<: *defaults }}
+  second:
+    <<: *defaults
+    headers: {{ x-team: ledger }}
+routes:
+  - name: r
+    path: /in
+    auth: [{{ header: {{ name: x-token, secrets: ["file:secrets/token"] }} }}]
+    targets: [first, second]
+"#,
+            config_dir.join("data").display(),
+            downstream.url("/t")
+        ),
+    )
+    .unwrap();
+    let hookgate = crate::support::Hookgate::start_file(&path).await;
+    let reply = crate::support::send(
+        http::Method::POST,
+        &hookgate.url("/in"),
+        &[
+            ("content-type", "application/json"),
+            ("x-token", "relative-token"),
+        ],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+    let received = downstream.wait_for(2).await;
+    let mut teams: Vec<_> = received
+        .iter()
+        .map(|r| r.headers["x-team"].to_str().unwrap().to_owned())
+        .collect();
+    teams.sort();
+    assert_eq!(
+        teams,
+        ["ledger", "payments"],
+        "merged keys, and keys beside the merge win"
+    );
+}
