@@ -15,7 +15,7 @@ use crate::model::Target;
 use crate::rules::condition::Condition;
 use crate::rules::transform::{Shape, Step};
 use crate::rules::validate::{Format, Validation};
-use crate::rules::{Fallback, Output, RouteRules, Rule};
+use crate::rules::{CloudEvents, Fallback, Output, RouteRules, Rule};
 
 /// One path or several.
 #[derive(Debug, Deserialize)]
@@ -127,7 +127,28 @@ pub struct CloudEventsConfig {
     pub kind: String,
     /// `id` attribute (a template), e.g. `{$.event_id}`; a fresh UUID when absent.
     pub id: Option<String>,
+    /// `subject` attribute (a template), e.g. `{$.account_id}`.
+    pub subject: Option<String>,
+    /// Extension attributes: name (lower-case letters and digits) → value (a
+    /// template), e.g. `{ bankid: "{$.bank_id}" }`.
+    #[serde(default)]
+    pub extensions: std::collections::BTreeMap<String, String>,
 }
+
+/// Attribute names the CloudEvents 1.0 specification defines; no extension may take
+/// one.
+const CLOUDEVENTS_ATTRIBUTES: [&str; 10] = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "dataschema",
+    "data",
+    "data_base64",
+];
 
 /// Everything rule-related of a route, as written.
 #[derive(Debug, Default)]
@@ -399,15 +420,44 @@ fn compile_output(value: serde_yaml::Value, path: &str, errors: &mut Collector<'
             let source = template(&config.source, "source", errors);
             let kind = template(&config.kind, "type", errors);
             let id = config.id.as_deref().and_then(|id| template(id, "id", errors));
+            let subject = config
+                .subject
+                .as_deref()
+                .and_then(|subject| template(subject, "subject", errors));
+            let mut extensions = Vec::new();
+            for (name, value) in &config.extensions {
+                let key = format!("extensions.{name}");
+                let valid =
+                    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                if !valid || CLOUDEVENTS_ATTRIBUTES.contains(&name.as_str()) {
+                    errors.at(
+                        &format!("{path}.cloudevents.{key}"),
+                        format!(
+                            "expected an extension name of lower-case letters and digits that the \
+                             specification does not use (such as `bankid`), found `{name}`"
+                        ),
+                    );
+                    continue;
+                }
+                if let Some(value) = template(value, &key, errors) {
+                    extensions.push((name.clone(), value));
+                }
+            }
             match (source, kind) {
-                (Some(source), Some(kind)) => Output::CloudEvents { source, kind, id },
+                (Some(source), Some(kind)) => Output::CloudEvents(Box::new(CloudEvents {
+                    source,
+                    kind,
+                    id,
+                    subject,
+                    extensions,
+                })),
                 _ => Output::Json,
             }
         }
         Err(_) => {
             errors.at(
                 path,
-                "expected `json` or `{ cloudevents: { source: ..., type: ..., id: ... } }`",
+                "expected `json` or `{ cloudevents: { source: ..., type: ..., id: ..., subject: ..., extensions: {...} } }`",
             );
             Output::Json
         }

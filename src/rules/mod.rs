@@ -62,14 +62,22 @@ pub enum Output {
     /// The rewritten event as JSON.
     Json,
     /// A CloudEvents 1.0 structured envelope around the rewritten event.
-    CloudEvents {
-        /// `source` attribute.
-        source: Template,
-        /// `type` attribute.
-        kind: Template,
-        /// `id` attribute; a fresh UUID when absent.
-        id: Option<Template>,
-    },
+    CloudEvents(Box<CloudEvents>),
+}
+
+/// The attributes of a CloudEvents envelope, as templates.
+#[derive(Debug, Clone)]
+pub struct CloudEvents {
+    /// `source` attribute.
+    pub source: Template,
+    /// `type` attribute.
+    pub kind: Template,
+    /// `id` attribute; a fresh UUID when absent.
+    pub id: Option<Template>,
+    /// `subject` attribute, when set.
+    pub subject: Option<Template>,
+    /// Extension attributes: (name, value).
+    pub extensions: Vec<(String, Template)>,
 }
 
 /// A route's compiled rules.
@@ -323,7 +331,14 @@ impl RouteRules {
     ) -> Result<(Bytes, Option<HeaderValue>), EventError> {
         let (document, content_type) = match &self.output {
             Output::Json => (None, None),
-            Output::CloudEvents { source, kind, id } => {
+            Output::CloudEvents(attributes) => {
+                let CloudEvents {
+                    source,
+                    kind,
+                    id,
+                    subject,
+                    extensions,
+                } = &**attributes;
                 let scope = request.scope(event);
                 let mut envelope = Map::new();
                 envelope.insert("specversion".into(), "1.0".into());
@@ -334,6 +349,9 @@ impl RouteRules {
                 envelope.insert("id".into(), id.into());
                 envelope.insert("source".into(), source.render(scope)?.into());
                 envelope.insert("type".into(), kind.render(scope)?.into());
+                if let Some(subject) = subject {
+                    envelope.insert("subject".into(), subject.render(scope)?.into());
+                }
                 envelope.insert(
                     "time".into(),
                     humantime::format_rfc3339_millis(std::time::SystemTime::now())
@@ -341,6 +359,9 @@ impl RouteRules {
                         .into(),
                 );
                 envelope.insert("datacontenttype".into(), "application/json".into());
+                for (name, value) in extensions {
+                    envelope.insert(name.clone(), value.render(scope)?.into());
+                }
                 envelope.insert("data".into(), event.clone());
                 let content_type = HeaderValue::from_static("application/cloudevents+json");
                 (Some(Value::Object(envelope)), Some(content_type))

@@ -145,7 +145,12 @@ routes:
       - when: "@.event_name == 'OnCreateTransaction'"
         forward: [transactions]
     output:
-      cloudevents: {{ source: "https://obp.example/banks/{{$.bank_id}}", type: "com.openbankproject.{{$.event_name}}", id: "{{$.event_id}}" }}
+      cloudevents:
+        source: "https://obp.example/banks/{{$.bank_id}}"
+        type: "com.openbankproject.{{$.event_name}}"
+        id: "{{$.event_id}}"
+        subject: "accounts/{{$.account_id}}"
+        extensions: {{ bankid: "{{$.bank_id}}", provider: obp }}
 "#,
         balances.url("/b"),
         transactions.url("/t")
@@ -168,7 +173,29 @@ routes:
     assert_eq!(envelope["datacontenttype"], "application/json");
     assert!(envelope["time"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(envelope["data"], event);
+    assert_eq!(
+        envelope["subject"],
+        format!("accounts/{}", event["account_id"].as_str().unwrap())
+    );
+    assert_eq!(envelope["bankid"], "gh.29.uk");
+    assert_eq!(envelope["provider"], "obp");
     assert!(transactions.received().is_empty());
+}
+
+#[test]
+fn cloudevents_extension_names_follow_the_specification() {
+    let config = |extensions: &str| {
+        format!(
+            "targets:\n  t: {{ url: \"http://127.0.0.1:9/\" }}\nroutes:\n  - name: r\n    path: /in\n    targets: [t]\n    output:\n      cloudevents: {{ source: s, type: t, extensions: {extensions} }}\n"
+        )
+    };
+    assert!(hookgate::config::parse(&config("{ bankid: x, v2: y }"), "t.yaml", &|_| None).is_ok());
+    for bad in ["Bank", "bank_id", "time", "data", ""] {
+        let errors = hookgate::config::parse(&config(&format!("{{ \"{bad}\": x }}")), "t.yaml", &|_| None)
+            .expect_err(bad)
+            .to_string();
+        assert!(errors.contains("extensions"), "{bad}: {errors}");
+    }
 }
 
 #[tokio::test]
