@@ -24,9 +24,10 @@ use crate::model::{resolve_secret as resolve, Secret};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
-    /// Accepted algorithms, e.g. `[RS256]`. Required; all of one family (HMAC `HS*`,
-    /// RSA `RS*`/`PS*`, EC `ES*`, or `EdDSA`). `none` is never accepted.
-    pub algorithms: Vec<String>,
+    /// Accepted algorithms, e.g. `[PS256, PS512]` (default `[RS256]`); all of one
+    /// family (HMAC `HS*`, RSA `RS*`/`PS*`, EC `ES*`, or `EdDSA`). `none` is never
+    /// accepted.
+    pub algorithms: Option<Vec<String>>,
     /// PEM public keys (RSA, EC or Ed25519), inline or `file:/path`, for RS/PS/ES/EdDSA.
     #[serde(default)]
     pub keys: Vec<String>,
@@ -99,7 +100,9 @@ pub(super) fn build(value: serde_yaml::Value, cx: &mut Context<'_>) -> Option<Ar
 impl JwtConfig {
     fn build(self, cx: &mut Context<'_>) -> Option<JwtVerifier> {
         let before = cx.problems();
-        let algorithms = parse_algorithms(&self.algorithms, cx);
+        // A route that names no algorithms accepts RS256 alone.
+        let default = [String::from("RS256")];
+        let algorithms = parse_algorithms(self.algorithms.as_deref().unwrap_or(&default), cx);
         let family = algorithms.first().map(|alg| alg.family());
         if let Some(family) = family {
             if algorithms.iter().any(|alg| alg.family() != family) {

@@ -367,3 +367,82 @@ async fn ip_allow_list_checks_the_peer_and_trusted_proxies_only() {
     assert_eq!(reply.status, 200);
     assert_eq!(downstream.wait_for(2).await.len(), 2);
 }
+
+/// Each route names the JWT algorithms it accepts, RS256 alone when it names none;
+/// a token signed any other way, including HS256 keyed with the public key, is 401.
+#[tokio::test]
+async fn jwt_algorithms_are_an_allow_list_per_route_defaulting_to_rs256() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/jwt/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let (rsa_private, rsa_public) = (fixture("rsa-private.pem"), fixture("rsa-public.pem"));
+    let ec = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let quoted = |pem: &str| serde_json::to_string(pem).unwrap();
+    let downstream = Downstream::start().await;
+    let route = |name: &str, jwt: String| {
+        format!("  - {{ name: {name}, path: /{name}, targets: [t], auth: [{{ jwt: {{ {jwt} }} }}] }}\n")
+    };
+    let rsa = quoted(std::str::from_utf8(&rsa_public).unwrap());
+    let yaml = format!(
+        "targets:\n  t: {{ url: \"{}\" }}\nroutes:\n{}{}{}{}",
+        downstream.url("/t"),
+        route("rs", format!("keys: [{rsa}]")),
+        route("ps", format!("algorithms: [PS256, PS512], keys: [{rsa}]")),
+        route(
+            "es",
+            format!("algorithms: [ES384], keys: [{}]", quoted(&ec.public_key_pem()))
+        ),
+        route(
+            "ed",
+            format!("algorithms: [EdDSA], keys: [{}]", quoted(&ed.public_key_pem()))
+        ),
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    let claims = serde_json::json!({"iss": "p", "exp": unix_now() + 300});
+    let rsa_key = EncodingKey::from_rsa_pem(&rsa_private).unwrap();
+    let token = |algorithm: Algorithm| {
+        let key = match algorithm {
+            Algorithm::ES384 => EncodingKey::from_ec_pem(ec.serialize_pem().as_bytes()).unwrap(),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(ed.serialize_pem().as_bytes()).unwrap(),
+            // Algorithm confusion: the public key used as an HMAC secret.
+            Algorithm::HS256 => EncodingKey::from_secret(&rsa_public),
+            _ => rsa_key.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(algorithm), &claims, &key).unwrap()
+    };
+    let cases = [
+        ("rs", Algorithm::RS256, 202),
+        ("rs", Algorithm::RS384, 401),
+        ("rs", Algorithm::PS256, 401),
+        ("rs", Algorithm::HS256, 401),
+        ("ps", Algorithm::PS256, 202),
+        ("ps", Algorithm::PS512, 202),
+        ("ps", Algorithm::RS256, 401),
+        ("es", Algorithm::ES384, 202),
+        ("ed", Algorithm::EdDSA, 202),
+        ("ed", Algorithm::ES384, 401),
+    ];
+    let mut accepted = 0;
+    for (route, algorithm, status) in cases {
+        let reply = send(
+            Method::POST,
+            &hookgate.url(&format!("/{route}")),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {}", token(algorithm))),
+            ],
+            format!(r#"{{"route":"{route}","alg":"{algorithm:?}"}}"#).into_bytes(),
+        )
+        .await;
+        assert_eq!(reply.status.as_u16(), status, "{route} with {algorithm:?}");
+        accepted += usize::from(status == 202);
+    }
+    let received = downstream.wait_for(accepted).await;
+    assert_eq!(received.len(), accepted, "only accepted tokens are delivered");
+}
