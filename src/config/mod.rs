@@ -39,7 +39,6 @@ pub use summary::summary;
 pub use target::TargetConfig;
 pub use units::{parse_duration, parse_size};
 
-use crate::delivery::is_never_forwarded;
 use crate::model::{AdminSettings, Limits, Settings, Target};
 use crate::registry::{LiveRoute, Snapshot};
 use crate::reload::Source;
@@ -390,16 +389,6 @@ fn validate_routes(
             continue;
         };
         let route = config.validate(&path, targets, broken, limits, errors);
-        for (index, name) in route.route.pass_headers.iter().enumerate() {
-            if is_never_forwarded(name) {
-                errors.at(
-                    &format!("{path}.pass_headers[{index}]"),
-                    format!(
-                        "`{name}` describes the connection, not the event, and is never passed to targets"
-                    ),
-                );
-            }
-        }
         if let Some((first, _)) = routes
             .iter()
             .find(|(_, other)| other.route.name == route.route.name)

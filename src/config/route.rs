@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::header::HeaderName;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
@@ -163,10 +162,8 @@ impl RouteConfig {
             );
         }
         let resolved = resolve_targets(&self.targets, &format!("{path}.targets"), targets, broken, errors);
-        let pass_headers = errors.each(&format!("{path}.pass_headers"), &self.pass_headers, |text| {
-            HeaderName::try_from(text)
-                .map_err(|_| format!("expected a header name such as `x-klavi-signature`, found `{text}`"))
-        });
+        let pass_headers =
+            super::target::pass_headers(&self.pass_headers, &format!("{path}.pass_headers"), errors);
         let max_body = size(
             self.max_body,
             limits.max_body,

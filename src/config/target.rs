@@ -52,6 +52,10 @@ pub struct TargetConfig {
     /// every attempt, so the backend can recognise a retry.
     #[serde(default)]
     pub delivery_id_header: Option<bool>,
+    /// Inbound headers passed to this target only, besides the route's
+    /// `pass_headers`, e.g. a credential one backend needs and others must not see.
+    #[serde(default)]
+    pub pass_headers: Vec<String>,
     /// Send `Hookgate-Attempt` (default true): 1, 2, 3, ...
     #[serde(default)]
     pub attempt_header: Option<bool>,
@@ -144,8 +148,30 @@ impl TargetConfig {
                 delivery_id: self.delivery_id_header.unwrap_or(true),
                 attempt: self.attempt_header.unwrap_or(true),
             },
+            pass_headers: pass_headers(&self.pass_headers, &format!("{path}.pass_headers"), errors),
         }
     }
+}
+
+/// Header names to pass on, as a route or a target lists them: each a valid name
+/// that describes the event, not the connection.
+pub(crate) fn pass_headers(names: &[String], path: &str, errors: &mut Collector<'_>) -> Vec<HeaderName> {
+    let mut passed = Vec::with_capacity(names.len());
+    for (index, text) in names.iter().enumerate() {
+        let at = format!("{path}[{index}]");
+        match HeaderName::try_from(text.as_str()) {
+            Ok(name) if crate::delivery::is_never_forwarded(&name) => errors.at(
+                &at,
+                format!("`{name}` describes the connection, not the event, and is never passed to targets"),
+            ),
+            Ok(name) => passed.push(name),
+            Err(_) => errors.at(
+                &at,
+                format!("expected a header name such as `x-klavi-signature`, found `{text}`"),
+            ),
+        }
+    }
+    passed
 }
 
 fn parse_url(text: &str, path: &str, errors: &mut Collector<'_>) -> Uri {

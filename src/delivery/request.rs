@@ -71,7 +71,9 @@ pub fn event_headers(
     content_type: Option<&HeaderValue>,
 ) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let passed = std::iter::once(&header::CONTENT_TYPE).chain(route.pass_headers.iter());
+    let passed = std::iter::once(&header::CONTENT_TYPE)
+        .chain(&route.pass_headers)
+        .chain(&destination.target.pass_headers);
     for name in passed {
         if is_hop_by_hop(name, inbound.headers) {
             continue;

@@ -43,6 +43,8 @@ pub struct Target {
     pub signing_key: Option<Secret>,
     /// Which of hookgate's own headers each request carries.
     pub marks: Marks,
+    /// Inbound headers this target gets besides the route's `pass_headers`.
+    pub pass_headers: Vec<HeaderName>,
 }
 
 /// hookgate's own headers on every request to a target, so that a backend can tell
@@ -105,6 +107,7 @@ impl Target {
             breaker: self.breaker,
             signing_key: self.signing_key.as_ref().map(|key| STANDARD.encode(key.expose())),
             marks: self.marks,
+            pass_headers: self.pass_headers.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -137,6 +140,10 @@ pub struct TargetRecord {
     /// hookgate's own headers (both, in records kept before they existed).
     #[serde(default)]
     pub marks: Marks,
+    /// Inbound headers passed to this target (applied at admission, kept so the
+    /// record describes the whole target).
+    #[serde(default)]
+    pub pass_headers: Vec<String>,
 }
 
 impl TargetRecord {
@@ -184,6 +191,14 @@ impl TargetRecord {
             breaker: self.breaker,
             signing_key,
             marks: self.marks,
+            pass_headers: self
+                .pass_headers
+                .iter()
+                .map(|name| {
+                    HeaderName::try_from(name.as_str())
+                        .map_err(|error| format!("pass_headers {name}: {error}"))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -210,6 +225,7 @@ mod tests {
                 delivery_id: false,
                 attempt: true,
             },
+            pass_headers: vec!["authorization".into()],
         }
         .target()
         .unwrap();

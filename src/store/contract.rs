@@ -357,6 +357,7 @@ pub async fn target_definitions_are_kept_until_forgotten(store: Arc<dyn Store>) 
         breaker: BreakerPolicy::default(),
         signing_key: None,
         marks: Marks::default(),
+        pass_headers: Vec::new(),
     };
     store
         .save_targets(&[record("a", "http://a/"), record("b", "http://b/")])

@@ -118,9 +118,9 @@ async fn every_valid_payload_reaches_the_connector_as_sent_and_audit_one_event_p
             format!("/customers/{CUSTOMER}/products/changes"),
             "{name}"
         );
-        assert!(
-            !received.headers.contains_key("authorization"),
-            "{name}: Toqio's JWT stays at hookgate"
+        assert_eq!(
+            received.headers["authorization"], token,
+            "{name}: the connector gets Toqio's JWT"
         );
         assert_eq!(received.headers["content-type"], "application/json", "{name}");
 
@@ -139,7 +139,10 @@ async fn every_valid_payload_reaches_the_connector_as_sent_and_audit_one_event_p
     for received in audit.received() {
         assert_eq!(received.path, "/audit");
         assert_eq!(received.headers["content-type"], "application/json");
-        assert!(!received.headers.contains_key("authorization"));
+        assert!(
+            !received.headers.contains_key("authorization"),
+            "the audit backend never gets Toqio's JWT"
+        );
     }
 }
 
