@@ -12,7 +12,7 @@ use super::rules::{DefaultConfig, MatchMode, OneOrMany, RouteRulesConfig, RuleCo
 use super::server::{at_least_one, size};
 use crate::auth::Verifier;
 use crate::model::mask::Mask;
-use crate::model::{ContentType, Limits, Mode, Route, Target};
+use crate::model::{ContentType, Limits, Mode, QueueAfter, Route, Target};
 use crate::registry::LiveRoute;
 use crate::rules::RouteRules;
 
@@ -31,6 +31,10 @@ pub struct RouteConfig {
     /// the first target inline and relay its answer; the others go through the queue).
     #[serde(default)]
     pub mode: Mode,
+    /// `sync` mode: queue the other targets' deliveries and rule events as soon as the
+    /// request is accepted (`received`, the default) or only once the primary
+    /// answered 2xx (`primary_success`).
+    pub queue_after: Option<QueueAfter>,
     /// Target names, in order; the first is the primary in `sync` mode. Optional in
     /// `queue` mode when `rules` name the targets.
     #[serde(default)]
@@ -149,6 +153,12 @@ impl RouteConfig {
             default: self.default,
             output: self.output,
         };
+        if self.queue_after.is_some() && self.mode != Mode::Sync {
+            errors.at(
+                &format!("{path}.queue_after"),
+                "`queue_after` applies to `mode: sync` routes only",
+            );
+        }
         if self.targets.is_empty() && (rules_config.rules.is_empty() || self.mode == Mode::Sync) {
             errors.at(
                 &format!("{path}.targets"),
@@ -218,6 +228,7 @@ impl RouteConfig {
                 path: self.path,
                 methods,
                 mode: self.mode,
+                queue_after: self.queue_after.unwrap_or_default(),
                 targets: resolved,
                 pass_headers,
                 content_type: self.content_type,

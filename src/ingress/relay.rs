@@ -19,6 +19,7 @@ use super::error::IngressError;
 use super::evaluate::{Evaluated, Primary};
 use super::Exchange;
 use crate::delivery::{event_headers, finish, relay_headers, send, HttpClient, Message, SendError};
+use crate::model::QueueAfter;
 use crate::store::{KeyClaim, Store, StoreHealth};
 
 /// Calls `sync` routes' primaries; see the module docs.
@@ -96,6 +97,7 @@ where
         let health = self.health.clone();
         Box::pin(async move {
             let route = exchange.matched.route.route.clone();
+            let queue_after = route.queue_after;
             let settings = &exchange.matched.snapshot.settings;
             let (timeout, max_response_body) =
                 (settings.store.admit_timeout, settings.limits.max_response_body);
@@ -118,11 +120,16 @@ where
                     }
                 }
             };
-            if !exchange.stage.events.is_empty() {
-                if let Err(error) = inner.call(exchange).await {
-                    release("the other targets' deliveries were not admitted").await;
-                    return Err(error);
+            let mut queued = exchange.stage.events.is_empty();
+            let mut exchange = Some(exchange);
+            if !queued && queue_after == QueueAfter::Received {
+                if let Some(exchange) = exchange.take() {
+                    if let Err(error) = inner.call(exchange).await {
+                        release("the other targets' deliveries were not admitted").await;
+                        return Err(error);
+                    }
                 }
+                queued = true;
             }
             let started = Instant::now();
             let outcome = match request {
@@ -146,6 +153,15 @@ where
             if !response.status().is_success() {
                 // The provider will retry after a failure answer: let that retry through.
                 release("primary answered with a failure").await;
+            } else if let (false, Some(exchange)) = (queued, exchange) {
+                // queue_after: primary_success. A 2xx still means everything is
+                // stored: if the rest cannot be, the sender gets the store's 503 and its
+                // retry calls the primary again (the key is released for it).
+                if let Err(error) = inner.call(exchange).await {
+                    tracing::warn!(target_name = %target.name, %error, "the primary accepted, but the other deliveries could not be stored; answering the store's error so the sender retries");
+                    release("the other targets' deliveries were not admitted").await;
+                    return Err(error);
+                }
             }
             let (parts, body) = response.into_parts();
             let mut relayed = Response::new(Full::new(body));

@@ -26,7 +26,7 @@ pub use delivery::{now_ms, Attempt, Delivery, EXCERPT_LIMIT};
 pub use event::{Destination, Event, Rewrite};
 pub use policy::{BreakerPolicy, RetryPolicy};
 pub use request::{PathParams, PeerAddr};
-pub use route::{ContentType, Mode, Route};
+pub use route::{ContentType, Mode, QueueAfter, Route};
 pub use secret::{resolve as resolve_secret, Secret};
 pub use settings::{AdminSettings, Limits, Settings, StoreKind, StoreSettings};
 pub use target::{Marks, Target, TargetRecord};

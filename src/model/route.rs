@@ -22,6 +22,20 @@ pub enum Mode {
     Sync,
 }
 
+/// In `sync` mode, when the deliveries to the other targets (and rule events) are
+/// queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueAfter {
+    /// As soon as the request is accepted, before the primary is called, whatever it
+    /// answers (the default).
+    #[default]
+    Received,
+    /// Only once the primary answered 2xx: a request the primary refused leaves no
+    /// trace elsewhere.
+    PrimarySuccess,
+}
+
 impl Mode {
     /// The name used in config.
     pub fn as_str(self) -> &'static str {
@@ -54,6 +68,8 @@ pub struct Route {
     pub methods: Vec<Method>,
     /// How the sender is answered.
     pub mode: Mode,
+    /// `sync` mode: when the other deliveries are queued.
+    pub queue_after: QueueAfter,
     /// Where events go when no rule says otherwise; the first is the primary.
     pub targets: Vec<Arc<Target>>,
     /// Request headers passed through besides `content-type`.

@@ -376,3 +376,64 @@ async fn path_parameters_cannot_walk_the_target_url() {
         "one segment, encoded as it came"
     );
 }
+
+/// `queue_after: primary_success` queues the other deliveries only once the primary
+/// accepted: a call it refused reaches no other target. The default queues them
+/// whatever the primary answers.
+#[tokio::test]
+async fn sync_routes_can_queue_the_rest_only_after_the_primary_accepted() {
+    let (connector, audit, audit_default) = (
+        Downstream::start().await,
+        Downstream::start().await,
+        Downstream::start().await,
+    );
+    let yaml = format!(
+        r#"
+targets:
+  connector: {{ url: "{}" }}
+  audit: {{ url: "{}" }}
+  audit_default: {{ url: "{}" }}
+routes:
+  - {{ name: strict, path: /strict, mode: sync, queue_after: primary_success, targets: [connector, audit] }}
+  - {{ name: loose, path: /loose, mode: sync, targets: [connector, audit_default] }}
+"#,
+        connector.url("/c"),
+        audit.url("/a"),
+        audit_default.url("/d")
+    );
+    let hookgate = Hookgate::start(&yaml).await;
+    connector.set(|b| b.status = http::StatusCode::BAD_REQUEST);
+    let refused = post_json(&hookgate.url("/strict"), r#"{"n":"refused"}"#).await;
+    assert_eq!(refused.status, 400, "the connector's answer is relayed");
+    let loose = post_json(&hookgate.url("/loose"), r#"{"n":"refused-loose"}"#).await;
+    assert_eq!(loose.status, 400);
+    connector.set(|b| b.status = http::StatusCode::OK);
+    let accepted = post_json(&hookgate.url("/strict"), r#"{"n":"accepted"}"#).await;
+    assert_eq!(accepted.status, 200);
+
+    let received = audit.wait_for(1).await;
+    assert_eq!(&received[0].body[..], br#"{"n":"accepted"}"#);
+    assert_eq!(
+        audit_default.wait_for(1).await[0].body,
+        &br#"{"n":"refused-loose"}"#[..],
+        "by default the rest is queued whatever the primary answers"
+    );
+    crate::support::drained(&hookgate.store, "audit").await;
+    assert_eq!(
+        audit.received().len(),
+        1,
+        "the refused call reached no other target"
+    );
+
+    let error = hookgate::config::parse(
+        &yaml.replace("mode: sync, queue_after", "queue_after"),
+        "t.yaml",
+        &|_| None,
+    )
+    .expect_err("queue_after without sync")
+    .to_string();
+    assert!(
+        error.contains("`queue_after` applies to `mode: sync` routes only"),
+        "{error}"
+    );
+}
