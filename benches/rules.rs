@@ -48,10 +48,12 @@ fn klavi(c: &mut Criterion) {
     let fixture = include_bytes!("../tests/fixtures/klavi-consent_authorised.json");
     let event = std::sync::Arc::new(serde_json::from_slice::<serde_json::Value>(fixture).unwrap_or_default());
     let (headers, params, body) = (HeaderMap::new(), PathParams::default(), Bytes::new());
+    let uri = http::Uri::from_static("/hooks/klavi");
     let request = |value| Request {
         method: &Method::POST,
         headers: &headers,
         params: &params,
+        uri: &uri,
         body: &body,
         value: Some(value),
     };

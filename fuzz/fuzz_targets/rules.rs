@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let value = Arc::new(value);
     let body = Bytes::copy_from_slice(data);
+    let uri = http::Uri::from_static("/hooks/fuzz?kind=a&n=1");
     let mut headers = HeaderMap::new();
     headers.insert("x-kind", HeaderValue::from_static("consent"));
     headers.insert("webhook-id", HeaderValue::from_static("msg_1"));
@@ -44,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
                 method: &Method::POST,
                 headers: &headers,
                 params: &params,
+                uri: &uri,
                 body: &body,
                 value: Some(&value),
             };

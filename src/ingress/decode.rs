@@ -106,11 +106,8 @@ where
 /// The event of a request without a body: see the module docs.
 pub fn query_event(query: Option<&str>, secret: &[String]) -> Value {
     let mut event = Map::new();
-    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decoded =
-            |text: &str| String::from_utf8_lossy(&percent::decode(text.as_bytes(), true)).into_owned();
-        let (name, value) = (decoded(name), Value::String(decoded(value)));
+    for (name, value) in percent::query_pairs(query.unwrap_or("")) {
+        let value = Value::String(value);
         if secret.contains(&name) {
             continue;
         }

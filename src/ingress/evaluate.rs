@@ -93,6 +93,7 @@ fn evaluate(exchange: &Exchange<Decoded>) -> Result<(Vec<Event>, Option<Primary>
         method: &exchange.head.method,
         headers: &exchange.head.headers,
         params: &exchange.matched.params,
+        uri: &exchange.head.uri,
         body: &exchange.body,
         value: exchange.stage.value.as_ref(),
     };

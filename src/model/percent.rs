@@ -54,6 +54,17 @@ pub fn decode(bytes: &[u8], plus_is_space: bool) -> Vec<u8> {
     out
 }
 
+/// The name–value pairs of a query string (`a=1&b=x+y`), decoded as a form: `%XX`
+/// escapes and `+` as a space; invalid UTF-8 replaced. A pair without `=` has an
+/// empty value; empty pairs are skipped.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    let text = |raw: &str| String::from_utf8_lossy(&decode(raw.as_bytes(), true)).into_owned();
+    query.split('&').filter(|pair| !pair.is_empty()).map(move |pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (text(name), text(value))
+    })
+}
+
 fn hex_value(digit: u8) -> Option<u8> {
     char::from(digit)
         .to_digit(16)

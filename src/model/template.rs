@@ -1,12 +1,14 @@
 //! String templates over an event: literal text with `{$.json.path}`,
-//! `{path.name}` (a path parameter) and `{header.name}` placeholders, parsed once at
-//! load. Used for target URLs, methods and headers, and in `template` transforms.
+//! `{path.name}` (a path parameter), `{header.name}`, `{request.method}`,
+//! `{request.path}` (the request's path as sent) and `{request.query.name}` (a query
+//! parameter, decoded) placeholders, parsed once at load. Used for target URLs,
+//! methods and headers, and in `template` transforms.
 //! A placeholder with no value is an error for that event, never a panic and never
 //! an empty string silently sent on.
 
 use std::borrow::Cow;
 
-use http::HeaderMap;
+use http::{HeaderMap, Method, Uri};
 use serde_json::Value;
 
 use super::path::Path;
@@ -34,6 +36,12 @@ pub enum TemplateError {
         /// The header.
         name: String,
     },
+    /// `{request.query.name}` is absent.
+    #[error("query parameter `{name}` is missing")]
+    NoQuery {
+        /// The parameter.
+        name: String,
+    },
     /// A value cannot be placed where its placeholder is in a URL.
     #[error("{placeholder}: {reason}")]
     UnsafeValue {
@@ -51,6 +59,9 @@ enum Piece {
     Json(Path),
     Param(String),
     Header(String),
+    Method,
+    RequestPath,
+    Query(String),
 }
 
 /// A parsed template.
@@ -69,6 +80,18 @@ pub struct Scope<'a> {
     pub params: &'a PathParams,
     /// Request headers.
     pub headers: &'a HeaderMap,
+    /// The request's method and URI.
+    pub request: Line<'a>,
+}
+
+/// The request line: what `{request.method}`, `{request.path}` and
+/// `{request.query.name}` are filled from.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// Method.
+    pub method: &'a Method,
+    /// URI (path and query as sent).
+    pub uri: &'a Uri,
 }
 
 impl Template {
@@ -105,9 +128,15 @@ impl Template {
                 Piece::Param(param.to_owned())
             } else if let Some(header) = name.strip_prefix("header.") {
                 Piece::Header(header.to_ascii_lowercase())
+            } else if name == "request.method" {
+                Piece::Method
+            } else if name == "request.path" {
+                Piece::RequestPath
+            } else if let Some(query) = name.strip_prefix("request.query.").filter(|q| !q.is_empty()) {
+                Piece::Query(query.to_owned())
             } else {
                 return Err(format!(
-                    "unknown placeholder `{{{name}}}` in `{text}`; expected `{{$.json.path}}`, `{{path.name}}` or `{{header.name}}`"
+                    "unknown placeholder `{{{name}}}` in `{text}`; expected `{{$.json.path}}`, `{{path.name}}`, `{{header.name}}`, `{{request.method}}`, `{{request.path}}` or `{{request.query.name}}`"
                 ));
             };
             if !literal.is_empty() {
@@ -197,6 +226,10 @@ impl Template {
                     Cow::Owned(text) => Cow::Owned(text.into_bytes()),
                 },
             };
+            if matches!(piece, Piece::RequestPath) && part == UrlPart::Authority {
+                // The request's path begins with `/`: it ends the authority.
+                part = UrlPart::Path;
+            }
             let unsafe_value = |reason: &str| TemplateError::UnsafeValue {
                 placeholder: placeholder_text(piece),
                 reason: reason.to_owned(),
@@ -214,6 +247,24 @@ impl Template {
                     }
                     // Only ASCII letters, digits, `-` and `.`: the encoding keeps them all.
                     out.push_str(&percent::encode(&value, |_| true));
+                }
+                UrlPart::Path if matches!(piece, Piece::RequestPath) => {
+                    // A whole path, as sent (already encoded), kept segment by segment.
+                    let dot = |segment: &str| {
+                        let decoded = percent::decode(segment.as_bytes(), false);
+                        decoded == b"." || decoded == b".."
+                    };
+                    let path = String::from_utf8_lossy(&value);
+                    if path.split('/').any(dot) {
+                        return Err(unsafe_value("`.` and `..` are not accepted as a path segment"));
+                    }
+                    let path = path
+                        .strip_prefix('/')
+                        .filter(|_| out.ends_with('/'))
+                        .unwrap_or(&path);
+                    out.push_str(&percent::encode(path, |byte| {
+                        percent::segment(byte) || byte == b'/' || byte == b'%'
+                    }));
                 }
                 UrlPart::Path => {
                     let whole_segment = out.ends_with('/');
@@ -290,6 +341,12 @@ fn fill<'a>(piece: &'a Piece, scope: Scope<'a>) -> Result<Cow<'a, str>, Template
             .and_then(|value| value.to_str().ok())
             .ok_or_else(|| TemplateError::NoHeader { name: name.clone() })?
             .into(),
+        Piece::Method => scope.request.method.as_str().into(),
+        Piece::RequestPath => scope.request.uri.path().into(),
+        Piece::Query(name) => percent::query_pairs(scope.request.uri.query().unwrap_or(""))
+            .find_map(|(key, value)| (key == *name).then_some(value))
+            .ok_or_else(|| TemplateError::NoQuery { name: name.clone() })?
+            .into(),
     })
 }
 
@@ -300,6 +357,9 @@ fn placeholder_text(piece: &Piece) -> String {
         Piece::Json(path) => format!("{{{}}}", path.as_str()),
         Piece::Param(name) => format!("{{path.{name}}}"),
         Piece::Header(name) => format!("{{header.{name}}}"),
+        Piece::Method => "{request.method}".to_owned(),
+        Piece::RequestPath => "{request.path}".to_owned(),
+        Piece::Query(name) => format!("{{request.query.{name}}}"),
     }
 }
 
@@ -308,11 +368,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    static POST: Method = Method::POST;
+
+    fn uri() -> &'static Uri {
+        static URI: std::sync::OnceLock<Uri> = std::sync::OnceLock::new();
+        URI.get_or_init(|| Uri::from_static("/hooks/tradevest/customer-notification?kind=a%20b&n=1"))
+    }
+
     fn scope<'a>(event: &'a Value, params: &'a PathParams, headers: &'a HeaderMap) -> Scope<'a> {
         Scope {
             event,
             params,
             headers,
+            request: Line {
+                method: &POST,
+                uri: uri(),
+            },
         }
     }
 
@@ -397,5 +468,59 @@ mod tests {
             url_with(&evil, "a", json!({"q": "", "n": 1})).is_err(),
             "a host takes no `/`"
         );
+    }
+
+    #[test]
+    fn fills_the_request_line() {
+        let (event, params, headers) = (json!({}), PathParams::default(), HeaderMap::new());
+        let render = |text: &str| {
+            Template::parse(text)
+                .unwrap()
+                .render(scope(&event, &params, &headers))
+        };
+        assert_eq!(
+            render("{request.method} {request.path}").unwrap(),
+            "POST /hooks/tradevest/customer-notification"
+        );
+        assert_eq!(render("{request.query.kind}/{request.query.n}").unwrap(), "a b/1");
+        assert_eq!(
+            render("{request.query.missing}").unwrap_err(),
+            TemplateError::NoQuery {
+                name: "missing".into()
+            }
+        );
+        let url = |text: &str| {
+            Template::parse(text)
+                .unwrap()
+                .render_url(scope(&event, &params, &headers))
+        };
+        assert_eq!(
+            url("http://partner{request.path}?kind={request.query.kind}").unwrap(),
+            "http://partner/hooks/tradevest/customer-notification?kind=a%20b"
+        );
+        assert_eq!(
+            url("http://partner/base/{request.path}").unwrap(),
+            "http://partner/base/hooks/tradevest/customer-notification",
+            "one slash between a base and the path"
+        );
+        assert!(Template::parse("{request.query.}").is_err());
+        assert!(Template::parse("{request.host}").is_err());
+    }
+
+    #[test]
+    fn a_request_path_with_dot_segments_is_refused_in_a_url() {
+        let (event, params, headers) = (json!({}), PathParams::default(), HeaderMap::new());
+        let template = Template::parse("http://partner{request.path}").unwrap();
+        for path in ["/a/../admin", "/a/%2e%2E/admin", "/./a"] {
+            let uri: Uri = path.parse().unwrap();
+            let scope = Scope {
+                request: Line {
+                    method: &POST,
+                    uri: &uri,
+                },
+                ..scope(&event, &params, &headers)
+            };
+            assert!(template.render_url(scope).is_err(), "{path}");
+        }
     }
 }

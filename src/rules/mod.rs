@@ -16,11 +16,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::{Map, Value};
 
-use crate::model::template::{Scope, Template};
+use crate::model::template::{Line, Scope, Template};
 use crate::model::{Dedupe, Destination, Event, PathParams, Rewrite, Target};
 
 pub mod condition;
@@ -108,6 +108,8 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     /// Its path parameters.
     pub params: &'a PathParams,
+    /// Its URI.
+    pub uri: &'a Uri,
     /// Its body as received.
     pub body: &'a Bytes,
     /// Its body parsed, when the route parses it.
@@ -120,6 +122,14 @@ impl Request<'_> {
             event,
             params: self.params,
             headers: self.headers,
+            request: self.line(),
+        }
+    }
+
+    fn line(&self) -> Line<'_> {
+        Line {
+            method: self.method,
+            uri: self.uri,
         }
     }
 }
@@ -300,7 +310,7 @@ impl RouteRules {
 
     fn apply(&self, rule: &Rule, mut event: Value, request: &Request<'_>) -> Result<Rewrite, EventError> {
         for step in &rule.transform {
-            step.apply(&mut event, request.params, request.headers)?;
+            step.apply(&mut event, request.params, request.headers, request.line())?;
         }
         self.rewrite(event, &rule.forward, request)
     }

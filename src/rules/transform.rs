@@ -10,7 +10,7 @@ use http::HeaderMap;
 
 use super::error::EventError;
 use crate::model::path::Path;
-use crate::model::template::{Scope, Template};
+use crate::model::template::{Line, Scope, Template};
 use crate::model::PathParams;
 
 /// One compiled step.
@@ -100,12 +100,13 @@ impl Shape {
 
 impl Step {
     /// Applies the step to `event`; templates also see the request's path
-    /// parameters and headers.
+    /// parameters, headers, method and URI.
     pub fn apply(
         &self,
         event: &mut Value,
         params: &PathParams,
         headers: &HeaderMap,
+        request: Line<'_>,
     ) -> Result<(), EventError> {
         match self {
             Step::Set(pairs) => {
@@ -142,6 +143,7 @@ impl Step {
                     event,
                     params,
                     headers,
+                    request,
                 })?;
                 *event = built;
             }
@@ -164,7 +166,12 @@ mod tests {
             PathParams(vec![("customerId".into(), "cus_1".into())]),
             HeaderMap::new(),
         );
-        step.apply(event, &params, &headers)
+        let uri = http::Uri::from_static("/customers/cus_1/products?kind=upsert");
+        let line = Line {
+            method: &http::Method::PUT,
+            uri: &uri,
+        };
+        step.apply(event, &params, &headers, line)
             .map_err(|error| error.to_string())
     }
 

@@ -100,13 +100,9 @@ fn with(name: &str, field: &str, value: Option<Value>) -> Value {
     event
 }
 
-/// Every target of the example: one partner target per path, and alerts.
+/// Every target of the example: the partner (on each request's own path) and alerts.
 fn target_names() -> Vec<String> {
-    documented()
-        .keys()
-        .map(|name| format!("partner-{name}"))
-        .chain(["alerts".to_owned()])
-        .collect()
+    vec!["partner".to_owned(), "alerts".to_owned()]
 }
 
 struct Example {
@@ -125,7 +121,7 @@ impl Example {
             &yaml,
             &[
                 ("TRADEVEST_API_KEY", API_KEY.to_owned()),
-                ("PARTNER_URL", partner.url("/tradevest")),
+                ("PARTNER_URL", partner.url("")),
                 ("ALERTS_URL", alerts.url("/alerts")),
             ],
         )
@@ -262,7 +258,7 @@ async fn every_notification_reaches_the_partner_on_its_path_unchanged() {
         .iter()
         .map(|(name, body)| {
             let event: Value = serde_json::from_slice(body).expect("payload is JSON");
-            (format!("/tradevest/{name}"), event)
+            (format!("/hooks/tradevest/{name}"), event)
         })
         .collect();
     assert_eq!(received(&example.partner), sorted(expected.clone()));
@@ -317,9 +313,9 @@ async fn validation_errors_reach_the_partner_and_the_alerts_backend() {
     example.drained().await;
     let mut to_partner: Vec<(String, Value)> = expected
         .iter()
-        .map(|(name, event)| (format!("/tradevest/{name}"), event.clone()))
+        .map(|(name, event)| (format!("/hooks/tradevest/{name}"), event.clone()))
         .collect();
-    to_partner.push(("/tradevest/customer-notification".to_owned(), updated));
+    to_partner.push(("/hooks/tradevest/customer-notification".to_owned(), updated));
     assert_eq!(received(&example.partner), sorted(to_partner));
     let to_alerts = expected
         .into_iter()
@@ -398,7 +394,7 @@ async fn each_path_rejects_a_missing_required_field_or_a_malformed_id() {
         .collect();
     let mut expected: Vec<String> = OPEN_NOTIFICATION_TYPE
         .iter()
-        .map(|name| format!("/tradevest/{name}"))
+        .map(|name| format!("/hooks/tradevest/{name}"))
         .collect();
     expected.sort();
     assert_eq!(paths, expected);
@@ -442,7 +438,7 @@ async fn a_wrong_or_missing_api_key_is_401_on_every_path() {
     assert_eq!(
         received(&example.partner),
         vec![(
-            "/tradevest/customer-notification".to_owned(),
+            "/hooks/tradevest/customer-notification".to_owned(),
             serde_json::from_slice(&body).expect("JSON")
         )]
     );
@@ -478,7 +474,7 @@ async fn a_repeated_notification_is_delivered_once_and_a_changed_one_again() {
     example.partner.wait_for(4).await;
     example.alerts.wait_for(1).await;
     example.drained().await;
-    let path = format!("/tradevest/{name}");
+    let path = format!("/hooks/tradevest/{name}");
     assert_eq!(
         received(&example.partner),
         sorted(
@@ -501,7 +497,7 @@ async fn every_deduped_path_drops_a_replay_and_keeps_distinct_objects_apart() {
         let replay = example.post(name, body.clone()).await;
         assert_eq!(replay.status, 200, "{name}");
         let event: Value = serde_json::from_slice(body).expect("JSON");
-        let path = format!("/tradevest/{name}");
+        let path = format!("/hooks/tradevest/{name}");
         if NOT_DEDUPED.contains(&name.as_str()) {
             // No version in these bodies: a second labels update for the same
             // customers, or prices back to an earlier value, must not be dropped.
@@ -524,7 +520,10 @@ async fn every_deduped_path_drops_a_replay_and_keeps_distinct_objects_apart() {
         &example.post_event("transfer-notification", &other_transfer).await,
         "another transfer",
     );
-    delivered.push(("/tradevest/transfer-notification".to_owned(), other_transfer));
+    delivered.push((
+        "/hooks/tradevest/transfer-notification".to_owned(),
+        other_transfer,
+    ));
     // Orders carry no modifiedOn: a second partial fill differs in its execution data.
     let mut second_fill = payload("digital-asset-order-notification");
     second_fill["status"] = json!("PARTIALLY_FILLED");
@@ -535,7 +534,7 @@ async fn every_deduped_path_drops_a_replay_and_keeps_distinct_objects_apart() {
         "first fill",
     );
     delivered.push((
-        "/tradevest/digital-asset-order-notification".to_owned(),
+        "/hooks/tradevest/digital-asset-order-notification".to_owned(),
         second_fill.clone(),
     ));
     second_fill["executionData"]["quantity"] = json!(2);
@@ -547,7 +546,7 @@ async fn every_deduped_path_drops_a_replay_and_keeps_distinct_objects_apart() {
         "second fill",
     );
     delivered.push((
-        "/tradevest/digital-asset-order-notification".to_owned(),
+        "/hooks/tradevest/digital-asset-order-notification".to_owned(),
         second_fill,
     ));
 
@@ -579,7 +578,7 @@ async fn notifications_without_modified_on_that_differ_are_both_delivered() {
     example.partner.wait_for(2).await;
     example.alerts.wait_for(2).await;
     example.drained().await;
-    let path = format!("/tradevest/{name}");
+    let path = format!("/hooks/tradevest/{name}");
     assert_eq!(
         received(&example.partner),
         sorted(vec![(path.clone(), first.clone()), (path, second.clone())])
