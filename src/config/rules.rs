@@ -38,6 +38,10 @@ pub struct ValidateConfig {
     /// `{ enum: [A, B] }`), checked when the value is present.
     #[serde(default)]
     pub formats: BTreeMap<String, FormatConfig>,
+    /// Split path (as written in `split`) → `required` and `formats` for the events
+    /// that path selects only, e.g. products but not deleted ids.
+    #[serde(default)]
+    pub per_split: BTreeMap<String, ValidateConfig>,
 }
 
 /// A format as written.
@@ -174,7 +178,7 @@ impl RouteRulesConfig {
         route_targets: &[Arc<Target>],
         errors: &mut Collector<'_>,
     ) -> RouteRules {
-        let split = match self.split {
+        let split: Vec<(String, jsonpath_rust::parser::model::JpQuery)> = match self.split {
             None => Vec::new(),
             Some(OneOrMany::One(text)) => vec![text],
             Some(OneOrMany::Many(texts)) => texts,
@@ -191,8 +195,32 @@ impl RouteRulesConfig {
             }
         })
         .collect();
-        let validation = self.validate.map_or_else(Validation::default, |validate| {
-            compile_validation(validate, &format!("{path}.validate"), errors)
+        let mut per_split = vec![Validation::default(); split.len()];
+        let validation = self.validate.map_or_else(Validation::default, |mut validate| {
+            let at = format!("{path}.validate");
+            for (source, config) in std::mem::take(&mut validate.per_split) {
+                let at = format!("{at}.per_split.{source}");
+                let Some(index) = split.iter().position(|(text, _)| *text == source) else {
+                    let listed: Vec<&str> = split.iter().map(|(text, _)| text.as_str()).collect();
+                    errors.at(
+                        &at,
+                        format!(
+                            "`{source}` is not a path of this route's `split`; expected one of: {}",
+                            if listed.is_empty() {
+                                "(the route does not split)".to_owned()
+                            } else {
+                                listed.join(", ")
+                            }
+                        ),
+                    );
+                    continue;
+                };
+                if !config.per_split.is_empty() {
+                    errors.at(&at, "`per_split` cannot be nested");
+                }
+                per_split[index] = compile_validation(config, &at, errors);
+            }
+            compile_validation(validate, &at, errors)
         });
         let rules = self
             .rules
@@ -223,6 +251,7 @@ impl RouteRulesConfig {
         RouteRules {
             split,
             validation,
+            per_split,
             rules,
             all_matches: self.matching == Some(MatchMode::All),
             fallback,

@@ -87,6 +87,9 @@ pub struct RouteRules {
     pub split: Vec<(String, JpQuery)>,
     /// Checks every event must pass.
     pub validation: Validation,
+    /// Checks the events of one split path must also pass, by its index in `split`
+    /// (a default, empty validation where it has none).
+    pub per_split: Vec<Validation>,
     /// The rules, in order.
     pub rules: Vec<Rule>,
     /// Every matching rule applies (otherwise only the first).
@@ -161,6 +164,7 @@ impl RouteRules {
         RouteRules {
             split: Vec::new(),
             validation: Validation::default(),
+            per_split: Vec::new(),
             rules: Vec::new(),
             all_matches: false,
             fallback: Fallback::Forward,
@@ -196,14 +200,17 @@ impl RouteRules {
             });
         }
         let mut violations = Vec::new();
-        for (location, event) in &events {
+        for (location, event, source) in &events {
             violations.extend(self.validation.check(event, location));
+            if let Some(validation) = source.and_then(|index| self.per_split.get(index)) {
+                violations.extend(validation.check(event, location));
+            }
         }
         if !violations.is_empty() {
             return Err(RulesError::Invalid(violations));
         }
         let mut evaluation = Evaluation::default();
-        for (location, source) in events {
+        for (location, source, _) in events {
             let location = if location.is_empty() {
                 "$".to_owned()
             } else {
@@ -295,14 +302,19 @@ impl RouteRules {
     }
 
     /// The events of `body` with their locations (`$[0]`, `$['products'][1]`).
-    fn split(&self, body: &Value) -> Vec<(String, Value)> {
+    /// The events of `body`: each with its location, and the index of the split path
+    /// that selected it (`None` when the route does not split).
+    fn split(&self, body: &Value) -> Vec<(String, Value, Option<usize>)> {
         if self.split.is_empty() {
-            return vec![(String::new(), body.clone())];
+            return vec![(String::new(), body.clone(), None)];
         }
         let mut events = Vec::new();
-        for (_, query) in &self.split {
+        for (index, (_, query)) in self.split.iter().enumerate() {
             if let Ok(hits) = jsonpath_rust::query::js_path_process(query, body) {
-                events.extend(hits.into_iter().map(|hit| (hit.path.clone(), hit.val.clone())));
+                events.extend(
+                    hits.into_iter()
+                        .map(|hit| (hit.path.clone(), hit.val.clone(), Some(index))),
+                );
             }
         }
         events

@@ -189,15 +189,48 @@ async fn a_product_missing_required_fields_is_rejected_before_anything_is_sent()
     let reply = post(&hookgate, CUSTOMER, Some(&token), &invalid).await;
     let problem = reply.assert_problem(400, "invalid-event");
     // The product lacks partnerProduct, bankingProvider, name, ledgerTypeId and
-    // visible. Presence is checked by the upsert rule's template (route-level
-    // `validate.required` would also apply to deleted ids, which are strings), and
-    // a template stops at its first missing value: one field is named per product.
+    // visible: all five are named at once (validate.per_split applies to products
+    // and not to deleted ids, which are strings).
+    let missing = [
+        "partnerProduct",
+        "bankingProvider",
+        "name",
+        "ledgerTypeId",
+        "visible",
+    ];
+    let mut errors: Vec<Value> = problem["errors"].as_array().expect("a list").clone();
+    errors.sort_by_key(|error| error["path"].to_string());
+    let mut expected: Vec<Value> = missing
+        .iter()
+        .map(|field| json!({"path": format!("$['products'][0].{field}"), "message": "required"}))
+        .collect();
+    expected.sort_by_key(|error| error["path"].to_string());
+    assert_eq!(errors, expected, "{problem}");
+
+    // A deleted id that is not a string, and a product field of the wrong type,
+    // are listed together too.
+    let mixed = json!({
+        "products": [{"id": "p1", "customerId": CUSTOMER, "partnerProduct": "EUR", "bankingProvider": "b",
+                      "name": {"en": "x"}, "ledgerTypeId": "l", "visible": "yes"}],
+        "deleteProductIds": ["prod_ok", 42]
+    });
+    let reply = post(
+        &hookgate,
+        CUSTOMER,
+        Some(&token),
+        &serde_json::to_vec(&mixed).unwrap(),
+    )
+    .await;
+    let problem = reply.assert_problem(400, "invalid-event");
+    let paths: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|error| error["path"].as_str().expect("a path"))
+        .collect();
     assert_eq!(
-        problem["errors"],
-        json!([{
-            "path": "$['products'][0]",
-            "message": "`$.partnerProduct` has no value in this event"
-        }]),
+        paths,
+        ["$['products'][0].visible", "$['deleteProductIds'][1]"],
         "{problem}"
     );
 

@@ -437,3 +437,22 @@ routes:
         "{error}"
     );
 }
+
+#[test]
+fn per_split_validation_must_name_a_split_path() {
+    let yaml = |per_split: &str| {
+        format!(
+            "targets:\n  t: {{ url: \"http://127.0.0.1:9/\" }}\nroutes:\n  - name: r\n    path: /in\n    targets: [t]\n    split: [\"$.items[*]\", \"$.ids[*]\"]\n    validate:\n      per_split: {{ {per_split} }}\n"
+        )
+    };
+    assert!(
+        hookgate::config::parse(&yaml("\"$.items[*]\": { required: [$.id] }"), "t.yaml", &|_| None).is_ok()
+    );
+    let error = hookgate::config::parse(&yaml("\"$.other[*]\": { required: [$.id] }"), "t.yaml", &|_| None)
+        .expect_err("an unknown split path")
+        .to_string();
+    assert!(
+        error.contains("is not a path of this route's `split`; expected one of: $.items[*], $.ids[*]"),
+        "{error}"
+    );
+}
