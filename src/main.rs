@@ -37,6 +37,10 @@ enum Command {
         /// Config file.
         #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
         config: PathBuf,
+        /// Start even if secrets take the `${VAR:-default}` defaults written in the
+        /// config (to try a shipped config out; anyone who can read it knows them).
+        #[arg(long)]
+        allow_default_secrets: bool,
     },
     /// Validate a config file and print its routes and targets.
     Check {
@@ -169,14 +173,40 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => Ok(match load(&config) {
-            Ok(config) => {
+            Ok(snapshot) => {
                 let mut out = std::io::stdout().lock();
-                write!(out, "{}", hookgate::config::summary(&config))?;
+                write!(out, "{}", hookgate::config::summary(&snapshot))?;
+                // One warning per variable, however many secrets use it.
+                let mut by_variables: Vec<(&Vec<String>, Vec<&str>)> = Vec::new();
+                for (path, variables) in &snapshot.default_secrets {
+                    match by_variables.iter_mut().find(|(known, _)| *known == variables) {
+                        Some((_, paths)) => paths.push(path),
+                        None => by_variables.push((variables, vec![path])),
+                    }
+                }
+                for (variables, paths) in by_variables {
+                    eprintln!(
+                        "{}: warning: {}: {}",
+                        config.display(),
+                        paths.join(", "),
+                        hookgate::config::default_secret(variables)
+                    );
+                }
                 ExitCode::SUCCESS
             }
             Err(code) => code,
         }),
-        Command::Serve { config } => serve(&config, cli.log_format),
+        Command::Serve {
+            config,
+            allow_default_secrets,
+        } => {
+            let source = if allow_default_secrets {
+                hookgate::config::File::allowing_default_secrets(config)
+            } else {
+                hookgate::config::File::new(config)
+            };
+            serve(source, cli.log_format)
+        }
         Command::Sign {
             config,
             route,
@@ -238,11 +268,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `hookgate serve`: runs until SIGTERM or SIGINT, reloading on SIGHUP.
-fn serve(path: &std::path::Path, log_format: LogFormat) -> anyhow::Result<ExitCode> {
-    let config = match load(path) {
+fn serve(source: hookgate::config::File, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    use hookgate::reload::Source;
+    let config = match source.load() {
         Ok(config) => config,
-        Err(code) => return Ok(code),
+        Err(errors) => {
+            eprint!("{errors}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
     };
+    let path = source.path().to_owned();
     // Held until serve returns, so buffered log lines are written before exit.
     let _logs = telemetry::init(log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -251,11 +286,7 @@ fn serve(path: &std::path::Path, log_format: LogFormat) -> anyhow::Result<ExitCo
         // starting is a reload, not the signal's default: the end of the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let (routes, targets, hash) = (config.routes.len(), config.targets.len(), config.hash.clone());
-        let server = Server::bind(
-            config,
-            std::sync::Arc::new(hookgate::config::File(path.to_owned())),
-        )
-        .await?;
+        let server = Server::bind(config, std::sync::Arc::new(source)).await?;
         tracing::info!(
             listen = %server.local_addr()?,
             admin = server.admin_addr().map(tracing::field::display),

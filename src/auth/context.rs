@@ -28,6 +28,9 @@ pub trait Front {
     fn duration(&mut self, value: Option<String>, default: Duration, path: &str) -> Duration;
     /// How many problems have been recorded so far.
     fn problems(&self) -> usize;
+    /// Notes that the value at `path` is a secret (so that one taken from a default
+    /// written in the config can be refused).
+    fn secret(&mut self, path: &str);
 }
 
 /// Default accepted skew for signed timestamps, as the reference libraries use.
@@ -127,14 +130,28 @@ impl<'a> Context<'a> {
         values
             .iter()
             .enumerate()
-            .filter_map(|(index, value)| match resolve_secret(value) {
-                Ok(secret) => Some(secret),
-                Err(message) => {
-                    self.report(&format!("secrets[{index}]"), message);
-                    None
-                }
-            })
+            .filter_map(|(index, value)| self.secret(&format!("secrets[{index}]"), value))
             .collect()
+    }
+
+    /// Notes that `field` holds a secret used as written (no `file:`).
+    pub fn note_secret(&mut self, field: &str) {
+        let path = self.at(field);
+        self.front.secret(&path);
+    }
+
+    /// Resolves the secret `value` of `field` (`file:` read here), reporting a bad
+    /// one there.
+    pub fn secret(&mut self, field: &str, value: &str) -> Option<Secret> {
+        let path = self.at(field);
+        self.front.secret(&path);
+        match resolve_secret(value) {
+            Ok(secret) => Some(secret),
+            Err(message) => {
+                self.front.report(&path, message);
+                None
+            }
+        }
     }
 
     /// The resolved secrets and the tolerance of [`TimedConfig`] settings.
@@ -221,6 +238,7 @@ pub(crate) mod testing {
         fn report(&mut self, path: &str, message: String) {
             self.0.push((path.to_owned(), message));
         }
+        fn secret(&mut self, _path: &str) {}
         fn duration(&mut self, value: Option<String>, default: Duration, path: &str) -> Duration {
             match value.map(|text| humantime::parse_duration(&text)) {
                 None => default,

@@ -127,7 +127,11 @@ impl JwtConfig {
         let claims = self
             .claims
             .into_iter()
-            .map(|(name, value)| (name, Secret::new(value.into_bytes())))
+            .map(|(name, value)| {
+                // A claim value is compared like a secret (e.g. an API key).
+                cx.note_secret(&format!("claims.{name}"));
+                (name, Secret::new(value.into_bytes()))
+            })
             .collect();
         if cx.problems() > before {
             return None;

@@ -15,7 +15,7 @@ use serde_yaml::Value;
 use super::context::{Context, SecretsConfig};
 use super::jwt::bearer_token;
 use super::{header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
-use crate::model::{resolve_secret, Secret};
+use crate::model::Secret;
 
 /// `- header: { name: api-key, secrets: [...] }`: a header that must equal a secret.
 #[derive(Debug, Deserialize)]
@@ -261,9 +261,8 @@ pub(super) fn build_basic(value: Value, cx: &mut Context<'_>) -> Option<Arc<dyn 
     let before = cx.problems();
     let mut users = Vec::new();
     for (index, user) in config.users.into_iter().enumerate() {
-        match resolve_secret(&user.password) {
-            Ok(password) => users.push((user.username, password)),
-            Err(message) => cx.report(&format!("users[{index}].password"), message),
+        if let Some(password) = cx.secret(&format!("users[{index}].password"), &user.password) {
+            users.push((user.username, password));
         }
     }
     cx.done(before, BasicVerifier { users })

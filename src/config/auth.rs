@@ -64,4 +64,8 @@ impl Front for CollectorFront<'_, '_> {
     fn problems(&self) -> usize {
         self.0.len()
     }
+
+    fn secret(&mut self, path: &str) {
+        self.0.secret(path);
+    }
 }

@@ -9,6 +9,10 @@ use super::source::Positions;
 pub(crate) struct Collector<'a> {
     positions: &'a Positions,
     errors: Vec<ConfigError>,
+    /// Values (by path) that took a `${VAR:-default}` default: path → the variables.
+    defaulted: std::collections::HashMap<String, Vec<String>>,
+    /// Secrets read from such values: (path, variables).
+    default_secrets: Vec<(String, Vec<String>)>,
 }
 
 impl<'a> Collector<'a> {
@@ -16,7 +20,32 @@ impl<'a> Collector<'a> {
         Self {
             positions,
             errors: Vec::new(),
+            defaulted: std::collections::HashMap::new(),
+            default_secrets: Vec::new(),
         }
+    }
+
+    /// Records that the value at `path` took the default of `${variable:-...}`.
+    pub(crate) fn defaulted(&mut self, path: &str, variable: &str) {
+        self.defaulted
+            .entry(path.to_owned())
+            .or_default()
+            .push(variable.to_owned());
+    }
+
+    /// Records that the value at `path` is a secret: one that took a written default
+    /// is reported by [`Collector::default_secrets`].
+    pub(crate) fn secret(&mut self, path: &str) {
+        if let Some(variables) = self.defaulted.get(path) {
+            if !self.default_secrets.iter().any(|(known, _)| known == path) {
+                self.default_secrets.push((path.to_owned(), variables.clone()));
+            }
+        }
+    }
+
+    /// Secrets whose value is a default written in the config: (path, variables).
+    pub(crate) fn default_secrets(&self) -> Vec<(String, Vec<String>)> {
+        self.default_secrets.clone()
     }
 
     /// Records a problem with the value at `path`.

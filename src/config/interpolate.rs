@@ -16,7 +16,12 @@ pub(crate) fn interpolate(
 ) {
     match value {
         Value::String(text) if text.contains('$') => match expand(text, env) {
-            Ok(expanded) => *text = expanded,
+            Ok((expanded, defaulted)) => {
+                *text = expanded;
+                for variable in defaulted {
+                    errors.defaulted(path, &variable);
+                }
+            }
             Err(message) => errors.at(path, message),
         },
         Value::Sequence(items) => {
@@ -35,9 +40,10 @@ pub(crate) fn interpolate(
     }
 }
 
-/// Expands one string.
-fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Expands one string; also returns the variables whose written default was used.
+fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(text.len());
+    let mut defaulted = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
@@ -61,7 +67,10 @@ fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, St
             }
             match (env(name), default) {
                 (Some(value), _) => out.push_str(&value),
-                (None, Some(default)) => out.push_str(default),
+                (None, Some(default)) => {
+                    out.push_str(default);
+                    defaulted.push(name.to_owned());
+                }
                 (None, None) => {
                     return Err(format!(
                         "environment variable `{name}` is not set; set it or give a default, e.g. `${{{name}:-value}}`"
@@ -75,7 +84,7 @@ fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, St
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, defaulted))
 }
 
 #[cfg(test)]
@@ -86,18 +95,27 @@ mod tests {
         (name == "SET").then(|| "value".to_owned())
     }
 
+    fn text(text: &str) -> Result<String, String> {
+        expand(text, &env).map(|(expanded, _)| expanded)
+    }
+
     #[test]
     fn expands_set_variables_and_defaults() {
-        assert_eq!(expand("a ${SET} b", &env).as_deref(), Ok("a value b"));
-        assert_eq!(expand("${UNSET:-dflt}", &env).as_deref(), Ok("dflt"));
-        assert_eq!(expand("${SET:-dflt}", &env).as_deref(), Ok("value"));
-        assert_eq!(expand("${UNSET:-}", &env).as_deref(), Ok(""));
+        assert_eq!(text("a ${SET} b").as_deref(), Ok("a value b"));
+        assert_eq!(text("${UNSET:-dflt}").as_deref(), Ok("dflt"));
+        assert_eq!(text("${SET:-dflt}").as_deref(), Ok("value"));
+        assert_eq!(text("${UNSET:-}").as_deref(), Ok(""));
+        assert_eq!(
+            expand("${SET:-a}${UNSET:-b}", &env),
+            Ok(("valueb".to_owned(), vec!["UNSET".to_owned()])),
+            "the defaults used are named"
+        );
     }
 
     #[test]
     fn keeps_lone_dollars_and_escapes() {
-        assert_eq!(expand("cost $5", &env).as_deref(), Ok("cost $5"));
-        assert_eq!(expand("$${SET}", &env).as_deref(), Ok("${SET}"));
+        assert_eq!(text("cost $5").as_deref(), Ok("cost $5"));
+        assert_eq!(text("$${SET}").as_deref(), Ok("${SET}"));
     }
 
     #[test]

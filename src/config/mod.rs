@@ -111,19 +111,72 @@ pub fn admin_listen(path: &Path) -> Result<Option<std::net::SocketAddr>, String>
     })
 }
 
-/// The config file a server reloads from: read and validated again, exactly as
-/// `hookgate check` does, at every reload.
+/// The config file a server starts and reloads from: read and validated again,
+/// exactly as `hookgate check` does, at every reload. Unless told otherwise, a
+/// config whose secrets take the `${VAR:-default}` defaults written in it is
+/// refused: anyone who can read the file (or the example it was copied from) knows
+/// them.
 #[derive(Debug, Clone)]
-pub struct File(pub PathBuf);
+pub struct File {
+    path: PathBuf,
+    allow_default_secrets: bool,
+}
+
+impl File {
+    /// The file at `path`, refusing default secrets.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            allow_default_secrets: false,
+        }
+    }
+
+    /// The same, accepting default secrets (`--allow-default-secrets`: to try a
+    /// shipped config out).
+    pub fn allowing_default_secrets(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            allow_default_secrets: true,
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
 
 impl Source for File {
     fn load(&self) -> Result<Snapshot, ConfigErrors> {
-        load(&self.0)
+        let snapshot = load(&self.path)?;
+        if self.allow_default_secrets || snapshot.default_secrets.is_empty() {
+            return Ok(snapshot);
+        }
+        Err(ConfigErrors {
+            file: self.path.display().to_string(),
+            errors: snapshot
+                .default_secrets
+                .iter()
+                .map(|(path, variables)| ConfigError {
+                    path: path.clone(),
+                    location: None,
+                    message: default_secret(variables),
+                })
+                .collect(),
+        })
     }
 
     fn describe(&self) -> String {
-        self.0.display().to_string()
+        self.path.display().to_string()
     }
+}
+
+/// Why a secret taken from a written default is refused, and what to do.
+pub fn default_secret(variables: &[String]) -> String {
+    let set = variables.join(", ");
+    format!(
+        "this secret is the default written in the config for `{set}`, which anyone who can read it knows; set {set}, or pass --allow-default-secrets to try the config out"
+    )
 }
 
 /// The top-level keys, in the order they are documented.
@@ -226,8 +279,11 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             );
         }
     }
+    let default_secrets = errors.default_secrets();
     errors.finish(file)?;
-    snapshot.map_err(|_| empty(file))
+    let mut snapshot = snapshot.map_err(|_| empty(file))?;
+    snapshot.default_secrets = default_secrets;
+    Ok(snapshot)
 }
 
 /// A short hash of the config text, to tell loads apart in logs and metrics.

@@ -112,6 +112,7 @@ impl SignConfig {
     /// The decoded Standard Webhooks key.
     pub(crate) fn validate(self, path: &str, errors: &mut Collector<'_>) -> Option<Secret> {
         let at = format!("{path}.standard_webhooks.secret");
+        errors.secret(&at);
         let text = match resolve(&self.standard_webhooks.secret) {
             Ok(secret) => secret,
             Err(message) => {

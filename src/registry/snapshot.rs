@@ -56,6 +56,9 @@ pub struct Snapshot {
     pub targets: Vec<Arc<Target>>,
     /// A short hash of the config file, to tell loads apart.
     pub hash: String,
+    /// Secrets whose value is a `${VAR:-default}` default written in the config, by
+    /// path, with the variables left unset: anyone who can read the config knows them.
+    pub default_secrets: Vec<(String, Vec<String>)>,
     table: RouteTable,
     by_name: HashMap<String, Arc<Target>>,
     /// Secrets that travel in paths (URL tokens), masked in any logged path.
@@ -87,6 +90,7 @@ impl Snapshot {
             routes,
             targets,
             hash,
+            default_secrets: Vec::new(),
             table,
             by_name,
             path_secrets,

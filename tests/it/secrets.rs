@@ -186,3 +186,81 @@ async fn redacted_event_fields_never_reach_the_logs() {
         );
     }
 }
+
+/// A secret that takes a `${VAR:-default}` written in the config is known to anyone
+/// who can read the file: `serve` refuses to start on one unless told
+/// `--allow-default-secrets`, `check` warns, and a reload that brings one in is
+/// refused while the running config keeps serving.
+#[tokio::test]
+async fn serve_refuses_secrets_that_take_a_written_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    let yaml = |extra_route: &str| {
+        format!(
+            r#"listen: 127.0.0.1:0
+admin: {{ listen: 127.0.0.1:0 }}
+store: {{ embedded: {{ path: "{}" }} }}
+targets:
+  t: {{ url: "http://127.0.0.1:9/" }}
+routes:
+  - {{ name: a, path: /a, targets: [t], auth: [{{ header: {{ name: api-key, secrets: ["${{HG_KEY:-written-default-key}}"] }} }}] }}
+  - {{ name: b, path: /b, targets: [t], auth: [{{ basic: {{ users: [{{ username: ops, password: "${{HG_PASSWORD:-written-default-pw}}" }}] }} }}] }}
+{extra_route}"#,
+            dir.path().join("data").display()
+        )
+    };
+    std::fs::write(&path, yaml("")).unwrap();
+    let binary = env!("CARGO_BIN_EXE_hookgate");
+
+    let refused = Command::new(binary)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("HG_KEY")
+        .env_remove("HG_PASSWORD")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    for expected in [
+        "routes[0].auth[0].header.secrets[0]",
+        "`HG_KEY`",
+        "routes[1].auth[0].basic.users[0].password",
+        "`HG_PASSWORD`",
+        "--allow-default-secrets",
+    ] {
+        assert!(stderr.contains(expected), "`{expected}` missing from:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("written-default"),
+        "the refusal shows no secret:\n{stderr}"
+    );
+
+    let checked = Command::new(binary)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let warnings = String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{warnings}");
+    assert!(
+        warnings.contains("warning") && warnings.contains("HG_KEY"),
+        "{warnings}"
+    );
+
+    // Allowed, it starts; with the variables set, it starts without being told.
+    drop(HookgateProcess::spawn_with_args(
+        &path,
+        &[],
+        &["--allow-default-secrets"],
+    ));
+    let running = HookgateProcess::spawn_with_env(&path, &[("HG_KEY", "k"), ("HG_PASSWORD", "p")]);
+    std::fs::write(
+        &path,
+        yaml(r#"  - { name: c, path: /c, targets: [t], auth: [{ bearer: { secrets: ["${HG_NEW:-written-default-new}"] } }] }"#),
+    )
+    .unwrap();
+    let admin = format!("http://{}/reload", running.admin.expect("an admin listener"));
+    let reply = send(Method::POST, &admin, &[], Vec::new()).await;
+    let problem = reply.assert_problem(422, "config-invalid");
+    assert!(problem.to_string().contains("HG_NEW"), "{problem}");
+}

@@ -58,7 +58,7 @@ impl Hookgate {
         }
         let file = dir.path().join("hookgate.yaml");
         std::fs::write(&file, yaml).unwrap();
-        Self::run(config, File(file), dir).await
+        Self::run(config, File::allowing_default_secrets(file), dir).await
     }
 
     /// Starts hookgate on the config file `path` as written (give it `listen:
@@ -66,7 +66,12 @@ impl Hookgate {
     /// every setting a restart would need.
     pub async fn start_file(path: &Path) -> Self {
         let config = hookgate::config::load(path).unwrap_or_else(|e| panic!("{e}"));
-        Self::run(config, File(path.to_owned()), tempfile::tempdir().unwrap()).await
+        Self::run(
+            config,
+            File::allowing_default_secrets(path),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
     }
 
     async fn run(config: Snapshot, file: File, dir: tempfile::TempDir) -> Self {
@@ -147,6 +152,13 @@ impl HookgateProcess {
         Self::launch(Command::new(env!("CARGO_BIN_EXE_hookgate")), config, env)
     }
 
+    /// The same with extra arguments after `serve --config <path>`.
+    pub fn spawn_with_args(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+        command.args(["serve", "--config"]).arg(config).args(args);
+        Self::start(command, env)
+    }
+
     /// The same with at most `descriptors` file descriptors open (`ulimit -n`).
     pub fn spawn_with_descriptors(config: &Path, descriptors: u32) -> Self {
         let mut command = Command::new("sh");
@@ -161,6 +173,11 @@ impl HookgateProcess {
     }
 
     fn launch(mut command: Command, config: &Path, env: &[(&str, &str)]) -> Self {
+        command.args(["serve", "--config"]).arg(config);
+        Self::start(command, env)
+    }
+
+    fn start(mut command: Command, env: &[(&str, &str)]) -> Self {
         let cwd = tempfile::tempdir().unwrap();
         let mut child = command
             .current_dir(cwd.path())
@@ -168,8 +185,6 @@ impl HookgateProcess {
             .env("HOOKGATE_LOG", "info")
             // The caller's variables win over the defaults above.
             .envs(env.iter().copied())
-            .args(["serve", "--config"])
-            .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
