@@ -105,6 +105,9 @@ enum Command {
         /// Name printed before each request.
         #[arg(long, default_value = "receiver")]
         name: String,
+        /// Print bodies exactly as received (JSON is pretty-printed otherwise).
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -250,7 +253,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(request_reload(admin))
         }
-        Command::Receive { listen, status, name } => {
+        Command::Receive {
+            listen,
+            status,
+            name,
+            raw,
+        } => {
             let status = http::StatusCode::from_u16(status).context("--status must be 100..=999")?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime
@@ -258,6 +266,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     listen,
                     status,
                     name,
+                    if raw {
+                        hookgate::receiver::Bodies::Raw
+                    } else {
+                        hookgate::receiver::Bodies::Pretty
+                    },
                     std::io::stdout(),
                     shutdown_signal(),
                 ))

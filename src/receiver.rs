@@ -16,6 +16,15 @@ use tokio::net::TcpListener;
 use crate::model::PeerAddr;
 use crate::serve;
 
+/// How bodies are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bodies {
+    /// JSON pretty-printed, anything else as text.
+    Pretty,
+    /// The bytes exactly as received.
+    Raw,
+}
+
 /// Serves on `listen` until `shutdown` completes, answering every request with
 /// `status` and an empty JSON object, and writing each request to `out` under a
 /// `label` heading.
@@ -23,6 +32,7 @@ pub async fn run<W: Write + Send + 'static>(
     listen: SocketAddr,
     status: StatusCode,
     label: String,
+    bodies: Bodies,
     out: W,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -39,9 +49,9 @@ pub async fn run<W: Write + Send + 'static>(
             let peer = request.extensions().get::<PeerAddr>().map(|peer| peer.0);
             let (parts, body) = request.into_parts();
             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let text = render(&label, peer, &parts, &body);
+            let text = render(&label, peer, &parts, &body, bodies);
             let mut out = out.lock().unwrap_or_else(|poison| poison.into_inner());
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            let _ = out.write_all(&text).and_then(|()| out.flush());
             let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
             *response.status_mut() = status;
             response.headers_mut().insert(
@@ -61,7 +71,13 @@ pub async fn run<W: Write + Send + 'static>(
     Ok(())
 }
 
-fn render(label: &str, peer: Option<SocketAddr>, parts: &http::request::Parts, body: &[u8]) -> String {
+fn render(
+    label: &str,
+    peer: Option<SocketAddr>,
+    parts: &http::request::Parts,
+    body: &[u8],
+    bodies: Bodies,
+) -> Vec<u8> {
     let from = peer.map_or_else(|| "an unknown peer".to_owned(), |peer| peer.to_string());
     let mut text = format!(
         "\n[{label}] {} {} {:?} from {from}\n",
@@ -73,13 +89,31 @@ fn render(label: &str, peer: Option<SocketAddr>, parts: &http::request::Parts, b
             String::from_utf8_lossy(value.as_bytes())
         ));
     }
-    let pretty = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
+    let mut text = text.into_bytes();
+    let pretty = (bodies == Bodies::Pretty)
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
         .and_then(|value| serde_json::to_string_pretty(&value).ok());
     match pretty {
-        Some(json) => text.push_str(&json),
-        None => text.push_str(&String::from_utf8_lossy(body)),
+        Some(json) => text.extend_from_slice(json.as_bytes()),
+        None => text.extend_from_slice(body),
     }
-    text.push('\n');
+    text.push(b'\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_prints_the_bytes_as_received() {
+        let (parts, ()) = http::Request::post("/t").body(()).unwrap().into_parts();
+        let body = b"{ \"b\":1,\n\"a\": [ 2 ] }\xff";
+        let raw = render("r", None, &parts, body, Bodies::Raw);
+        assert!(raw.ends_with(b"{ \"b\":1,\n\"a\": [ 2 ] }\xff\n"));
+        let json = b"{\"b\":1}";
+        let pretty = render("r", None, &parts, json, Bodies::Pretty);
+        assert!(pretty.ends_with(b"{\n  \"b\": 1\n}\n"));
+    }
 }

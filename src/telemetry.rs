@@ -54,7 +54,14 @@ pub fn init(format: LogFormat) -> WorkerGuard {
             // Spans are never nested, so the list would repeat the current span.
             .with_span_list(false)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        // Colours only for a person at a terminal: not in files, pipes or journald,
+        // and not when NO_COLOR is set (no-color.org).
+        LogFormat::Text => builder
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
+            .try_init(),
     };
     guard
 }

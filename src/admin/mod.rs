@@ -46,8 +46,10 @@ async fn handle(
     let path = request.uri().path();
     let id = request_id(request.headers());
     let problem = |problem: Problem| problem.into_response(Some(path), id);
+    // HEAD is GET without the body (hyper leaves it out), as probes expect.
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
     match (request.method(), path) {
-        (&Method::GET, "/readyz") => match health.ready().await {
+        (_, "/readyz") if read => match health.ready().await {
             true => text("ready\n".to_owned(), "text/plain; charset=utf-8"),
             false => problem(Problem::new(
                 "store-unavailable",
@@ -56,17 +58,17 @@ async fn handle(
                 "The store does not answer.",
             )),
         },
-        (&Method::GET, "/metrics") => text(
+        (_, "/metrics") if read => text(
             crate::telemetry::metrics().render(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
-        (&Method::GET, "/healthz") => text("ok\n".to_owned(), "text/plain; charset=utf-8"),
+        (_, "/healthz") if read => text("ok\n".to_owned(), "text/plain; charset=utf-8"),
         (&Method::POST, "/reload") => match reload(reloader).await {
             Ok(body) => text(body.to_string(), "application/json"),
             Err(refused) => problem(refused),
         },
         (_, "/reload") => problem(method_not_allowed("POST")),
-        (_, "/readyz" | "/metrics" | "/healthz") => problem(method_not_allowed("GET")),
+        (_, "/readyz" | "/metrics" | "/healthz") => problem(method_not_allowed("GET, HEAD")),
         _ => problem(Problem::new(
             "route-not-found",
             StatusCode::NOT_FOUND,

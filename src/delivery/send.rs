@@ -15,18 +15,36 @@ pub enum SendError {
     /// No complete response within the target's timeout.
     #[error("no response within {0:?}")]
     Timeout(Duration),
-    /// The connection could not be established (refused, DNS, TLS).
-    #[error("connect failed")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    /// The connection could not be established (refused, DNS, TLS). Shown with its
+    /// causes, down to the OS error: `connect failed: client error (Connect): tcp
+    /// connect error: Connection refused (os error 111)`.
+    #[error("connect failed: {}", causes(.0))]
+    Connect(hyper_util::client::legacy::Error),
     /// The connection failed after it was established (reset, closed early).
-    #[error("connection failed")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("connection failed: {}", causes(&**.0))]
+    Transport(Box<dyn std::error::Error + Send + Sync>),
     /// The response body exceeded the relay limit.
     #[error("response body larger than {0} bytes")]
     ResponseTooLarge(usize),
     /// The request could not be built (a bad header from a template, say).
     #[error("invalid request")]
     Invalid(#[source] http::Error),
+}
+
+/// `error` and each of its sources, joined by `: `.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their source in their own message.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl SendError {

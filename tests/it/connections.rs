@@ -165,3 +165,25 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     })
     .await;
 }
+
+/// Probes may use HEAD: the admin endpoints answer it as GET, without a body.
+#[tokio::test]
+async fn the_admin_endpoints_answer_head_like_get() {
+    let target = Downstream::start().await;
+    let hookgate = Hookgate::start(&format!(
+        "admin: {{ listen: 127.0.0.1:0 }}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n",
+        target.url("/t")
+    ))
+    .await;
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let get = send(Method::GET, &hookgate.admin_url(path), &[], "").await;
+        let head = send(Method::HEAD, &hookgate.admin_url(path), &[], "").await;
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert_eq!(head.status, get.status, "{path}");
+        assert!(head.body.is_empty(), "HEAD {path} has no body");
+        assert_eq!(head.header("content-type"), get.header("content-type"), "{path}");
+    }
+    let put = send(Method::PUT, &hookgate.admin_url("/healthz"), &[], "").await;
+    put.assert_problem(405, "method-not-allowed");
+    assert_eq!(put.header("allow"), Some("GET, HEAD"));
+}

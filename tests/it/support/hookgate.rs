@@ -48,8 +48,10 @@ impl Hookgate {
             hookgate::config::parse(yaml, "test.yaml", &lookup).unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().unwrap();
         if let StoreKind::Embedded { path } = &mut config.settings.store.kind {
-            if path.as_os_str() == "data" {
-                *path = dir.path().join("data");
+            // A relative data directory (`./data`, an example's `./data/klavi`) is the
+            // test's own.
+            if path.is_relative() {
+                *path = dir.path().join(&*path);
             }
         }
         config.settings.listen = "127.0.0.1:0".parse().unwrap();
@@ -215,12 +217,24 @@ impl HookgateProcess {
 
     /// Waits (10 s at most) for a log line containing `needle`, and returns it.
     pub fn wait_for_log(&self, needle: &str) -> String {
+        self.logs_until(needle).pop().unwrap_or_default()
+    }
+
+    /// Waits (10 s at most) for a log line containing `needle`, and returns every
+    /// line since the last wait, that one last.
+    pub fn logs_until(&self, needle: &str) -> Vec<String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.logs.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => continue,
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    lines.push(line);
+                    if found {
+                        return lines;
+                    }
+                }
                 Err(_) => panic!("hookgate never logged `{needle}`"),
             }
         }
