@@ -30,6 +30,13 @@ struct Cli {
     command: Command,
 }
 
+/// How `check` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy.
@@ -47,6 +54,10 @@ enum Command {
         /// Config file.
         #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
         config: PathBuf,
+        /// `text` for people; `json` (one document on stdout: every error and
+        /// warning with its path, line and column) for editors and CI.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
     /// Print a curl command whose request a route's checks accept.
     Sign {
@@ -175,7 +186,38 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { config } => Ok(match load(&config) {
+        Command::Check {
+            config,
+            format: CheckFormat::Json,
+        } => {
+            let (errors, warnings) = match hookgate::config::load(&config) {
+                Ok(snapshot) => (Vec::new(), default_secret_warnings(&snapshot)),
+                Err(errors) => (errors.errors, Vec::new()),
+            };
+            let diagnostic = |severity: &str, error: &hookgate::config::ConfigError| {
+                serde_json::json!({
+                    "severity": severity,
+                    "path": error.path,
+                    "line": error.location.map(|at| at.line),
+                    "column": error.location.map(|at| at.column),
+                    "message": error.message,
+                })
+            };
+            let report = serde_json::json!({
+                "file": config.display().to_string(),
+                "valid": errors.is_empty(),
+                "diagnostics": errors.iter().map(|e| diagnostic("error", e))
+                    .chain(warnings.iter().map(|w| diagnostic("warning", w)))
+                    .collect::<Vec<_>>(),
+            });
+            writeln!(std::io::stdout().lock(), "{report}")?;
+            Ok(if errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_CONFIG)
+            })
+        }
+        Command::Check { config, .. } => Ok(match load(&config) {
             Ok(snapshot) => {
                 let mut out = std::io::stdout().lock();
                 write!(out, "{}", hookgate::config::summary(&snapshot))?;
@@ -324,6 +366,19 @@ fn serve(source: hookgate::config::File, log_format: LogFormat) -> anyhow::Resul
     // get a moment, not their keep-alive of several seconds.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning for each secret that takes a default written in the config.
+fn default_secret_warnings(snapshot: &Snapshot) -> Vec<hookgate::config::ConfigError> {
+    snapshot
+        .default_secrets
+        .iter()
+        .map(|(path, variables)| hookgate::config::ConfigError {
+            path: path.clone(),
+            location: None,
+            message: hookgate::config::default_secret(variables),
+        })
+        .collect()
 }
 
 /// Where the admin listener of the config at `path` is.

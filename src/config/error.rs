@@ -77,7 +77,7 @@ impl<'a> Collector<'a> {
                 path = super::source::join_key(&path, &inner);
             }
         }
-        let message = error.inner().to_string();
+        let message = plain(&error.inner().to_string());
         // For an unknown key serde_path_to_error's path already ends at the key; point
         // at the key itself rather than at its value.
         if unknown_field(&message).is_some() {
@@ -127,8 +127,87 @@ impl<'a> Collector<'a> {
     }
 }
 
+/// A serde message told in the file's terms instead of Rust's: `invalid type:
+/// integer `5`, expected a string` is `expected a string, found the number `5``;
+/// `expected u32` is `expected a whole number such as `16``; `missing field `url``
+/// is `` `url` is required``. Anything else is kept.
+pub(crate) fn plain(message: &str) -> String {
+    // serde appends the location; positions are reported separately.
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return format!("`{field}` is required");
+    }
+    let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.split_once(", expected "))
+    else {
+        return message.to_owned();
+    };
+    let found = if let Some(number) = found
+        .strip_prefix("integer ")
+        .or_else(|| found.strip_prefix("floating point "))
+    {
+        format!("the number {number}")
+    } else if let Some(text) = found.strip_prefix("string ") {
+        format!("the text {text}")
+    } else if let Some(flag) = found.strip_prefix("boolean ") {
+        flag.to_owned()
+    } else {
+        match found {
+            "map" => "a mapping".to_owned(),
+            "sequence" => "a list".to_owned(),
+            "unit value" | "null" => "nothing (null)".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number such as `16`",
+        "i8" | "i16" | "i32" | "i64" | "isize" | "f32" | "f64" => "a number",
+        "a boolean" => "`true` or `false`",
+        "a sequence" => "a list such as `[a, b]`",
+        "a map" => "a mapping such as `{ key: value }`",
+        other if other.starts_with("struct ") => "a mapping such as `{ key: value }`",
+        other => other,
+    };
+    format!("expected {expected}, found {found}")
+}
+
 /// `unknown field `foo`, expected ...` → `foo`.
 pub(crate) fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn serde_messages_in_the_file_s_terms() {
+        assert_eq!(
+            plain("invalid type: integer `5`, expected a string"),
+            "expected a string, found the number `5`"
+        );
+        assert_eq!(
+            plain("invalid value: integer `-1`, expected u32"),
+            "expected a whole number such as `16`, found the number `-1`"
+        );
+        assert_eq!(
+            plain("invalid type: string \"x\", expected a sequence"),
+            "expected a list such as `[a, b]`, found the text \"x\""
+        );
+        assert_eq!(
+            plain("invalid type: map, expected a boolean"),
+            "expected `true` or `false`, found a mapping"
+        );
+        assert_eq!(plain("missing field `url`"), "`url` is required");
+        assert_eq!(
+            plain("unknown variant `synk`, expected `queue` or `sync`"),
+            "unknown variant `synk`, expected `queue` or `sync`"
+        );
+    }
 }

@@ -192,6 +192,27 @@ const TOP_LEVEL: [&str; 7] = [
 
 /// Validates config `text`; `file` names it in errors; `env` resolves `${VAR}`.
 pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Snapshot, ConfigErrors> {
+    let positions = Positions::scan(text);
+    // Reported where the repeat is written (the YAML parser points at the mapping).
+    let duplicates = positions.duplicates();
+    if !duplicates.is_empty() {
+        return Err(ConfigErrors {
+            file: file.to_owned(),
+            errors: duplicates
+                .iter()
+                .map(|(path, at, first)| ConfigError {
+                    path: path.clone(),
+                    location: Some(*at),
+                    message: format!(
+                        "duplicate key `{}`; it is already written at line {}, column {}",
+                        path.rsplit('.').next().unwrap_or(path),
+                        first.line,
+                        first.column
+                    ),
+                })
+                .collect(),
+        });
+    }
     let mut value: Value = serde_yaml::from_str(text).map_err(|error| ConfigErrors {
         file: file.to_owned(),
         errors: vec![ConfigError {
@@ -203,7 +224,6 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             message: format!("invalid YAML: {error}"),
         }],
     })?;
-    let positions = Positions::scan(text);
     let mut errors = Collector::new(&positions);
     if value.is_null() {
         value = Value::Mapping(Default::default());
@@ -325,8 +345,11 @@ fn section<T: DeserializeOwned>(value: Option<Value>, path: &str, errors: &mut C
 
 /// Runs `parse` on one node, recording a failure at its path; whether it parsed.
 ///
-/// An unknown key is recorded, removed and the node tried again, so that a typo does
-/// not hide the other problems of the same item; any other failure ends the item.
+/// A key that fails (unknown, or a value of the wrong type) is recorded, removed and
+/// the node tried again, so that one mistake does not hide the other problems of the
+/// same item, and the item still exists for what refers to it (a route naming a
+/// target whose `timeout` is wrong is not also told the target is unknown). A
+/// required key removed this way is not reported again as missing.
 pub(crate) fn section_with(
     value: Option<Value>,
     path: &str,
@@ -334,21 +357,43 @@ pub(crate) fn section_with(
     parse: ParseFn<'_>,
 ) -> bool {
     let mut value = value.unwrap_or(Value::Null);
-    let mut unknown_keys = 0;
+    let mut removed: Vec<String> = Vec::new();
     loop {
         let error = match parse(value.clone()) {
             Ok(()) => return true,
             Err(error) => error,
         };
-        let removed = error::unknown_field(&error.inner().to_string())
-            .map(str::to_owned)
-            .is_some_and(|key| remove_key(&mut value, error.path(), &key));
+        let message = error.inner().to_string();
+        if let Some(field) = missing_field(&message) {
+            let at = error.path().to_string();
+            let key = if at == "." {
+                field.to_owned()
+            } else {
+                format!("{at}.{field}")
+            };
+            if removed.contains(&key) {
+                // Already reported as the value that was wrong.
+                return false;
+            }
+        }
+        let failed_key = match error.path().iter().next_back() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        let was_removed = failed_key.is_some_and(|key| remove_key(&mut value, error.path(), &key));
+        if was_removed {
+            removed.push(error.path().to_string());
+        }
         errors.serde(path, error);
-        if !removed || unknown_keys > 32 {
+        if !was_removed || removed.len() > 64 {
             return false;
         }
-        unknown_keys += 1;
     }
+}
+
+/// `missing field `url`` → `url`.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// Removes mapping key `key`, which serde_path_to_error's `path` ends at.

@@ -84,7 +84,7 @@ pub struct RouteConfig {
 
 /// The targets `names` refer to; unknown and repeated names are reported (except
 /// those of targets whose own definition was broken, already reported).
-fn resolve_targets(
+pub(crate) fn resolve_targets(
     names: &[String],
     at: &str,
     targets: &HashMap<String, Arc<Target>>,
@@ -104,11 +104,16 @@ fn resolve_targets(
             Some(target) => resolved.push(target.clone()),
             None if broken.contains(name) => {}
             None => {
-                let mut known: Vec<_> = targets.keys().map(String::as_str).collect();
+                let mut known: Vec<_> = targets.keys().chain(broken).map(String::as_str).collect();
                 known.sort_unstable();
+                let defined = if known.is_empty() {
+                    "no target is defined under `targets`".to_owned()
+                } else {
+                    format!("defined targets: {}", known.join(", "))
+                };
                 errors.at(
                     &format!("{at}[{index}]"),
-                    format!("unknown target `{name}`; defined targets: {}", known.join(", ")),
+                    format!("unknown target `{name}`; {defined}"),
                 );
             }
         }
@@ -209,7 +214,8 @@ impl RouteConfig {
         let rules = if rules_config.is_empty() {
             RouteRules::identity()
         } else {
-            rules_config.compile(path, targets, &resolved, errors)
+            let written = !self.targets.is_empty();
+            rules_config.compile(path, targets, broken, written, errors)
         };
         let redact = errors.each(&format!("{path}.redact"), &self.redact, Mask::parse);
         let secret_params = verifiers

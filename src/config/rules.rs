@@ -171,11 +171,14 @@ impl RouteRulesConfig {
         self.split.is_none() && self.validate.is_none() && self.rules.is_empty() && self.output.is_none()
     }
 
+    /// Compiles the rules of the route at `path`; `targets_written` says whether the
+    /// route lists `targets` (some may have failed to resolve, already reported).
     pub(crate) fn compile(
         self,
         path: &str,
         targets: &HashMap<String, Arc<Target>>,
-        route_targets: &[Arc<Target>],
+        broken: &[String],
+        targets_written: bool,
         errors: &mut Collector<'_>,
     ) -> RouteRules {
         let split: Vec<(String, jsonpath_rust::parser::model::JpQuery)> = match self.split {
@@ -227,7 +230,7 @@ impl RouteRulesConfig {
             .into_iter()
             .enumerate()
             .filter_map(|(index, rule)| {
-                compile_rule(rule, &format!("{path}.rules[{index}]"), targets, errors)
+                compile_rule(rule, &format!("{path}.rules[{index}]"), targets, broken, errors)
             })
             .collect();
         let fallback = match self.default {
@@ -235,10 +238,10 @@ impl RouteRulesConfig {
             Some(DefaultConfig::Forward) => Fallback::Forward,
             // Without rules every event goes to the route's targets; with rules an
             // unmatched event is dropped unless the route says otherwise.
-            None if route_targets.is_empty() => Fallback::Drop,
+            None if !targets_written => Fallback::Drop,
             None => Fallback::Forward,
         };
-        if fallback == Fallback::Forward && route_targets.is_empty() {
+        if fallback == Fallback::Forward && !targets_written {
             errors.at(
                 &format!("{path}.default"),
                 "`default: forward` needs the route's `targets`",
@@ -284,6 +287,7 @@ fn compile_rule(
     config: RuleConfig,
     path: &str,
     targets: &HashMap<String, Arc<Target>>,
+    broken: &[String],
     errors: &mut Collector<'_>,
 ) -> Option<Rule> {
     let before = errors.len();
@@ -332,23 +336,13 @@ fn compile_rule(
             "expected at least one target name, e.g. `[consents]`",
         );
     }
-    let forward = config
-        .forward
-        .iter()
-        .enumerate()
-        .filter_map(|(index, name)| {
-            let found = targets.get(name).cloned();
-            if found.is_none() {
-                let mut names: Vec<_> = targets.keys().map(String::as_str).collect();
-                names.sort_unstable();
-                errors.at(
-                    &format!("{path}.forward[{index}]"),
-                    format!("unknown target `{name}`; defined targets: {}", names.join(", ")),
-                );
-            }
-            found
-        })
-        .collect();
+    let forward = super::route::resolve_targets(
+        &config.forward,
+        &format!("{path}.forward"),
+        targets,
+        broken,
+        errors,
+    );
     (errors.len() == before).then_some(Rule {
         when,
         transform,

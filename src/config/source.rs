@@ -14,6 +14,8 @@ pub use crate::diagnostics::Location;
 pub struct Positions {
     values: HashMap<String, Location>,
     keys: HashMap<String, Location>,
+    /// Keys written twice in one mapping: (path, where the repeat is, where the first is).
+    duplicates: Vec<(String, Location, Location)>,
 }
 
 impl Positions {
@@ -34,6 +36,20 @@ impl Positions {
             }
             path = parent(path)?;
         }
+    }
+
+    /// Keys written twice in one mapping: (path, the repeat's location, the first's).
+    /// Keys inside a repeated one are not repeats of their own.
+    pub fn duplicates(&self) -> Vec<(String, Location, Location)> {
+        let inside = |path: &str, outer: &str| {
+            path.strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        };
+        self.duplicates
+            .iter()
+            .filter(|(path, ..)| !self.duplicates.iter().any(|(outer, ..)| inside(path, outer)))
+            .cloned()
+            .collect()
     }
 
     /// Location of the mapping key that ends `path` (for unknown-key errors), else of
@@ -124,7 +140,15 @@ impl MarkedEventReceiver for Recorder {
                 None => {
                     if let Some(Frame::Mapping { path, key }) = self.stack.last_mut() {
                         let full = join_key(path, &value);
-                        self.positions.keys.entry(full).or_insert(location(mark));
+                        match self.positions.keys.get(&full) {
+                            Some(first) => {
+                                let first = *first;
+                                self.positions.duplicates.push((full, location(mark), first));
+                            }
+                            None => {
+                                self.positions.keys.insert(full, location(mark));
+                            }
+                        }
                         *key = Some(value);
                     }
                 }

@@ -17,6 +17,32 @@ pub struct Condition {
     params: Vec<(String, String)>,
 }
 
+/// The filter parser's message about `expression`, which it parsed wrapped in
+/// `$[?...]`, told in terms of what was written: the column within the expression,
+/// and what the parser expected there.
+fn filter_error(expression: &str, parser: &str) -> String {
+    const WRAPPER: usize = "$[?".len();
+    let column = parser
+        .split_once("--> ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|at| at.split(':').nth(1))
+        .and_then(|column| column.parse::<usize>().ok())
+        .map(|column| {
+            column
+                .saturating_sub(WRAPPER)
+                .clamp(1, expression.chars().count() + 1)
+        });
+    let expected = parser
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("= "))
+        .unwrap_or("a valid expression");
+    let example = "expected an RFC 9535 filter expression such as `@.eventName == 'x'`";
+    match column {
+        Some(column) => format!("{example}; in `{expression}` at character {column}: {expected}"),
+        None => format!("{example}; `{expression}`: {expected}"),
+    }
+}
+
 impl Condition {
     /// Compiles `filter` (e.g. `search(@.eventName, '^consent_')`), header and
     /// parameter equalities.
@@ -27,9 +53,8 @@ impl Condition {
     ) -> Result<Condition, String> {
         let compiled = match filter {
             Some(expression) => Some(
-                jsonpath_rust::parser::parse_json_path(&format!("$[?{expression}]")).map_err(|error| {
-                    format!("expected an RFC 9535 filter expression such as `@.eventName == 'x'`: {error}")
-                })?,
+                jsonpath_rust::parser::parse_json_path(&format!("$[?{expression}]"))
+                    .map_err(|error| filter_error(expression, &error.to_string()))?,
             ),
             None => None,
         };
@@ -113,5 +138,15 @@ mod tests {
         assert!(condition.matches(&json!({}), &headers, &params));
         assert!(!condition.matches(&json!({}), &HeaderMap::new(), &params));
         assert!(!condition.matches(&json!({}), &headers, &PathParams::default()));
+    }
+
+    #[test]
+    fn a_bad_filter_is_located_in_what_was_written() {
+        let error = Condition::compile(Some("@.a == "), Vec::new(), Vec::new()).unwrap_err();
+        assert_eq!(
+            error,
+            "expected an RFC 9535 filter expression such as `@.eventName == 'x'`; in `@.a == ` at character 8: expected comparable"
+        );
+        assert!(!error.contains("$[?"), "{error}");
     }
 }

@@ -395,3 +395,77 @@ routes:
         "merged keys, and keys beside the merge win"
     );
 }
+
+/// `check` reports every mistake of an item (not the first only), each in the
+/// file's terms, without false follow-on errors about items it could still build;
+/// a repeated key is reported where the repeat is; `--format json` gives the same
+/// diagnostics to editors and CI.
+#[test]
+fn check_reports_each_mistake_once_in_the_file_s_terms() {
+    let text = r#"targets:
+  ledger:
+    url: http://127.0.0.1:9001/
+    timeout: 5
+    max_concurrency: many
+    retry: { max_attempts: -1 }
+  broken: { url: 5 }
+routes:
+  - name: r
+    path: /in
+    targets: [ledger, broken]
+    rules:
+      - when: "@.a == "
+        forward: [ledger]
+"#;
+    let reported = errors(text);
+    let found: Vec<(String, Option<usize>, String)> = reported
+        .iter()
+        .map(|e| (e.path.clone(), e.location.map(|l| l.line), e.message.clone()))
+        .collect();
+    let expected = [
+        ("targets.ledger.timeout", 4, "expected a duration such as `500ms`, `5s` or `10m`, found `5`"),
+        ("targets.ledger.max_concurrency", 5, "expected a whole number such as `16`, found `many`"),
+        ("targets.ledger.retry.max_attempts", 6, "expected a whole number such as `16`, found `-1`"),
+        ("targets.broken.url", 7, "expected a string, found the number `5`"),
+        (
+            "routes[0].rules[0].when",
+            13,
+            "expected an RFC 9535 filter expression such as `@.eventName == 'x'`; in `@.a == ` at character 8: expected comparable",
+        ),
+    ];
+    assert_eq!(
+        found,
+        expected
+            .iter()
+            .map(|(path, line, message)| (path.to_string(), Some(*line), message.to_string()))
+            .collect::<Vec<_>>(),
+        "{reported:#?}"
+    );
+
+    let duplicate =
+        errors("targets:\n  a: { url: \"http://x/\" }\n  a: { url: \"http://y/\" }\nroutes: []\n");
+    assert_eq!(duplicate.len(), 1, "{duplicate:#?}");
+    assert_eq!(duplicate[0].location, Some(Location { line: 3, column: 3 }));
+    assert!(
+        duplicate[0].message.contains("already written at line 2"),
+        "{duplicate:#?}"
+    );
+    assert!(!errors("").is_empty(), "an empty config is refused");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--format", "json", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(report["valid"], false);
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), expected.len());
+    assert_eq!(diagnostics[0]["severity"], "error");
+    assert_eq!(diagnostics[0]["path"], "targets.ledger.timeout");
+    assert_eq!(diagnostics[0]["line"], 4);
+}
