@@ -105,6 +105,19 @@ enum Command {
         #[arg(long)]
         admin: Option<SocketAddr>,
     },
+    /// Ask a running hookgate whether it is alive (`/healthz`) or ready (`/readyz`):
+    /// exit 0 if so, 1 if not. For container health checks (no curl needed).
+    Health {
+        /// Config file (its `admin.listen` says where to ask).
+        #[arg(long, short, env = "HOOKGATE_CONFIG", default_value = "config/hookgate.yaml")]
+        config: PathBuf,
+        /// Admin listener address, instead of the config's `admin.listen`.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+        /// Ask whether it is ready (its store answers) rather than alive.
+        #[arg(long)]
+        ready: bool,
+    },
     /// Run a backend that prints every request it receives (for trying hookgate out).
     Receive {
         /// Address to listen on.
@@ -295,6 +308,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(request_reload(admin))
         }
+        Command::Health { config, admin, ready } => {
+            let mut admin = match admin {
+                Some(admin) => admin,
+                None => admin_of(&config)?,
+            };
+            // A listener bound to every address (0.0.0.0 in a container) is asked on
+            // loopback.
+            if admin.ip().is_unspecified() {
+                admin.set_ip(match admin {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(health(admin, if ready { "/readyz" } else { "/healthz" }))
+        }
         Command::Receive {
             listen,
             status,
@@ -452,6 +481,34 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 }
 
 /// `hookgate reload`: posts to the admin listener and prints what it answered.
+/// `hookgate health`: GET `path` on the admin listener; 0 on a 2xx, 1 otherwise.
+async fn health(admin: SocketAddr, path: &str) -> anyhow::Result<ExitCode> {
+    let client = hookgate::delivery::build_client();
+    let request = http::Request::get(format!("http://{admin}{path}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .context("building the request")?;
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), client.request(request)).await;
+    let mut out = std::io::stdout().lock();
+    match answer {
+        Ok(Ok(response)) if response.status().is_success() => {
+            writeln!(out, "{path}: {}", response.status())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Ok(response)) => {
+            writeln!(out, "{path}: {}", response.status())?;
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(Err(error)) => {
+            writeln!(out, "{path}: cannot reach the admin listener at {admin}: {error}")?;
+            Ok(ExitCode::FAILURE)
+        }
+        Err(_) => {
+            writeln!(out, "{path}: no answer from {admin} within 5 s")?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 async fn request_reload(admin: SocketAddr) -> anyhow::Result<ExitCode> {
     use http_body_util::BodyExt;
     let client = hookgate::delivery::build_client();

@@ -187,3 +187,40 @@ async fn the_admin_endpoints_answer_head_like_get() {
     put.assert_problem(405, "method-not-allowed");
     assert_eq!(put.header("allow"), Some("GET, HEAD"));
 }
+
+/// `hookgate health` is the container health check: 0 while hookgate answers on its
+/// admin listener (alive, and with `--ready` ready), 1 once it is gone.
+#[test]
+fn hookgate_health_exits_0_while_serving_and_1_when_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nstore: {{ embedded: {{ path: \"{}\" }} }}\ntargets:\n  t: {{ url: \"http://127.0.0.1:9/\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let process = crate::support::HookgateProcess::spawn(&path);
+    let admin = process.admin.expect("an admin listener").to_string();
+    let health = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("health")
+            .args(["--admin", &admin])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let alive = health(&[]);
+    assert!(
+        alive.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alive.stdout)
+    );
+    assert!(health(&["--ready"]).status.success());
+    drop(process);
+    let gone = health(&[]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stdout).contains("cannot reach"));
+}
