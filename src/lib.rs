@@ -25,6 +25,7 @@ pub mod delivery;
 pub mod diagnostics;
 pub mod dlq;
 pub mod ingress;
+pub mod metrics_catalog;
 pub mod model;
 pub mod problem;
 pub mod receiver;

@@ -12,13 +12,25 @@ use tracing_subscriber::EnvFilter;
 pub fn metrics() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let mut builder = PrometheusBuilder::new();
+        for (name, kind, ..) in crate::metrics_catalog::METRICS {
+            if *kind == crate::metrics_catalog::Kind::Histogram {
+                builder = builder
+                    .set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full((*name).to_owned()),
+                        crate::metrics_catalog::SECONDS_BUCKETS,
+                    )
+                    .unwrap_or_else(|_| PrometheusBuilder::new());
+            }
+        }
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder is installed, in which case ours stays
         // unused and /metrics renders nothing; that is a programming error in tests.
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
+        crate::metrics_catalog::describe();
         handle
     })
 }

@@ -175,6 +175,18 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason.
+    pub const ALL: [Reason; 8] = [
+        Reason::MissingCredential,
+        Reason::MalformedCredential,
+        Reason::BadSignature,
+        Reason::StaleTimestamp,
+        Reason::BadCredential,
+        Reason::AddressNotAllowed,
+        Reason::InvalidToken,
+        Reason::ClaimMismatch,
+    ];
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,6 +48,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause after a store error before a worker claims again.
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How often a worker samples its queue's depth for `hookgate_queue_depth`.
+const QUEUE_SAMPLE: Duration = Duration::from_secs(5);
+
 /// Pause before writing attempt outcomes again after the store failed to take them.
 const RECORD_RETRY: Duration = Duration::from_millis(250);
 
@@ -414,9 +417,16 @@ impl Worker {
             return;
         };
         let mut checked = Instant::now();
+        let mut sampled: Option<Instant> = None;
         loop {
             if stop.is_cancelled() {
                 return;
+            }
+            if sampled.is_none_or(|at| at.elapsed() >= QUEUE_SAMPLE) {
+                sampled = Some(Instant::now());
+                if let Ok(depth) = self.store.pending(&self.name).await {
+                    metrics::gauge!("hookgate_queue_depth", "target" => self.name.clone()).set(depth as f64);
+                }
             }
             let permit = self.breaker.permit(Instant::now());
             let wanted = match permit {
@@ -446,6 +456,7 @@ impl Worker {
             let leases = match claimed {
                 Ok(leases) => leases,
                 Err(error) => {
+                    crate::metrics_catalog::store_error("claim", &error);
                     tracing::warn!(target_name = %self.name, %error, "claiming deliveries failed");
                     tokio::select! {
                         () = tokio::time::sleep(STORE_BACKOFF) => continue,
@@ -589,11 +600,21 @@ impl Worker {
         let attempts = delivery.attempts + 1;
         let age = Duration::from_millis(now_ms().saturating_sub(delivery.created_at_ms));
         let decision = retry::classify(&outcome, &target.retry, attempts, age, retry::full_jitter);
+        let counted = if outcome.is_success() {
+            "success"
+        } else {
+            "failure"
+        };
+        metrics::counter!("hookgate_attempts_total", "target" => self.name.clone(), "outcome" => counted)
+            .increment(1);
         let status = record.status;
         let completion = match decision {
             Decision::Done => {
                 tracing::info!(attempts, status, latency_ms = record.latency_ms, "delivered");
                 metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "delivered").increment(1);
+                let since_ack = now_ms().saturating_sub(delivery.created_at_ms);
+                metrics::histogram!("hookgate_delivery_latency_seconds", "target" => self.name.clone())
+                    .record(since_ack as f64 / 1000.0);
                 Completion::Delivered
             }
             Decision::RetryAfter(delay) => {
@@ -604,7 +625,6 @@ impl Worker {
                     retry_in_ms = delay.as_millis() as u64,
                     "attempt failed; will retry"
                 );
-                metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "retried").increment(1);
                 Completion::Retry {
                     due_at_ms: now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     record,
@@ -612,7 +632,7 @@ impl Worker {
             }
             Decision::DeadLetter(reason) => {
                 tracing::error!(attempts, status, error = record.error.as_deref(), %reason, "delivery dead-lettered");
-                metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "dead").increment(1);
+                metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "dead_lettered").increment(1);
                 Completion::Dead { reason, record }
             }
         };
@@ -648,6 +668,7 @@ impl Worker {
                 failing_since = None;
                 continue;
             };
+            crate::metrics_catalog::store_error("complete", &error);
             let failing_for = failing_since.get_or_insert_with(Instant::now).elapsed();
             if !error.is_retryable() || failing_for >= RECORD_GIVE_UP {
                 // The leases expire and the deliveries are attempted again: at least once.

@@ -71,10 +71,11 @@ impl Service<Exchange<Evaluated>> for Admit {
             let outcomes = if admission.events.is_empty() {
                 Vec::new()
             } else {
-                health
-                    .call(timeout, store.admit(admission))
-                    .await
-                    .map_err(IngressError::Store)?
+                let started = std::time::Instant::now();
+                let admitted = health.call("admit", timeout, store.admit(admission)).await;
+                metrics::histogram!("hookgate_admission_duration_seconds", "route" => route.name.clone())
+                    .record(started.elapsed().as_secs_f64());
+                admitted.map_err(IngressError::Store)?
             };
             let events = &exchange.stage.events;
             let mut deliveries = 0;

@@ -106,7 +106,7 @@ where
             let key = primary.key.zip(route.dedupe.as_ref().map(|dedupe| dedupe.ttl));
             if let Some((key, ttl)) = &key {
                 let claim = health
-                    .call(timeout, store.claim_key(&route.name, key, *ttl))
+                    .call("claim_key", timeout, store.claim_key(&route.name, key, *ttl))
                     .await
                     .map_err(IngressError::Store)?;
                 if claim == KeyClaim::Duplicate {

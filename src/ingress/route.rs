@@ -63,6 +63,9 @@ where
             Lookup::Found { route, params } => {
                 let span = tracing::Span::current();
                 span.record("route", route.route.name.as_str());
+                if let Some(matched) = request.extensions().get::<super::trace::MatchedRoute>() {
+                    let _ = matched.0.set(route.route.name.clone());
+                }
                 if let Some(masked) = route.route.masked_path(request.uri().path(), &params) {
                     span.record("path", masked.as_str());
                 }

@@ -1,7 +1,10 @@
 //! Trace: one span per request carrying its id, method, path and (once matched) route,
-//! and one log line when it completes with status and latency.
+//! and one log line when it completes with status and latency; the request counted
+//! and timed by route and status (`hookgate_requests_total`,
+//! `hookgate_request_duration_seconds`).
 
 use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -11,6 +14,11 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::request_id;
+
+/// The name of the route a request matched, set by the route stage (a request
+/// extension), read here when the answer is ready.
+#[derive(Debug, Clone, Default)]
+pub struct MatchedRoute(pub Arc<OnceLock<String>>);
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +51,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let matched = MatchedRoute::default();
+        request.extensions_mut().insert(matched.clone());
         let request_id = request_id(request.headers()).unwrap_or("");
         let span = tracing::info_span!(
             "request",
@@ -58,11 +68,21 @@ where
             async move {
                 let response = future.await;
                 if let Ok(response) = &response {
+                    let elapsed = started.elapsed().as_secs_f64();
                     tracing::info!(
                         status = response.status().as_u16(),
-                        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        latency_ms = elapsed * 1000.0,
                         "request completed"
                     );
+                    let route = matched.0.get().cloned().unwrap_or_else(|| "none".to_owned());
+                    metrics::counter!(
+                        "hookgate_requests_total",
+                        "route" => route.clone(),
+                        "status" => response.status().as_str().to_owned()
+                    )
+                    .increment(1);
+                    metrics::histogram!("hookgate_request_duration_seconds", "route" => route)
+                        .record(elapsed);
                 }
                 response
             }

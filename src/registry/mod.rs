@@ -22,6 +22,7 @@ pub struct Registry {
 impl Registry {
     /// A registry serving `snapshot`.
     pub fn new(snapshot: Snapshot) -> Self {
+        zeroes(&snapshot);
         Self {
             current: ArcSwap::from_pointee(snapshot),
         }
@@ -35,6 +36,17 @@ impl Registry {
     /// Makes `next` current and returns the one it replaces; requests that began on
     /// the old one finish on it.
     pub fn swap(&self, next: Arc<Snapshot>) -> Arc<Snapshot> {
+        zeroes(&next);
         self.current.swap(next)
+    }
+}
+
+/// The metrics of every route and target of `snapshot`, at zero where absent.
+fn zeroes(snapshot: &Snapshot) {
+    for route in &snapshot.routes {
+        crate::metrics_catalog::route_zeroes(&route.route, !route.verifiers.is_empty());
+    }
+    for target in &snapshot.targets {
+        crate::metrics_catalog::target_zeroes(&target.name);
     }
 }

@@ -51,6 +51,7 @@ impl StoreHealth {
     /// unreachable.
     pub async fn call<T>(
         self: &Arc<Self>,
+        operation: &'static str,
         timeout: Duration,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
@@ -63,6 +64,9 @@ impl StoreHealth {
             Ok(result) => result,
             Err(_) => Err(StoreError::unavailable(format!("no answer within {timeout:?}"))),
         };
+        if let Err(error) = &result {
+            crate::metrics_catalog::store_error(operation, error);
+        }
         if result.as_ref().is_err_and(StoreError::is_retryable) {
             self.mark_down();
         }
@@ -71,7 +75,7 @@ impl StoreHealth {
 
     /// Answers whether the store is up now: known down, or pinged.
     pub async fn ready(self: &Arc<Self>) -> bool {
-        !self.is_down() && self.call(PROBE_TIMEOUT, self.store.ping()).await.is_ok()
+        !self.is_down() && self.call("ping", PROBE_TIMEOUT, self.store.ping()).await.is_ok()
     }
 
     fn mark_down(self: &Arc<Self>) {

@@ -23,6 +23,7 @@ mod exhaustion;
 mod fan_out;
 mod ingress;
 mod logs;
+mod metrics;
 mod providers;
 mod queue;
 mod reload;
