@@ -12,6 +12,7 @@ mod bad_input;
 mod chaos;
 mod config;
 mod connections;
+mod deploy;
 mod dlq;
 mod durability;
 mod example_betterez;
