@@ -485,9 +485,17 @@ impl Worker {
                     let _ = self.store.release(vec![lease]).await;
                     continue;
                 };
+                let trace_id = lease
+                    .delivery
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == "traceparent")
+                    .and_then(|(_, value)| crate::model::trace::TraceParent::parse(value))
+                    .map(|parent| parent.trace_id());
                 let span = tracing::info_span!(
                     "delivery",
                     delivery_id = %lease.delivery.id,
+                    trace_id = trace_id.as_deref().unwrap_or(""),
                     request_id = %lease.delivery.request_id,
                     route = %lease.delivery.route,
                     target_name = %self.name,

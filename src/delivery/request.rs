@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request};
 use http_body_util::Full;
 
-use crate::model::{now_ms, Delivery, Destination, PathParams, Route, Target};
+use crate::model::{now_ms, trace, Delivery, Destination, PathParams, Route, Target};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those
 /// the client computes for each target itself.
@@ -71,7 +71,10 @@ pub fn event_headers(
     content_type: Option<&HeaderValue>,
 ) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let passed = std::iter::once(&header::CONTENT_TYPE)
+    // The trace context continues the request's trace (each attempt gets its own
+    // span id when sent, in `finish`).
+    let passed = [&header::CONTENT_TYPE, &trace::TRACEPARENT, &trace::TRACESTATE]
+        .into_iter()
         .chain(&route.pass_headers)
         .chain(&destination.target.pass_headers);
     for name in passed {
@@ -168,6 +171,9 @@ pub static ATTEMPT: HeaderName = HeaderName::from_static("hookgate-attempt");
 /// primaries.
 pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, message: Message<'_>, body: &[u8]) {
     let headers = request.headers_mut();
+    // Each attempt is a span of its own in the request's trace.
+    let attempt = trace::TraceParent::of(headers).child();
+    headers.insert(trace::TRACEPARENT.clone(), attempt.header());
     for (name, value) in &target.headers {
         headers.insert(name.clone(), value.clone());
     }

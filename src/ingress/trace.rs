@@ -14,6 +14,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::request_id;
+use crate::model::trace::{TraceParent, TRACEPARENT};
 
 /// The name of the route a request matched, set by the route stage (a request
 /// extension), read here when the answer is ready.
@@ -54,10 +55,15 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let matched = MatchedRoute::default();
         request.extensions_mut().insert(matched.clone());
+        // The provider's trace, or a new one: every stage (and every delivery) sees
+        // a valid `traceparent` from here on.
+        let trace = TraceParent::of(request.headers());
+        request.headers_mut().insert(TRACEPARENT.clone(), trace.header());
         let request_id = request_id(request.headers()).unwrap_or("");
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
+            trace_id = %trace.trace_id(),
             method = %request.method(),
             path = %request.uri().path(),
             route = tracing::field::Empty,

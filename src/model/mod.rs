@@ -20,6 +20,7 @@ mod secret;
 mod settings;
 mod target;
 pub mod template;
+pub mod trace;
 
 pub use dedupe::{Dedupe, DedupeSource};
 pub use delivery::{now_ms, Attempt, Delivery, EXCERPT_LIMIT};

@@ -73,3 +73,65 @@ fn text_logs_to_a_pipe_have_no_colour_codes() {
     assert!(line.contains("INFO"), "{line}");
     assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
 }
+
+/// A provider's W3C trace continues through hookgate: every request a target gets
+/// carries the same trace id with a span id of its own (a new one per attempt) and
+/// the provider's `tracestate`; a request without a trace starts one; the trace id
+/// is in hookgate's log lines.
+#[tokio::test]
+async fn the_provider_s_trace_continues_to_every_attempt_and_into_the_logs() {
+    let (queued, primary) = (Downstream::start().await, Downstream::start().await);
+    queued.set(|b| b.script = [(503, None)].into());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\nstore: {{ embedded: {{ path: \"{}\" }} }}\ntargets:\n  q: {{ url: \"{}\", retry: {{ initial_backoff: 10ms, max_backoff: 10ms }} }}\n  p: {{ url: \"{}\" }}\nroutes:\n  - {{ name: queued, path: /queued, targets: [q] }}\n  - {{ name: sync, path: /sync, mode: sync, targets: [p] }}\n",
+            dir.path().join("data").display(),
+            queued.url("/q"),
+            primary.url("/p")
+        ),
+    )
+    .unwrap();
+    let process = HookgateProcess::spawn(&path);
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = format!("00-{TRACE}-00f067aa0ba902b7-01");
+    let traced = [
+        ("content-type", "application/json"),
+        ("traceparent", parent.as_str()),
+        ("tracestate", "vendor=abc"),
+    ];
+    let reply = crate::support::send(http::Method::POST, &process.url("/queued"), &traced, "{}").await;
+    assert_eq!(reply.status, 202);
+    let attempts = queued.wait_for(2).await;
+    let mut spans = std::collections::HashSet::new();
+    for attempt in &attempts {
+        let value = attempt.headers["traceparent"].to_str().unwrap();
+        let parts: Vec<&str> = value.split('-').collect();
+        assert_eq!((parts[0], parts[1], parts[3]), ("00", TRACE, "01"), "{value}");
+        assert_ne!(
+            parts[2], "00f067aa0ba902b7",
+            "hookgate's own span, not the provider's"
+        );
+        spans.insert(parts[2].to_owned());
+        assert_eq!(attempt.headers["tracestate"], "vendor=abc");
+    }
+    assert_eq!(spans.len(), 2, "a span per attempt");
+
+    assert_eq!(post_json(&process.url("/sync"), "{}").await.status, 200);
+    let started = primary.wait_for(1).await[0].headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let started: Vec<&str> = started.split('-').collect();
+    assert_eq!(started.len(), 4);
+    assert_eq!(started[1].len(), 32);
+    assert_ne!(started[1], TRACE, "a request without a trace starts one");
+
+    let logs = process.logs_until(started[1]);
+    assert!(
+        logs.iter().any(|line| line.contains(TRACE)),
+        "the provider's trace id is logged"
+    );
+}
