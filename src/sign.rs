@@ -91,7 +91,7 @@ fn quote(text: &str) -> String {
 }
 
 fn percent_encode(text: &str) -> String {
-    crate::model::percent::encode(text, crate::model::percent::unreserved)
+    crate::model::percent::encode(text, crate::model::percent::UNRESERVED)
 }
 
 #[cfg(test)]

@@ -201,7 +201,7 @@ fn form_pairs(bytes: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
 
 /// `pairs` form-encoded: unreserved characters kept, everything else `%XX`.
 fn encode_query(pairs: &[(String, String)]) -> String {
-    let encode = |text: &str| percent::encode(text, percent::unreserved);
+    let encode = |text: &str| percent::encode(text, percent::UNRESERVED);
     pairs
         .iter()
         .map(|(name, value)| format!("{}={}", encode(name), encode(value)))

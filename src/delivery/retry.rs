@@ -119,36 +119,14 @@ pub fn parse_retry_after(value: &str, now_unix_s: u64) -> Option<Duration> {
     Some(Duration::from_secs(at.saturating_sub(now_unix_s)))
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Parses an HTTP-date in any of the three forms RFC 9110 §5.6.7 has recipients
+/// accept (IMF-fixdate, RFC 850, asctime), as unix seconds.
 fn httpdate_to_unix(value: &str) -> Option<u64> {
-    let parsed = humantime::parse_rfc3339(&imf_to_rfc3339(value)?).ok()?;
-    parsed
+    httpdate::parse_http_date(value)
+        .ok()?
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|elapsed| elapsed.as_secs())
-}
-
-fn imf_to_rfc3339(value: &str) -> Option<String> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let month = match *month {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    Some(format!("{year}-{month:02}-{day:0>2}T{time}Z"))
 }
 
 #[cfg(test)]
@@ -302,5 +280,14 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", 0), None);
+        // The obsolete forms a recipient must still accept.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", 784_111_777 - 30),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", 784_111_777 - 30),
+            Some(Duration::from_secs(30))
+        );
     }
 }

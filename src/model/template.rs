@@ -246,7 +246,7 @@ impl Template {
                         ));
                     }
                     // Only ASCII letters, digits, `-` and `.`: the encoding keeps them all.
-                    out.push_str(&percent::encode(&value, |_| true));
+                    out.push_str(&String::from_utf8_lossy(&value));
                 }
                 UrlPart::Path if matches!(piece, Piece::RequestPath) => {
                     // A whole path, as sent (already encoded), kept segment by segment.
@@ -262,18 +262,16 @@ impl Template {
                         .strip_prefix('/')
                         .filter(|_| out.ends_with('/'))
                         .unwrap_or(&path);
-                    out.push_str(&percent::encode(path, |byte| {
-                        percent::segment(byte) || byte == b'/' || byte == b'%'
-                    }));
+                    out.push_str(&percent::encode(path, percent::PATH));
                 }
                 UrlPart::Path => {
                     let whole_segment = out.ends_with('/');
                     if whole_segment && (*value == *b"." || *value == *b"..") {
                         return Err(unsafe_value("`.` and `..` are not accepted as a path segment"));
                     }
-                    out.push_str(&percent::encode(&value, percent::segment));
+                    out.push_str(&percent::encode(&value, percent::SEGMENT));
                 }
-                UrlPart::Query => out.push_str(&percent::encode(&value, percent::unreserved)),
+                UrlPart::Query => out.push_str(&percent::encode(&value, percent::UNRESERVED)),
             }
         }
         Ok(out)
