@@ -126,53 +126,12 @@ fn is_uuid(text: &str) -> bool {
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with ranges checked.
 fn is_date_time(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = text.get(range)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
+    // RFC 3339 allows a space for the `T`; the parser takes the `T` form only.
+    let text = match text.as_bytes().get(10) {
+        Some(b' ') => std::borrow::Cow::Owned(format!("{}T{}", &text[..10], &text[11..])),
+        _ => std::borrow::Cow::Borrowed(text),
     };
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't' | b' ') {
-        return false;
-    }
-    if bytes[13] != b':' || bytes[16] != b':' {
-        return false;
-    }
-    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
-        return false;
-    };
-    let (Some(hour), Some(minute), Some(second)) = (digits(11..13), digits(14..16), digits(17..19)) else {
-        return false;
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    if day == 0 || day > days || hour > 23 || minute > 59 || second > 60 {
-        return false;
-    }
-    let mut rest = &text[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let count = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if count == 0 {
-            return false;
-        }
-        rest = &fraction[count..];
-    }
-    match rest.as_bytes() {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            let all = [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit());
-            all && (h1 - b'0') * 10 + (h2 - b'0') <= 23 && (m1 - b'0') * 10 + (m2 - b'0') <= 59
-        }
-        _ => false,
-    }
+    time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
 #[cfg(test)]
@@ -195,8 +154,10 @@ mod tests {
         for good in [
             "2025-07-10T01:49:17.074Z",
             "2022-06-25T20:08:17Z",
-            "2024-02-29T23:59:60+02:00",
+            "2016-12-31T23:59:60Z",
+            "2024-02-29T23:59:59+02:00",
             "2025-01-01t00:00:00-05:30",
+            "2025-01-01 00:00:00.5+01:00",
         ] {
             assert_eq!(Format::DateTime.check(&json!(good)), None, "{good}");
         }
@@ -207,6 +168,7 @@ mod tests {
             "2025-07-10T24:00:00Z",
             "2025-07-10T01:49:17.Z",
             "2025-07-10T01:49:17+2:00",
+            "2025-07-10T12:00:60Z",
             "1623794394",
         ] {
             assert!(Format::DateTime.check(&json!(bad)).is_some(), "{bad}");
