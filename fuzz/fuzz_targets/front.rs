@@ -42,9 +42,12 @@ fn front() -> &'static Front {
             let path = data.path().join("hookgate.yaml");
             std::fs::write(&path, front_config(sink, &data.path().join("store"))).expect("write config");
             let snapshot = hookgate::config::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
-            let server = hookgate::Server::bind(snapshot, Arc::new(hookgate::config::File(path)))
-                .await
-                .expect("bind hookgate");
+            let server = hookgate::Server::bind(
+                snapshot,
+                Arc::new(hookgate::config::File::allowing_default_secrets(path)),
+            )
+            .await
+            .expect("bind hookgate");
             let addr = server.local_addr().expect("address");
             tokio::spawn(server.run(std::future::pending()));
             addr
