@@ -156,6 +156,19 @@ async fn assert_all_delivered(downstream: &Downstream, acknowledged: &[String]) 
     }
 }
 
+/// Once the resource is back: a new request is accepted, every acknowledged event
+/// (with it) is delivered, and none of the refused ones is.
+async fn recovered(addr: SocketAddr, downstream: &Downstream, mut acknowledged: Vec<String>) {
+    until_accepted(addr, "after-0", Duration::from_secs(5)).await;
+    acknowledged.push("after-0".to_owned());
+    assert_all_delivered(downstream, &acknowledged).await;
+    let refused: Vec<_> = delivered_ids(downstream)
+        .into_iter()
+        .filter(|id| id.starts_with("refused"))
+        .collect();
+    assert!(refused.is_empty(), "refused requests were delivered: {refused:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_at_maxmemory_gets_503_never_2xx_and_hookgate_recovers() {
     let redis = RedisServer::start();
@@ -217,14 +230,7 @@ async fn redis_at_maxmemory_gets_503_never_2xx_and_hookgate_recovers() {
         .query_async(&mut connection)
         .await
         .unwrap();
-    until_accepted(hookgate.addr, "after-0", Duration::from_secs(5)).await;
-    acknowledged.push("after-0".to_owned());
-    assert_all_delivered(&downstream, &acknowledged).await;
-    let refused: Vec<_> = delivered_ids(&downstream)
-        .into_iter()
-        .filter(|id| id.starts_with("refused"))
-        .collect();
-    assert!(refused.is_empty(), "refused requests were delivered: {refused:?}");
+    recovered(hookgate.addr, &downstream, acknowledged).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,13 +367,6 @@ async fn a_full_disk_gets_503_never_2xx_and_the_embedded_store_recovers() {
     }
 
     std::fs::remove_file(filler).unwrap();
-    until_accepted(hookgate.addr, "after-0", Duration::from_secs(5)).await;
-    acknowledged.push("after-0".to_owned());
-    assert_all_delivered(&downstream, &acknowledged).await;
-    let refused: Vec<_> = delivered_ids(&downstream)
-        .into_iter()
-        .filter(|id| id.starts_with("refused"))
-        .collect();
-    assert!(refused.is_empty(), "refused requests were delivered: {refused:?}");
+    recovered(hookgate.addr, &downstream, acknowledged).await;
     drop(hookgate);
 }
