@@ -7,7 +7,8 @@ use crate::support::{post_json, Downstream, HookgateProcess};
 
 /// A target that refuses connections is logged with the target's name and the OS
 /// error, not just "connect failed", on both paths that send.
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_failures_name_the_target_and_the_os_error() {
     let closed = Downstream::unstarted();
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +79,8 @@ fn text_logs_to_a_pipe_have_no_colour_codes() {
 /// carries the same trace id with a span id of its own (a new one per attempt) and
 /// the provider's `tracestate`; a request without a trace starts one; the trace id
 /// is in hookgate's log lines.
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_provider_s_trace_continues_to_every_attempt_and_into_the_logs() {
     let (queued, primary) = (Downstream::start().await, Downstream::start().await);
     queued.set(|b| b.script = [(503, None)].into());

@@ -363,7 +363,8 @@ async fn a_removed_target_still_gets_its_queued_deliveries_with_its_last_definit
     .await;
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_without_a_target_still_delivers_its_queue_and_reports_it() {
     let Queued {
         hookgate,

@@ -41,7 +41,8 @@ fn assert_no_secret(text: &str, what: &str) {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_stay_out_of_logs_and_check_output() {
     let downstream = Downstream::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -144,7 +145,8 @@ async fn secrets_stay_out_of_logs_and_check_output() {
     assert_no_secret(&logs, "logs");
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redacted_event_fields_never_reach_the_logs() {
     let downstream = Downstream::start().await;
     let dir = tempfile::tempdir().unwrap();

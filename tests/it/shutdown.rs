@@ -35,7 +35,8 @@ async fn wait_exit(process: &mut HookgateProcess) -> std::process::ExitStatus {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_in_flight_at_sigterm_completes() {
     let downstream = Downstream::start().await;
     downstream.set(|b| {
@@ -61,7 +62,8 @@ async fn request_in_flight_at_sigterm_completes() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks on hookgate's log while its fake backends serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_gives_up_after_the_grace_period() {
     let downstream = Downstream::start().await;
     downstream.set(|b| b.delay = Duration::from_secs(60));
