@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use super::context::Context;
 use super::mac::{self, Algorithm, Encoding};
 use super::{check_timestamp, compact_json, header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
+use crate::model::template::{tokens, Token};
 use crate::model::Secret;
 
 /// `- hmac: {...}`: a MAC of the request, for providers without a preset.
@@ -106,37 +107,14 @@ impl Template {
 
     /// Parses `{body}`-style template text; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
-        let mut literal = Vec::new();
-        let mut rest = text;
-        while let Some(at) = rest.find(['{', '}']) {
-            literal.extend_from_slice(&rest.as_bytes()[..at]);
-            let tail = &rest[at..];
-            if let Some(after) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
-                literal.push(tail.as_bytes()[0]);
-                rest = after;
-                continue;
-            }
-            if tail.starts_with('}') {
-                return Err(format!(
-                    "unmatched `}}` in `{text}`; write `}}}}` for a literal `}}`"
-                ));
-            }
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("unclosed `{{` in `{text}`; write `{{{{` for a literal `{{`"))?;
-            let part = placeholder(&tail[1..end])?;
-            if !literal.is_empty() {
-                parts.push(Part::Literal(std::mem::take(&mut literal)));
-            }
-            parts.push(part);
-            rest = &tail[end + 1..];
-        }
-        literal.extend_from_slice(rest.as_bytes());
-        if !literal.is_empty() {
-            parts.push(Part::Literal(literal));
-        }
-        Ok(Template(parts))
+        tokens(text)?
+            .into_iter()
+            .map(|token| match token {
+                Token::Text(literal) => Ok(Part::Literal(literal.into_bytes())),
+                Token::Placeholder(name) => placeholder(name),
+            })
+            .collect::<Result<_, _>>()
+            .map(Template)
     }
 
     fn uses(&self, wanted: &Part) -> bool {

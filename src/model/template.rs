@@ -71,6 +71,52 @@ pub struct Template {
     pieces: Vec<Piece>,
 }
 
+/// A piece of template text, as [`tokens`] splits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// Literal text, `{{` and `}}` already turned into single braces.
+    Text(String),
+    /// The name inside `{...}`, as written.
+    Placeholder(&'a str),
+}
+
+/// Splits template `text` into literal text and `{placeholder}` names; `{{` and `}}`
+/// are literal braces. The one tokenizer of every template hookgate reads (target
+/// URLs and headers, rule templates, HMAC signed content); each gives the names
+/// their meaning.
+pub fn tokens(text: &str) -> Result<Vec<Token<'_>>, String> {
+    let mut tokens = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['{', '}']) {
+        literal.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
+            literal.push_str(&tail[..1]);
+            rest = after;
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err(format!(
+                "unmatched `}}` in `{text}`; write `}}}}` for a literal `}}`"
+            ));
+        }
+        let close = tail
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in `{text}`; write `{{{{` for a literal `{{`"))?;
+        if !literal.is_empty() {
+            tokens.push(Token::Text(std::mem::take(&mut literal)));
+        }
+        tokens.push(Token::Placeholder(&tail[1..close]));
+        rest = &tail[close + 1..];
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        tokens.push(Token::Text(literal));
+    }
+    Ok(tokens)
+}
+
 /// What placeholders are filled from.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
@@ -98,31 +144,15 @@ impl Template {
     /// Parses `text`; `{{` and `}}` are literal braces.
     pub fn parse(text: &str) -> Result<Template, String> {
         let mut pieces = Vec::new();
-        let mut literal = String::new();
-        let mut rest = text;
-        while let Some(at) = rest.find(['{', '}']) {
-            literal.push_str(&rest[..at]);
-            let tail = &rest[at..];
-            if let Some(after) = tail.strip_prefix("{{") {
-                literal.push('{');
-                rest = after;
-                continue;
-            }
-            if let Some(after) = tail.strip_prefix("}}") {
-                literal.push('}');
-                rest = after;
-                continue;
-            }
-            if tail.starts_with('}') {
-                return Err(format!(
-                    "unmatched `}}` in `{text}` (write `}}}}` for a literal brace)"
-                ));
-            }
-            let close = tail.find('}').ok_or_else(|| {
-                format!("unclosed `{{` in `{text}`; expected e.g. `{{$.eventId}}` or `{{path.customerId}}`")
-            })?;
-            let name = tail[1..close].trim();
-            let piece = if name.starts_with('$') {
+        for token in tokens(text)? {
+            let name = match token {
+                Token::Text(literal) => {
+                    pieces.push(Piece::Literal(literal));
+                    continue;
+                }
+                Token::Placeholder(name) => name.trim(),
+            };
+            pieces.push(if name.starts_with('$') {
                 Piece::Json(Path::parse(name)?)
             } else if let Some(param) = name.strip_prefix("path.") {
                 Piece::Param(param.to_owned())
@@ -138,16 +168,7 @@ impl Template {
                 return Err(format!(
                     "unknown placeholder `{{{name}}}` in `{text}`; expected `{{$.json.path}}`, `{{path.name}}`, `{{header.name}}`, `{{request.method}}`, `{{request.path}}` or `{{request.query.name}}`"
                 ));
-            };
-            if !literal.is_empty() {
-                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-            }
-            pieces.push(piece);
-            rest = &tail[close + 1..];
-        }
-        literal.push_str(rest);
-        if !literal.is_empty() {
-            pieces.push(Piece::Literal(literal));
+            });
         }
         Ok(Template {
             text: text.to_owned(),
@@ -520,5 +541,21 @@ mod tests {
             };
             assert!(template.render_url(scope).is_err(), "{path}");
         }
+    }
+
+    #[test]
+    fn one_tokenizer_for_every_template() {
+        assert_eq!(
+            tokens("a{{b}}{x}c{ y }").unwrap(),
+            [
+                Token::Text("a{b}".into()),
+                Token::Placeholder("x"),
+                Token::Text("c".into()),
+                Token::Placeholder(" y ")
+            ]
+        );
+        assert!(tokens("a}").unwrap_err().contains("unmatched `}`"));
+        assert!(tokens("{a").unwrap_err().contains("unclosed `{`"));
+        assert_eq!(tokens("").unwrap(), []);
     }
 }
