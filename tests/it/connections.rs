@@ -8,7 +8,7 @@ use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{send, Downstream, Hookgate};
+use crate::support::{post_json, send, Downstream, Hookgate};
 
 const HEADER_TIMEOUT: &str = "300ms";
 
@@ -72,13 +72,7 @@ async fn idle_connections_of_either_protocol_are_closed_after_the_header_timeout
         closed_by_server(stream, what).await;
     }
     // The listener still serves.
-    let reply = send(
-        Method::POST,
-        &hookgate.url("/in"),
-        &[("content-type", "application/json")],
-        "{}",
-    )
-    .await;
+    let reply = post_json(&hookgate.url("/in"), "{}").await;
     assert_eq!(reply.status, 200);
 }
 
@@ -108,13 +102,7 @@ async fn a_request_in_flight_longer_than_the_header_timeout_is_not_cut() {
     let target = Downstream::start().await;
     target.set(|b| b.delay = Duration::from_millis(900));
     let hookgate = hookgate(&target, "").await;
-    let reply = send(
-        Method::POST,
-        &hookgate.url("/in"),
-        &[("content-type", "application/json")],
-        "{}",
-    )
-    .await;
+    let reply = post_json(&hookgate.url("/in"), "{}").await;
     assert_eq!(reply.status, 200, "answered after 900 ms, three header timeouts");
 }
 
@@ -153,15 +141,7 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     // Once the held ones are gone, connections are accepted again.
     drop(held);
     crate::support::eventually("a request served again", || async {
-        send(
-            Method::POST,
-            &hookgate.url("/in"),
-            &[("content-type", "application/json")],
-            "{}",
-        )
-        .await
-        .status
-            == 200
+        post_json(&hookgate.url("/in"), "{}").await.status == 200
     })
     .await;
 }

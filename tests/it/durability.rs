@@ -48,6 +48,34 @@ async fn assert_all_delivered(downstream: &Downstream, report: &LoadReport, with
     }
 }
 
+/// Once the store is back: hookgate admits again without a restart and is ready;
+/// `count` more events are acknowledged, and every acknowledged event, `before`
+/// included, is delivered within `within`.
+async fn recovers<F, Fut>(
+    url: &[String],
+    ready: &F,
+    downstream: &Downstream,
+    before: LoadReport,
+    count: usize,
+    within: Duration,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::support::Reply>,
+{
+    eventually("hookgate admits again once the store answers", || {
+        let url = url.to_vec();
+        async move { post_events(&url, "probe", 1, 1).await.acknowledged.len() == 1 }
+    })
+    .await;
+    assert_eq!(ready().await.status, 200);
+    let after = post_events(url, "after", count, 8).await;
+    assert_eq!(after.acknowledged.len(), count);
+    let mut all = before;
+    all.acknowledged.extend(after.acknowledged);
+    all.statuses.extend(after.statuses);
+    assert_all_delivered(downstream, &all, within).await;
+}
+
 /// 2,000 events to a slow target; SIGKILL once a backlog exists; restart on the same
 /// store; every acknowledged event must arrive.
 async fn survives_sigkill(store: &str, dir: &Path) {
@@ -132,18 +160,7 @@ async fn a_redis_outage_gets_503_never_2xx_and_hookgate_recovers() {
     assert_eq!(ready().await.status, 503, "not ready while the store is down");
 
     redis.restart();
-    eventually("hookgate admits again without a restart", || {
-        let url = url.clone();
-        async move { post_events(&url, "probe", 1, 1).await.acknowledged.len() == 1 }
-    })
-    .await;
-    assert_eq!(ready().await.status, 200);
-    let after = post_events(&url, "after", 200, 8).await;
-    assert_eq!(after.acknowledged.len(), 200);
-    let mut all = before;
-    all.acknowledged.extend(after.acknowledged);
-    all.statuses.extend(after.statuses);
-    assert_all_delivered(&downstream, &all, Duration::from_secs(60)).await;
+    recovers(&url, &ready, &downstream, before, 200, Duration::from_secs(60)).await;
 }
 
 /// A frozen Redis (SIGSTOP: connections open, no answers) must not hold every
@@ -183,17 +200,7 @@ async fn a_frozen_redis_fails_admissions_at_once_and_hookgate_recovers() {
     assert_eq!(not_ready.status, 503, "not ready while the store is frozen");
 
     redis.resume();
-    eventually("hookgate admits again once the store answers", || {
-        let url = url.clone();
-        async move { post_events(&url, "probe", 1, 1).await.acknowledged.len() == 1 }
-    })
-    .await;
-    assert_eq!(ready().await.status, 200);
-    let after = post_events(&url, "after", 100, 8).await;
-    assert_eq!(after.acknowledged.len(), 100);
-    let mut all = before;
-    all.acknowledged.extend(after.acknowledged);
-    assert_all_delivered(&downstream, &all, Duration::from_secs(30)).await;
+    recovers(&url, &ready, &downstream, before, 100, Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -156,6 +156,17 @@ async fn assert_all_delivered(downstream: &Downstream, acknowledged: &[String]) 
     }
 }
 
+/// Five events acknowledged while the resource lasts: their ids.
+async fn acknowledged_before(addr: SocketAddr) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        let id = format!("before-{n}");
+        assert_eq!(post(addr, &id).await.map(|r| r.status), Some(202));
+        acknowledged.push(id);
+    }
+    acknowledged
+}
+
 /// Once the resource is back: a new request is accepted, every acknowledged event
 /// (with it) is delivered, and none of the refused ones is.
 async fn recovered(addr: SocketAddr, downstream: &Downstream, mut acknowledged: Vec<String>) {
@@ -176,12 +187,7 @@ async fn redis_at_maxmemory_gets_503_never_2xx_and_hookgate_recovers() {
     downstream.set(|b| b.status = http::StatusCode::SERVICE_UNAVAILABLE);
     let store = format!("{{ redis: {{ url: \"{}\" }} }}", redis.url());
     let hookgate = Hookgate::start(&config(&store, &downstream.url("/t"), "")).await;
-    let mut acknowledged = Vec::new();
-    for n in 0..5 {
-        let id = format!("before-{n}");
-        assert_eq!(post(hookgate.addr, &id).await.map(|r| r.status), Some(202));
-        acknowledged.push(id);
-    }
+    let acknowledged = acknowledged_before(hookgate.addr).await;
 
     // Past maxmemory: a filler takes more than the limit allows.
     let client = ::redis::Client::open(redis.url()).unwrap();
@@ -334,12 +340,7 @@ async fn a_full_disk_gets_503_never_2xx_and_the_embedded_store_recovers() {
         disk.path().join("data").display()
     );
     let hookgate = Hookgate::start(&config(&store, &downstream.url("/t"), "")).await;
-    let mut acknowledged = Vec::new();
-    for n in 0..5 {
-        let id = format!("before-{n}");
-        assert_eq!(post(hookgate.addr, &id).await.map(|r| r.status), Some(202));
-        acknowledged.push(id);
-    }
+    let mut acknowledged = acknowledged_before(hookgate.addr).await;
 
     let filler = disk.fill();
     // The database file may have room left inside it: what it still takes is

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{fixture, send, Downstream, Hookgate};
+use crate::support::{fixture, post_json, send, Downstream, Hookgate};
 use http::{Method, StatusCode};
 
 const SIGNATURE: &str = "4b1d0c0ffee";
@@ -143,13 +143,7 @@ routes:
         second.url("/y")
     );
     let hookgate = Hookgate::start(&yaml).await;
-    let reply = send(
-        Method::POST,
-        &hookgate.url("/in"),
-        &[("content-type", "application/json")],
-        "{}",
-    )
-    .await;
+    let reply = post_json(&hookgate.url("/in"), "{}").await;
     let problem = reply.assert_problem(502, "target-unreachable");
     let detail = problem["detail"].as_str().unwrap();
     assert!(
