@@ -59,6 +59,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
     },
+    /// Print the config file's JSON Schema, for editors (a `# yaml-language-server:
+    /// $schema=...` comment) and CI checks.
+    Schema,
     /// Print a curl command whose request a route's checks accept.
     Sign {
         /// Config file.
@@ -323,6 +326,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(health(admin, if ready { "/readyz" } else { "/healthz" }))
+        }
+        Command::Schema => {
+            let text = serde_json::to_string_pretty(&hookgate::config::schema())?;
+            writeln!(std::io::stdout().lock(), "{text}")?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Receive {
             listen,

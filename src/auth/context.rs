@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Uri};
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -38,7 +39,7 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// The settings of schemes configured by their secrets alone:
 /// `- github: { secrets: ["${GITHUB_SECRET}"] }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsConfig {
     /// The shared secrets (`${ENV}` or `file:`); a request signed with any one of
@@ -48,18 +49,20 @@ pub struct SecretsConfig {
 
 /// The settings of schemes that also sign a timestamp:
 /// `- stripe: { secrets: [...], tolerance: 5m }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimedConfig {
     /// The shared secrets (`${ENV}` or `file:`); any one matches.
     pub secrets: Vec<String>,
     /// Accepted clock skew of the signed timestamp, both ways (default `300s`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::config::schema::duration")]
     pub tolerance: Option<String>,
 }
 
 /// The settings of schemes that sign the public URL the provider calls:
 /// `- square: { secrets: [...], url: https://hooks.example.com/square }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UrlConfig {
     /// The shared secrets (`${ENV}` or `file:`); any one matches.

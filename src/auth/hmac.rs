@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Value;
 use subtle::ConstantTimeEq;
@@ -17,7 +18,7 @@ use crate::model::template::{tokens, Token};
 use crate::model::Secret;
 
 /// `- hmac: {...}`: a MAC of the request, for providers without a preset.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HmacConfig {
     /// Signing secrets (`${ENV}` or `file:`), used as their UTF-8 bytes; a signature
@@ -51,6 +52,8 @@ pub struct HmacConfig {
     /// in front of hookgate may change), for `{url}`, e.g. `https://hooks.example.com/in`.
     pub url: Option<String>,
     /// Accepted clock skew for `timestamp_header`, both ways (default `300s`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::config::schema::duration")]
     pub tolerance: Option<String>,
     /// When the raw body does not verify, retry with the body re-serialised as compact
     /// JSON in its own key order, for senders that sign `JSON.stringify(payload)`

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Value;
 
@@ -14,7 +15,7 @@ use super::context::Context;
 use super::{AuthRequest, Reason, Rejection, SignRequest, Verifier};
 
 /// `- ip_allow: { networks: [...], trusted_proxies: [...] }` as written in the file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IpAllowConfig {
     /// Allowed addresses or networks, e.g. `["18.230.43.17", "10.0.0.0/8", "::1"]`.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use http::HeaderName;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -21,7 +22,7 @@ use super::{header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
 use crate::model::{resolve_secret as resolve, Secret};
 
 /// `- jwt: {...}` as written in the file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// Accepted algorithms, e.g. `[PS256, PS512]` (default `[RS256]`); all of one
@@ -46,6 +47,8 @@ pub struct JwtConfig {
     #[serde(default)]
     pub audience: Vec<String>,
     /// Clock skew allowed on `exp` and `nbf` (default `60s`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::config::schema::duration")]
     pub leeway: Option<String>,
     /// Claims that must be present (e.g. `[exp]`); `exp` and `nbf` are checked
     /// whenever present.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, Method, Uri};
+use schemars::{Schema, SchemaGenerator};
 use serde_yaml::Value;
 
 use crate::model::{PathParams, Secret};
@@ -38,6 +39,8 @@ pub struct Scheme {
     /// The key of an `auth` entry, e.g. `github`.
     pub name: &'static str,
     build: fn(Value, &mut Context<'_>) -> Option<Arc<dyn Verifier>>,
+    /// The JSON Schema of its settings (see `hookgate schema`).
+    pub settings: fn(&mut SchemaGenerator) -> Schema,
 }
 
 /// Every scheme, in the order they are documented. Adding one is a file with its
@@ -46,66 +49,82 @@ pub static SCHEMES: [Scheme; 16] = [
     Scheme {
         name: "hmac",
         build: hmac::build,
+        settings: SchemaGenerator::subschema_for::<hmac::HmacConfig>,
     },
     Scheme {
         name: "standard_webhooks",
         build: standard_webhooks::build,
+        settings: SchemaGenerator::subschema_for::<context::TimedConfig>,
     },
     Scheme {
         name: "stripe",
         build: stripe::build,
+        settings: SchemaGenerator::subschema_for::<context::TimedConfig>,
     },
     Scheme {
         name: "github",
         build: github::build,
+        settings: SchemaGenerator::subschema_for::<context::SecretsConfig>,
     },
     Scheme {
         name: "shopify",
         build: shopify::build,
+        settings: SchemaGenerator::subschema_for::<shopify::ShopifyConfig>,
     },
     Scheme {
         name: "slack",
         build: slack::build,
+        settings: SchemaGenerator::subschema_for::<context::TimedConfig>,
     },
     Scheme {
         name: "square",
         build: square::build,
+        settings: SchemaGenerator::subschema_for::<context::UrlConfig>,
     },
     Scheme {
         name: "twilio",
         build: twilio::build,
+        settings: SchemaGenerator::subschema_for::<context::UrlConfig>,
     },
     Scheme {
         name: "klavi",
         build: klavi::build,
+        settings: SchemaGenerator::subschema_for::<context::SecretsConfig>,
     },
     Scheme {
         name: "betterez",
         build: betterez::build,
+        settings: SchemaGenerator::subschema_for::<context::TimedConfig>,
     },
     Scheme {
         name: "jwt",
         build: jwt::build,
+        settings: SchemaGenerator::subschema_for::<jwt::JwtConfig>,
     },
     Scheme {
         name: "header",
         build: token::build_header,
+        settings: SchemaGenerator::subschema_for::<token::HeaderConfig>,
     },
     Scheme {
         name: "bearer",
         build: token::build_bearer,
+        settings: SchemaGenerator::subschema_for::<context::SecretsConfig>,
     },
     Scheme {
         name: "basic",
         build: token::build_basic,
+        settings: SchemaGenerator::subschema_for::<token::BasicConfig>,
     },
     Scheme {
         name: "url_token",
         build: token::build_url_token,
+        settings: SchemaGenerator::subschema_for::<token::UrlTokenConfig>,
     },
     Scheme {
         name: "ip_allow",
         build: ip::build,
+        settings: SchemaGenerator::subschema_for::<ip::IpAllowConfig>,
     },
 ];
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use http::HeaderName;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Value;
 
@@ -18,7 +19,7 @@ use super::Verifier;
 const DEFAULT_HEADER: &str = "x-shopify-hmac-sha256";
 
 /// `- shopify: { secrets: [...] }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopifyConfig {
     /// The app's client secrets (`${ENV}` or `file:`); any one matches.

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::header::AUTHORIZATION;
 use http::HeaderName;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml::Value;
 
@@ -18,7 +19,7 @@ use super::{header, AuthRequest, Reason, Rejection, SignRequest, Verifier};
 use crate::model::Secret;
 
 /// `- header: { name: api-key, secrets: [...] }`: a header that must equal a secret.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderConfig {
     /// The header's name, e.g. `api-key`.
@@ -28,7 +29,7 @@ pub struct HeaderConfig {
 }
 
 /// `- basic: { users: [{ username, password }] }`: `Authorization: Basic`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicConfig {
     /// Accepted username/password pairs.
@@ -36,7 +37,7 @@ pub struct BasicConfig {
 }
 
 /// One accepted Basic credential.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicUser {
     /// Username.
@@ -47,7 +48,7 @@ pub struct BasicUser {
 
 /// `- url_token: { query: token, secrets: [...] }` or `{ path_param: token, ... }`:
 /// a secret carried in the URL.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UrlTokenConfig {
     /// Query parameter carrying the token, e.g. `token` for `?token=...`.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use http::HeaderName;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::error::Collector;
@@ -12,7 +13,7 @@ use crate::model::path::Path;
 use crate::model::{Dedupe, DedupeSource};
 
 /// `dedupe:` as written: exactly one of `key`, `fields`, `header`, `body_hash`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
     /// JSONPath to the event's id, e.g. `$.eventId`.
@@ -28,6 +29,7 @@ pub struct DedupeConfig {
     pub body_hash: bool,
     /// How long a repeat is recognised (default `24h`).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub ttl: Option<String>,
 }
 

@@ -24,6 +24,7 @@ mod interpolate;
 mod policy;
 mod route;
 mod rules;
+pub(crate) mod schema;
 mod server;
 mod source;
 mod store;
@@ -33,6 +34,7 @@ mod units;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use route::RouteConfig;
+pub use schema::{schema, SCHEMA_FILE};
 pub use server::{AdminConfig, LimitsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub use source::Location;
 pub use summary::summary;

@@ -1,5 +1,6 @@
 //! A target's delivery policy as written: `retry`, `breaker`, `rate_limit`, `sign`.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::error::Collector;
@@ -8,41 +9,48 @@ use crate::model::{resolve_secret as resolve, BreakerPolicy, RetryPolicy, Secret
 use crate::standard_webhooks::decode_secret;
 
 /// `retry:` of a target.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts in total, the first included (default 12); then dead-lettered.
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub max_attempts: Option<u32>,
     /// Ceiling of the first backoff (default `1s`); each retry doubles it, and the
     /// actual delay is uniform below the ceiling (full jitter).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub initial_backoff: Option<String>,
     /// Largest backoff (default `10m`); a target's `Retry-After` is honoured beyond it.
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub max_backoff: Option<String>,
     /// A delivery older than this is dead-lettered instead of retried (default `24h`).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub max_age: Option<String>,
     /// Extra statuses to retry besides 408, 425, 429 and 5xx, e.g. `[409]`.
     #[serde(default, deserialize_with = "super::units::counts")]
+    #[schemars(schema_with = "super::schema::counts")]
     pub retry_on: Vec<u16>,
 }
 
 /// `breaker:` of a target.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Consecutive failed attempts that open the breaker (default 5).
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub failures: Option<u32>,
     /// How long it stays open before one probe (default `30s`).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub cool_down: Option<String>,
 }
 
 /// `sign:` of a target: how hookgate signs what it sends.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignConfig {
     /// Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
@@ -51,7 +59,7 @@ pub struct SignConfig {
 }
 
 /// `sign: { standard_webhooks: { secret } }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StandardWebhooksSigning {
     /// `whsec_` + base64 key (`${ENV}` or `file:`), shared with the backend.

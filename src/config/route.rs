@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::dedupe::DedupeConfig;
@@ -17,7 +18,7 @@ use crate::registry::LiveRoute;
 use crate::rules::RouteRules;
 
 /// One route as written in the file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique name, used in logs and metrics.
@@ -49,17 +50,21 @@ pub struct RouteConfig {
     pub content_type: ContentType,
     /// Overrides `limits.max_body` for this route.
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::size")]
     pub max_body: Option<String>,
     /// Overrides `limits.max_events` for this route.
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub max_events: Option<usize>,
     /// Checks that must all pass before the request is accepted, in order; see
     /// `docs/config.md` for every scheme. Empty: no authentication.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::auth")]
     pub auth: Vec<serde_yaml::Value>,
     /// `queue` mode: the status a sender gets once its deliveries are stored (default
     /// 202; some providers insist on 200).
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub success_status: Option<u16>,
     /// How repeats of an event are recognised and dropped.
     pub dedupe: Option<DedupeConfig>,
@@ -76,6 +81,7 @@ pub struct RouteConfig {
     /// Events no rule matches: `drop`, or `forward` unchanged to `targets`.
     pub default: Option<DefaultConfig>,
     /// `json` (default) or `{ cloudevents: { source, type, id } }`.
+    #[schemars(default, schema_with = "super::schema::output")]
     pub output: Option<serde_yaml::Value>,
     /// Paths whose values never appear in logs (e.g. tax ids), shown as `***`.
     #[serde(default)]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use http::HeaderName;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -18,7 +19,7 @@ use crate::rules::validate::{Format, Validation};
 use crate::rules::{CloudEvents, Fallback, Output, RouteRules, Rule};
 
 /// One path or several.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// A single path.
@@ -28,7 +29,7 @@ pub enum OneOrMany {
 }
 
 /// `validate:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateConfig {
     /// Paths that must be present and not null in every event, e.g. `["$.eventId"]`.
@@ -45,7 +46,7 @@ pub struct ValidateConfig {
 }
 
 /// A format as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FormatConfig {
     /// A format name.
@@ -59,7 +60,7 @@ pub enum FormatConfig {
 }
 
 /// `when:` as written: a filter expression, or a mapping.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum WhenConfig {
     /// An RFC 9535 filter expression over the event (`@`).
@@ -78,20 +79,21 @@ pub enum WhenConfig {
 }
 
 /// One rule as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// When the rule applies (always, if absent).
     pub when: Option<WhenConfig>,
     /// Steps, each `set`, `copy`, `move`, `remove`, `rename` or `template`.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::transform")]
     pub transform: Vec<serde_yaml::Value>,
     /// Target names the rewritten event goes to.
     pub forward: Vec<String>,
 }
 
 /// `match:`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchMode {
     /// Only the first matching rule applies (default).
@@ -102,7 +104,7 @@ pub enum MatchMode {
 }
 
 /// `default:`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DefaultConfig {
     /// Events no rule matches are counted and dropped.
@@ -121,7 +123,7 @@ pub enum OutputConfig {
 }
 
 /// `output: { cloudevents: {...} }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloudEventsConfig {
     /// `source` attribute (a template), e.g. `https://api.openbankproject.com`.

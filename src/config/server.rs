@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::error::Collector;
@@ -13,32 +14,38 @@ use crate::model::Limits;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
 /// `limits:` as written in the file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body accepted, e.g. `1MiB` (default). Larger requests get 413,
     /// decided from `Content-Length` before reading when the sender gives one.
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::size")]
     pub max_body: Option<String>,
     /// Most events one request may hold once split (default 1000); more get 413.
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub max_events: Option<usize>,
     /// Time a client has to send the request line and headers (default `10s`); guards
     /// against slowloris connections. Also the longest a connection with no request
     /// in flight stays open, in HTTP/1.1 and HTTP/2 alike.
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub header_read_timeout: Option<String>,
     /// Time a client has to send the whole body once the headers are in (default `30s`).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub body_read_timeout: Option<String>,
     /// Largest response body read from a target and relayed to the sender in `sync`
     /// mode (default `1MiB`); a larger answer is a 502.
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::size")]
     pub max_response_body: Option<String>,
     /// Most ingress connections open at once (default 10000); more are closed as they
     /// arrive and counted in `hookgate_connections_refused_total`. Keep it below the
     /// process's file-descriptor limit.
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub max_connections: Option<usize>,
 }
 
@@ -146,7 +153,7 @@ pub(crate) fn listen(
 }
 
 /// `admin:` as written in the file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin listener (`/metrics`, `/healthz`); keep it on loopback or

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::error::Collector;
@@ -9,7 +10,7 @@ use super::server::duration;
 use crate::model::{StoreKind, StoreSettings};
 
 /// `store:` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// The embedded store (the default): a file in a data directory on local disk.
@@ -19,16 +20,18 @@ pub struct StoreConfig {
     /// How long a request may wait for the store to admit its deliveries before it is
     /// answered 503 with `Retry-After` (default `2s`).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub admit_timeout: Option<String>,
     /// How long a claimed delivery stays invisible to other workers; after it, a
     /// delivery whose worker died is claimed again (default `30s`; keep it above the
     /// largest target `timeout`).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub lease_timeout: Option<String>,
 }
 
 /// `store.embedded`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedConfig {
     /// Data directory (default `./data`); one hookgate process at a time may use it.
@@ -36,7 +39,7 @@ pub struct EmbeddedConfig {
 }
 
 /// `store.redis`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// e.g. `redis://127.0.0.1:6379` or `rediss://user:pass@host:6380/0`.

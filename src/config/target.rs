@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Uri;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::error::Collector;
@@ -17,7 +18,7 @@ use crate::model::{Marks, Target};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One target as written in the file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Absolute `http://` or `https://` URL deliveries are sent to. May contain
@@ -29,6 +30,7 @@ pub struct TargetConfig {
     /// Time allowed for one attempt, from connecting to the last byte of the response
     /// (default `10s`). In `sync` mode the primary target's timeout is a 504.
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
     pub timeout: Option<String>,
     /// Static headers added to every request to this target, e.g. an API key the
     /// backend expects. They replace headers of the same name passed through.
@@ -36,9 +38,11 @@ pub struct TargetConfig {
     pub headers: BTreeMap<String, String>,
     /// Most requests in flight to this target at once (default 16).
     #[serde(default, deserialize_with = "super::units::count")]
+    #[schemars(schema_with = "super::schema::count")]
     pub max_concurrency: Option<u32>,
     /// Most requests per second, e.g. `200/s` or `600/m` (default: unlimited).
     #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::rate")]
     pub rate_limit: Option<String>,
     /// When and how often failed deliveries are retried.
     #[serde(default)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use http::header::HeaderName;
 use http::{Method, StatusCode};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::dedupe::Dedupe;
@@ -12,7 +13,7 @@ use super::mask::Mask;
 use super::target::Target;
 
 /// How a route answers the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Answer once every delivery is durably stored (the default).
@@ -24,7 +25,7 @@ pub enum Mode {
 
 /// In `sync` mode, when the deliveries to the other targets (and rule events) are
 /// queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueAfter {
     /// As soon as the request is accepted, before the primary is called, whatever it
@@ -47,7 +48,7 @@ impl Mode {
 }
 
 /// What bodies a route accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentType {
     /// `application/json` or any `+json` type; the body must parse as JSON (default).

@@ -8,6 +8,7 @@ const COMMANDS: &[&[&str]] = &[
     &[],
     &["serve"],
     &["check"],
+    &["schema"],
     &["sign"],
     &["dlq"],
     &["dlq", "list"],

@@ -30,6 +30,7 @@ mod providers;
 mod queue;
 mod reload;
 mod rules;
+mod schema;
 mod secrets;
 mod shutdown;
 mod sign;
