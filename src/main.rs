@@ -378,6 +378,7 @@ fn serve(source: hookgate::config::File, log_format: LogFormat) -> anyhow::Resul
         // starting is a reload, not the signal's default: the end of the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let (routes, targets, hash) = (config.routes.len(), config.targets.len(), config.hash.clone());
+        let tls = config.settings.tls.as_ref().map(|tls| tls.fingerprint.clone());
         let server = Server::bind(config, std::sync::Arc::new(source)).await?;
         tracing::info!(
             listen = %server.local_addr()?,
@@ -386,6 +387,7 @@ fn serve(source: hookgate::config::File, log_format: LogFormat) -> anyhow::Resul
             targets,
             config = %path.display(),
             hash = %hash,
+            tls_certificate_sha256 = tls,
             "hookgate listening"
         );
         match hangups {

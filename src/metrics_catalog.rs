@@ -134,6 +134,12 @@ pub const METRICS: &[Metric] = &[
         &["listener"],
         "Connections closed on arrival: past `max_connections`, or out of file descriptors.",
     ),
+    (
+        "hookgate_tls_handshake_errors_total",
+        Kind::Counter,
+        &["listener"],
+        "TLS connections closed before their first request: a failed or timed-out handshake (a client certificate missing or not trusted, no shared protocol), or plain HTTP sent to the TLS listener.",
+    ),
 ];
 
 /// Buckets for the `_seconds` histograms: 1 ms to 5 min.

@@ -67,7 +67,7 @@ pub async fn run<W: Write + Send + 'static>(
         max_connections: 1024,
         grace: Duration::from_secs(5),
     };
-    serve::serve(listener, service, limits, shutdown).await;
+    serve::serve(listener, service, limits, None, shutdown).await;
     Ok(())
 }
 

@@ -116,6 +116,7 @@ impl Reloader {
                 config = %self.source.describe(),
                 hash = %reloaded.hash,
                 changed = reloaded.changed,
+                tls_certificate_sha256 = self.registry.snapshot().settings.tls.as_ref().map(|tls| tls.fingerprint.clone()),
                 "config reloaded"
             ),
             Err(error) => {

@@ -159,7 +159,9 @@ impl Server {
                 grace: limits.grace.min(ADMIN_GRACE),
                 ..limits
             };
-            tokio::spawn(async move { serve::serve(listener, service, limits, stop.cancelled_owned()).await })
+            tokio::spawn(async move {
+                serve::serve(listener, service, limits, None, stop.cancelled_owned()).await
+            })
         });
         let started = std::sync::OnceLock::new();
         let shutdown = async {
@@ -170,7 +172,16 @@ impl Server {
                 "shutting down: no longer accepting, draining in-flight requests"
             );
         };
-        if serve::serve(self.listener, self.service, limits, shutdown).await == Drained::GraceExpired {
+        // Each new connection takes the TLS settings of the config in use, so a reload
+        // rotates the certificate.
+        let registry = self.registry.clone();
+        let tls: serve::TlsSource = Arc::new(move || {
+            let snapshot = registry.snapshot();
+            snapshot.settings.tls.as_ref().map(|tls| tls.server.clone())
+        });
+        if serve::serve(self.listener, self.service, limits, Some(tls), shutdown).await
+            == Drained::GraceExpired
+        {
             tracing::warn!("grace period over; closing connections with requests in flight");
         }
         // Admissions are over; let attempts in flight finish, return the rest.

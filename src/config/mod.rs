@@ -30,6 +30,7 @@ mod source;
 mod store;
 mod summary;
 mod target;
+mod tls;
 mod units;
 
 pub use error::{ConfigError, ConfigErrors};
@@ -182,8 +183,9 @@ pub fn default_secret(variables: &[String]) -> String {
 }
 
 /// The top-level keys, in the order they are documented.
-const TOP_LEVEL: [&str; 7] = [
+const TOP_LEVEL: [&str; 8] = [
     "listen",
+    "tls",
     "admin",
     "store",
     "limits",
@@ -261,6 +263,13 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     }
     let listen = section::<Option<String>>(top.remove("listen"), "listen", &mut errors).flatten();
     let listen = server::listen(listen, DEFAULT_LISTEN, "listen", &mut errors);
+    let base = Path::new(file)
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tls = section::<Option<tls::TlsConfig>>(top.remove("tls"), "tls", &mut errors)
+        .flatten()
+        .and_then(|tls| tls.validate("tls", base, &mut errors));
     let admin = section::<Option<AdminConfig>>(top.remove("admin"), "admin", &mut errors)
         .flatten()
         .map(|admin| server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors));
@@ -285,6 +294,7 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
 
     let settings = Settings {
         listen,
+        tls,
         admin: admin.map(|listen| AdminSettings { listen }),
         store,
         limits,

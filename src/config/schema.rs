@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::server::{AdminConfig, LimitsConfig};
 use super::store::StoreConfig;
+use super::tls::TlsConfig;
 use super::{RouteConfig, TargetConfig, TOP_LEVEL};
 use crate::auth::SCHEMES;
 
@@ -29,6 +30,9 @@ pub const SCHEMA_FILE: &str = "docs/hookgate.schema.json";
 struct FileSchema {
     /// Address of the ingress listener (default `0.0.0.0:8080`).
     listen: Option<String>,
+    /// Serve the ingress listener over TLS (HTTPS, HTTP/2 by ALPN), optionally
+    /// requiring client certificates.
+    tls: Option<TlsConfig>,
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`, `/reload`); absent: none.
     admin: Option<AdminConfig>,
     /// Where admitted deliveries and dedupe keys live (default: embedded in `./data`).

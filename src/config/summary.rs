@@ -36,7 +36,12 @@ pub fn summary(config: &Snapshot) -> String {
             ]
         })
         .collect();
-    let mut out = format!("config valid: listening on {}\n\n", config.settings.listen);
+    let tls = match &config.settings.tls {
+        None => "",
+        Some(tls) if tls.client_ca.is_some() => " (TLS; client certificates required)",
+        Some(_) => " (TLS)",
+    };
+    let mut out = format!("config valid: listening on {}{tls}\n\n", config.settings.listen);
     table(&mut out, ["ROUTE", "METHODS", "PATH", "MODE", "TARGETS"], &routes);
     out.push('\n');
     table(&mut out, ["TARGET", "URL", "TIMEOUT"], &targets);

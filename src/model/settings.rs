@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Size and time limits.
@@ -72,11 +73,50 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
 }
 
+/// TLS on the ingress listener: the files it was read from and what they built.
+#[derive(Clone)]
+pub struct TlsSettings {
+    /// The certificate chain's file.
+    pub cert: PathBuf,
+    /// The private key's file.
+    pub key: PathBuf,
+    /// The file of CAs whose client certificates are required, if any.
+    pub client_ca: Option<PathBuf>,
+    /// SHA-256 of the listener's certificate, in hex: tells loads apart in logs.
+    pub fingerprint: String,
+    /// What connections are accepted with.
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("client_ca", &self.client_ca)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for TlsSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.cert == other.cert
+            && self.key == other.key
+            && self.client_ca == other.client_ca
+            && self.fingerprint == other.fingerprint
+    }
+}
+
+impl Eq for TlsSettings {}
+
 /// Everything of a config but its routes and targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Where the ingress listener binds.
     pub listen: SocketAddr,
+    /// TLS on the ingress listener (re-read at every reload), or plain HTTP.
+    pub tls: Option<TlsSettings>,
     /// The admin listener, if it runs.
     pub admin: Option<AdminSettings>,
     /// The store.

@@ -14,8 +14,11 @@
 //!   they are accepted, and counted;
 //! - out of descriptors altogether, the waiting connection is accepted on a reserve
 //!   descriptor and answered 503 (`reserve.rs`).
+//!
+//! A listener with TLS (`tls.rs`) handshakes first, within the header timeout.
 
 mod reserve;
+mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,6 +40,7 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
 use self::reserve::Reserve;
+pub use self::tls::TlsSource;
 use crate::model::PeerAddr;
 
 /// The first pause after a failed accept; it doubles up to [`MAX_ACCEPT_BACKOFF`].
@@ -67,11 +71,14 @@ pub enum Drained {
     GraceExpired,
 }
 
-/// Serves `service` on `listener` until `shutdown` completes, then drains.
+/// Serves `service` on `listener` until `shutdown` completes, then drains. With a
+/// `tls` source, each connection is accepted with the TLS configuration it gives at
+/// that moment (none: plain HTTP), so a reload changes it for new connections.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     limits: Limits,
+    tls: Option<TlsSource>,
     shutdown: impl Future<Output = ()>,
 ) -> Drained
 where
@@ -96,6 +103,11 @@ where
     let refused = metrics::counter!("hookgate_connections_refused_total", "listener" => limits.listener);
     refused.increment(0);
     gauge.set(0.0);
+    let handshake_errors =
+        metrics::counter!("hookgate_tls_handshake_errors_total", "listener" => limits.listener);
+    if tls.is_some() {
+        handshake_errors.increment(0);
+    }
     let mut backoff = ACCEPT_BACKOFF;
     let mut reserve = Reserve::new();
     let mut exhausted = false;
@@ -144,42 +156,77 @@ where
             inner: service.clone(),
             idle: idle.clone(),
         };
-        let service = tracked.map_request(move |mut request: Request<Incoming>| {
+        let service = TowerToHyperService::new(tracked.map_request(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
             request
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        }));
         let counted = Open::new(open.clone(), gauge.clone());
         let timeout = limits.header_read_timeout;
+        let config = tls.as_ref().and_then(|source| source());
+        let Some(config) = config else {
+            let connection = graceful.watch(
+                builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned(),
+            );
+            tokio::spawn(async move {
+                let _counted = counted;
+                drive(connection, &idle, timeout, peer).await;
+            });
+            continue;
+        };
+        let (builder, watcher, handshake_errors) =
+            (builder.clone(), graceful.watcher(), handshake_errors.clone());
         tokio::spawn(async move {
             let _counted = counted;
-            tokio::pin!(connection);
-            loop {
-                tokio::select! {
-                    result = &mut connection => {
-                        if let Err(error) = result {
-                            tracing::debug!(%peer, error = %error, "connection ended with an error");
-                        }
-                        return;
-                    }
-                    () = tokio::time::sleep_until(idle.deadline(timeout).into()) => {
-                        if idle.expired(timeout) {
-                            // Nothing in flight: dropping the connection loses nothing.
-                            tracing::debug!(%peer, "closing an idle connection");
-                            return;
-                        }
-                    }
+            // The handshake counts against the header timeout, as the request head does.
+            let stream = match tls::accept(stream, config, timeout).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    handshake_errors.increment(1);
+                    tracing::debug!(%peer, listener = limits.listener, %error, "TLS handshake failed");
+                    return;
                 }
-            }
+            };
+            let connection = watcher.watch(
+                builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned(),
+            );
+            drive(connection, &idle, timeout, peer).await;
         });
     }
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => Drained::Completely,
         () = tokio::time::sleep(limits.grace) => Drained::GraceExpired,
+    }
+}
+
+/// Runs one connection to its end, closing it once it has been idle for `timeout`.
+async fn drive<E: std::fmt::Display>(
+    connection: impl Future<Output = Result<(), E>>,
+    idle: &Idle,
+    timeout: Duration,
+    peer: std::net::SocketAddr,
+) {
+    tokio::pin!(connection);
+    loop {
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, error = %error, "connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(idle.deadline(timeout).into()) => {
+                if idle.expired(timeout) {
+                    // Nothing in flight: dropping the connection loses nothing.
+                    tracing::debug!(%peer, "closing an idle connection");
+                    return;
+                }
+            }
+        }
     }
 }
 

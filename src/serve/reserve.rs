@@ -81,16 +81,22 @@ fn open() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
 }
 
-/// Answers `stream` 503 and closes it, without waiting on the client. What the client
-/// already sent is read first, so that closing sends FIN rather than RST (which may
-/// discard the answer before the client reads it).
+/// Answers `stream` 503 and closes it, without waiting on the client.
 pub fn refuse(stream: tokio::net::TcpStream) {
+    answer(stream, &REFUSAL);
+}
+
+/// Writes `response` (a whole HTTP/1.1 response) to `stream` and closes it, without
+/// waiting on the client. What the client already sent is read first, so that
+/// closing sends FIN rather than RST (which may discard the answer before the client
+/// reads it).
+pub fn answer(stream: tokio::net::TcpStream, response: &[u8]) {
     let Ok(mut stream) = stream.into_std() else {
         return;
     };
     // A new socket's send buffer is empty: the answer fits without waiting.
     let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(&REFUSAL);
+    let _ = stream.write_all(response);
     let mut scratch = [0u8; 4096];
     let mut drained = 0;
     while drained < DRAIN_BYTES {

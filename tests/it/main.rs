@@ -24,6 +24,7 @@ mod example_tradevest;
 mod exhaustion;
 mod fan_out;
 mod ingress;
+mod ingress_tls;
 mod logs;
 mod metrics;
 mod providers;
