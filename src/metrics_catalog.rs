@@ -93,6 +93,18 @@ pub const METRICS: &[Metric] = &[
         "Deliveries of a target waiting or in flight, sampled every 5 s.",
     ),
     (
+        "hookgate_queue_oldest_age_seconds",
+        Kind::Gauge,
+        &["target"],
+        "How long the oldest delivery of a target waiting or in flight has been pending, since its admission (0 when none), sampled every 5 s.",
+    ),
+    (
+        "hookgate_dead_letters",
+        Kind::Gauge,
+        &["target"],
+        "Dead letters of a target in the store (waiting for a replay), sampled every 5 s.",
+    ),
+    (
         "hookgate_breaker_open",
         Kind::Gauge,
         &["target"],
@@ -189,6 +201,8 @@ pub fn target_zeroes(target: &str) {
     let _ = metrics::histogram!("hookgate_delivery_latency_seconds", "target" => target.to_owned());
     metrics::gauge!("hookgate_breaker_open", "target" => target.to_owned()).increment(0.0);
     metrics::gauge!("hookgate_queue_depth", "target" => target.to_owned()).increment(0.0);
+    metrics::gauge!("hookgate_queue_oldest_age_seconds", "target" => target.to_owned()).increment(0.0);
+    metrics::gauge!("hookgate_dead_letters", "target" => target.to_owned()).increment(0.0);
     for outcome in ["success", "failure"] {
         metrics::counter!("hookgate_attempts_total", "target" => target.to_owned(), "outcome" => outcome)
             .increment(0);

@@ -406,6 +406,27 @@ impl Worker {
             .is_ok_and(|dead| dead.is_empty())
     }
 
+    /// Sets the target's backlog gauges every [`QUEUE_SAMPLE`] until `stop`.
+    async fn sample(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            if let Ok(backlog) = self.store.backlog(&self.name).await {
+                let gauge = |name: &'static str, value: f64| {
+                    metrics::gauge!(name, "target" => self.name.clone()).set(value);
+                };
+                gauge("hookgate_queue_depth", backlog.pending as f64);
+                let age = backlog
+                    .oldest_ms
+                    .map_or(0, |oldest| crate::model::now_ms().saturating_sub(oldest));
+                gauge("hookgate_queue_oldest_age_seconds", age as f64 / 1000.0);
+                gauge("hookgate_dead_letters", backlog.dead as f64);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(QUEUE_SAMPLE) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
     async fn run(self: Arc<Self>, dispatcher: Weak<Shared>) {
         let Some((stop, abandon, tracker)) = dispatcher.upgrade().map(|shared| {
             (
@@ -416,17 +437,15 @@ impl Worker {
         }) else {
             return;
         };
+        // Sampled on its own, so the gauges keep moving while this loop waits on an
+        // open breaker or a hung target's slots; it ends with the loop.
+        let sampling = stop.child_token();
+        let _sampling = sampling.clone().drop_guard();
+        tokio::spawn(self.clone().sample(sampling));
         let mut checked = Instant::now();
-        let mut sampled: Option<Instant> = None;
         loop {
             if stop.is_cancelled() {
                 return;
-            }
-            if sampled.is_none_or(|at| at.elapsed() >= QUEUE_SAMPLE) {
-                sampled = Some(Instant::now());
-                if let Ok(depth) = self.store.pending(&self.name).await {
-                    metrics::gauge!("hookgate_queue_depth", "target" => self.name.clone()).set(depth as f64);
-                }
             }
             let permit = self.breaker.permit(Instant::now());
             let wanted = match permit {

@@ -103,11 +103,12 @@ where
     let refused = metrics::counter!("hookgate_connections_refused_total", "listener" => limits.listener);
     refused.increment(0);
     gauge.set(0.0);
-    let handshake_errors =
-        metrics::counter!("hookgate_tls_handshake_errors_total", "listener" => limits.listener);
-    if tls.is_some() {
-        handshake_errors.increment(0);
-    }
+    // Only listeners that may speak TLS have the series.
+    let handshake_errors = tls.as_ref().map(|_| {
+        let counter = metrics::counter!("hookgate_tls_handshake_errors_total", "listener" => limits.listener);
+        counter.increment(0);
+        counter
+    });
     let mut backoff = ACCEPT_BACKOFF;
     let mut reserve = Reserve::new();
     let mut exhausted = false;
@@ -175,8 +176,8 @@ where
             });
             continue;
         };
-        let (builder, watcher, handshake_errors) =
-            (builder.clone(), graceful.watcher(), handshake_errors.clone());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let handshake_errors = handshake_errors.clone().unwrap_or_else(metrics::Counter::noop);
         tokio::spawn(async move {
             let _counted = counted;
             // The handshake counts against the header timeout, as the request head does.

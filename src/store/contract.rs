@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    Admission, Admitted, Completion, DeadLetterFilter, DedupeClaim, EventAdmission, KeyClaim, Store,
+    Admission, Admitted, Backlog, Completion, DeadLetterFilter, DedupeClaim, EventAdmission, KeyClaim, Store,
 };
 use crate::model::{now_ms, Attempt, BreakerPolicy, Delivery, Marks, RetryPolicy, TargetRecord};
 
@@ -298,6 +298,71 @@ pub async fn dead_letters_are_kept_listed_and_replayed(store: Arc<dyn Store>) {
     );
 }
 
+/// The backlog counts what waits for a target, dates its oldest pending delivery by
+/// admission (through retries, leases and a replay), and counts its dead letters.
+pub async fn the_backlog_counts_pending_ages_and_dead_letters(store: Arc<dyn Store>) {
+    assert_eq!(store.backlog("t").await.unwrap(), Backlog::default());
+    let now = now_ms();
+    let mut old = delivery("r", "t", now);
+    old.created_at_ms = now - 60_000;
+    let mut young = delivery("r", "t", now);
+    young.created_at_ms = now - 1_000;
+    let other = delivery("r", "u", now);
+    store
+        .admit(admission("r", None, vec![old.clone(), young.clone(), other]))
+        .await
+        .unwrap();
+    let backlog = store.backlog("t").await.unwrap();
+    assert_eq!(backlog.pending, 2);
+    assert_eq!(backlog.oldest_ms, Some(old.created_at_ms));
+    assert_eq!(backlog.dead, 0);
+
+    // Leased and retried, the old one is still the oldest pending.
+    let leases = store.claim("t", 2).await.unwrap();
+    assert_eq!(
+        store.backlog("t").await.unwrap().oldest_ms,
+        Some(old.created_at_ms)
+    );
+    for lease in leases {
+        let completion = if lease.delivery.id == old.id {
+            Completion::Retry {
+                due_at_ms: now_ms(),
+                record: record(503),
+            }
+        } else {
+            Completion::Delivered
+        };
+        store.complete(lease, completion).await.unwrap();
+    }
+    let backlog = store.backlog("t").await.unwrap();
+    assert_eq!((backlog.pending, backlog.oldest_ms), (1, Some(old.created_at_ms)));
+
+    // Dead-lettered: nothing pending, one dead letter; the other target untouched.
+    let lease = store.claim("t", 1).await.unwrap().remove(0);
+    let dead = Completion::Dead {
+        reason: "gone".into(),
+        record: record(410),
+    };
+    store.complete(lease, dead).await.unwrap();
+    let expected = Backlog {
+        pending: 0,
+        oldest_ms: None,
+        dead: 1,
+    };
+    assert_eq!(store.backlog("t").await.unwrap(), expected);
+    assert_eq!(store.backlog("u").await.unwrap().pending, 1);
+    assert_eq!(store.backlog("u").await.unwrap().dead, 0);
+
+    // Replayed: pending again since its admission, and no longer dead.
+    assert_eq!(store.replay(std::slice::from_ref(&old.id)).await.unwrap(), 1);
+    let expected = Backlog {
+        pending: 1,
+        oldest_ms: Some(old.created_at_ms),
+        dead: 0,
+    };
+    assert_eq!(store.backlog("t").await.unwrap(), expected);
+}
+
 /// One admission holds every event of a request: each event is stored or found a
 /// duplicate on its own (a key seen before, or earlier in the same request), all
 /// in one step, and the outcomes come back in event order.
@@ -548,6 +613,7 @@ macro_rules! store_contract {
             case!(concurrent_admissions_all_land);
             case!(a_request_s_events_are_admitted_together_each_deduplicated);
             case!(target_definitions_are_kept_until_forgotten);
+            case!(the_backlog_counts_pending_ages_and_dead_letters);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn abandoned_leases_come_back_after_the_lease_timeout() {

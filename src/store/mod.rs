@@ -28,6 +28,17 @@ pub use health::StoreHealth;
 #[doc(hidden)]
 pub mod contract;
 
+/// What waits for one target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Deliveries ready or leased (not dead).
+    pub pending: u64,
+    /// When the oldest of them was admitted (unix ms); `None` when there is none.
+    pub oldest_ms: Option<u64>,
+    /// Dead letters.
+    pub dead: u64,
+}
+
 /// A dedupe key claimed in the same atomic step as the enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DedupeClaim {
@@ -189,8 +200,14 @@ pub trait Store: Send + Sync + 'static {
     /// reset; returns how many were found and moved.
     async fn replay(&self, ids: &[String]) -> Result<usize, StoreError>;
 
+    /// What waits for `target`: deliveries pending, the oldest's admission time,
+    /// dead letters.
+    async fn backlog(&self, target: &str) -> Result<Backlog, StoreError>;
+
     /// Deliveries of `target` waiting or leased (not dead).
-    async fn pending(&self, target: &str) -> Result<u64, StoreError>;
+    async fn pending(&self, target: &str) -> Result<u64, StoreError> {
+        Ok(self.backlog(target).await?.pending)
+    }
 
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -68,3 +68,62 @@ async fn the_reference_matches_what_metrics_exports_from_the_start() {
         assert!(page.lines().any(|line| line == series), "no `{series}`:\n{page}");
     }
 }
+
+/// The value of the series `series` (name and labels as exported) on `page`.
+fn value(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn backlog_gauges_show_a_stuck_queue_and_dead_letters() {
+    let stuck = Downstream::start().await;
+    stuck.set(|b| b.status = http::StatusCode::SERVICE_UNAVAILABLE);
+    let refusing = Downstream::start().await;
+    refusing.set(|b| b.status = http::StatusCode::BAD_REQUEST);
+    let hookgate = Hookgate::start(&format!(
+        "admin: {{ listen: 127.0.0.1:0 }}\ntargets:\n  stuck: {{ url: \"{}\", retry: {{ initial_backoff: 50ms, max_backoff: 100ms }} }}\n  refusing: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [stuck, refusing] }}\n",
+        stuck.url("/s"),
+        refusing.url("/r"),
+    ))
+    .await;
+    for n in 0..3 {
+        let reply = crate::support::post_json(&hookgate.url("/in"), format!("{{\"n\":{n}}}")).await;
+        assert_eq!(reply.status, 202);
+    }
+    let metrics = hookgate.admin_url("/metrics");
+    // Sampled every 5 s: two samples at most.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let page = loop {
+        let page = String::from_utf8(send(Method::GET, &metrics, &[], "").await.body.to_vec()).unwrap();
+        let sampled = value(&page, "hookgate_dead_letters{target=\"refusing\"}") == Some(3.0)
+            && value(&page, "hookgate_queue_oldest_age_seconds{target=\"stuck\"}")
+                .is_some_and(|age| age > 0.0);
+        if sampled {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "never sampled:\n{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        value(&page, "hookgate_queue_depth{target=\"stuck\"}"),
+        Some(3.0),
+        "{page}"
+    );
+    assert_eq!(
+        value(&page, "hookgate_dead_letters{target=\"stuck\"}"),
+        Some(0.0),
+        "{page}"
+    );
+    assert_eq!(
+        value(&page, "hookgate_queue_depth{target=\"refusing\"}"),
+        Some(0.0),
+        "{page}"
+    );
+    assert_eq!(
+        value(&page, "hookgate_queue_oldest_age_seconds{target=\"refusing\"}"),
+        Some(0.0),
+        "{page}"
+    );
+    assert!(stuck.received().len() >= 3, "the stuck target was tried");
+}

@@ -306,7 +306,7 @@ async fn every_key_carries_the_hash_tag() {
         .iter()
         .map(|key| key[tag.len()..].split(':').next().unwrap().to_owned())
         .collect();
-    let expected: HashSet<_> = ["ready", "delayed", "d", "dedupe", "dead"]
+    let expected: HashSet<_> = ["ready", "delayed", "d", "dedupe", "dead", "since", "dead_count"]
         .into_iter()
         .map(String::from)
         .collect();

@@ -29,7 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 use self::handle::Handle;
 use self::tables::unavailable;
 use self::writer::{Done, Finish, Op, Request, Writer};
-use super::{record, Admission, Admitted, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError};
+use super::{
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError,
+};
 use crate::model::{now_ms, Delivery, TargetRecord};
 
 /// Requests waiting for the writer before callers wait to enqueue (backpressure).
@@ -270,9 +272,9 @@ impl Store for EmbeddedStore {
         }
     }
 
-    async fn pending(&self, target: &str) -> Result<u64, StoreError> {
+    async fn backlog(&self, target: &str) -> Result<Backlog, StoreError> {
         let target = target.to_owned();
-        self.read(move |db| reads::pending(db, &target)).await
+        self.read(move |db| reads::backlog(db, &target)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

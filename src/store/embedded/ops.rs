@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
-use super::tables::{DEAD, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PENDING, READY, TARGETS};
+use super::tables::{
+    DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PENDING, PENDING_SINCE, READY, TARGETS,
+};
 use super::writer::{Claimed, Done, Finish, LeaseKey};
 use crate::store::{record, Admission, Admitted, KeyClaim};
 
@@ -21,6 +23,8 @@ pub(super) struct Tables<'txn> {
     dedupe: Table<'txn, (&'static str, &'static str), (u64, bool)>,
     dedupe_expiry: Table<'txn, (u64, &'static str, &'static str), ()>,
     pending: Table<'txn, &'static str, u64>,
+    pending_since: Table<'txn, (&'static str, &'static str), u64>,
+    dead_count: Table<'txn, &'static str, u64>,
     targets: Table<'txn, &'static str, &'static [u8]>,
 }
 
@@ -35,6 +39,8 @@ impl<'txn> Tables<'txn> {
             dedupe: txn.open_table(DEDUPE)?,
             dedupe_expiry: txn.open_table(DEDUPE_EXPIRY)?,
             pending: txn.open_table(PENDING)?,
+            pending_since: txn.open_table(PENDING_SINCE)?,
+            dead_count: txn.open_table(DEAD_COUNT)?,
             targets: txn.open_table(TARGETS)?,
         })
     }
@@ -67,6 +73,9 @@ pub(super) fn admit(
                 record.as_slice(),
             )?;
             count(tables, target, 1)?;
+            tables
+                .pending_since
+                .insert((target, delivery.id.as_str()), delivery.created_at_ms)?;
         }
         outcomes.push(Admitted::Stored);
     }
@@ -199,6 +208,7 @@ fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> 
         Finish::Forget => {
             drop(stored);
             count(tables, target, -1)?;
+            tables.pending_since.remove((target, id))?;
         }
         Finish::Requeue { due_at_ms, record } => {
             let record = record.as_deref().unwrap_or_else(|| stored.value());
@@ -209,6 +219,8 @@ fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> 
             tables.dead.insert((now, id), record.as_slice())?;
             tables.dead_ids.insert(id, now)?;
             count(tables, target, -1)?;
+            tables.pending_since.remove((target, id))?;
+            tally(&mut tables.dead_count, target, 1)?;
         }
     }
     Ok(())
@@ -244,6 +256,10 @@ pub(super) fn replay(tables: &mut Tables<'_>, now: u64, ids: &[String]) -> Resul
             .ready
             .insert((target, now, id.as_str()), record::encode(&delivery).as_slice())?;
         count(tables, target, 1)?;
+        tables
+            .pending_since
+            .insert((target, id.as_str()), delivery.created_at_ms)?;
+        tally(&mut tables.dead_count, target, -1)?;
         moved += 1;
     }
     Ok(Done::Replayed(moved))
@@ -338,13 +354,18 @@ fn put_key(
 /// Adjusts `target`'s pending count; a zero count is removed so the table holds only
 /// targets with work.
 fn count(tables: &mut Tables<'_>, target: &str, delta: i64) -> Result<(), StorageError> {
-    let current = tables.pending.get(target)?.map_or(0, |g| g.value());
+    tally(&mut tables.pending, target, delta)
+}
+
+/// Adjusts `target`'s count in `table`; a zero count is removed.
+fn tally(table: &mut Table<'_, &'static str, u64>, target: &str, delta: i64) -> Result<(), StorageError> {
+    let current = table.get(target)?.map_or(0, |g| g.value());
     match current.saturating_add_signed(delta) {
         0 => {
-            tables.pending.remove(target)?;
+            table.remove(target)?;
         }
         next => {
-            tables.pending.insert(target, next)?;
+            table.insert(target, next)?;
         }
     }
     Ok(())

@@ -3,9 +3,11 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::tables::{unavailable, DEAD, DEAD_IDS, LEASED, PENDING, READY, TARGETS};
+use super::tables::{
+    unavailable, DEAD, DEAD_COUNT, DEAD_IDS, LEASED, PENDING, PENDING_SINCE, READY, TARGETS,
+};
 use crate::model::{Delivery, TargetRecord};
-use crate::store::{record, DeadLetterFilter, StoreError};
+use crate::store::{record, Backlog, DeadLetterFilter, StoreError};
 
 /// Whether `target` has anything a claim would take: a due delivery or an expired
 /// lease. Looks at the first entry of two ranges, so it is cheap enough to run on
@@ -27,12 +29,34 @@ pub(super) fn has_due(db: &Database, target: &str, now: u64) -> Result<bool, Sto
     Ok(expired.next().is_some())
 }
 
-/// Deliveries of `target` ready or leased.
-pub(super) fn pending(db: &Database, target: &str) -> Result<u64, StoreError> {
+/// What waits for `target`: three lookups in one snapshot.
+pub(super) fn backlog(db: &Database, target: &str) -> Result<Backlog, StoreError> {
     let txn = db.begin_read().map_err(unavailable("starting a read"))?;
-    let pending = txn.open_table(PENDING).map_err(unavailable("opening pending"))?;
-    let count = pending.get(target).map_err(unavailable("reading pending"))?;
-    Ok(count.map_or(0, |count| count.value()))
+    let count = |table| -> Result<u64, StoreError> {
+        let table = txn.open_table(table).map_err(unavailable("opening a count"))?;
+        let count = table.get(target).map_err(unavailable("reading a count"))?;
+        Ok(count.map_or(0, |count| count.value()))
+    };
+    let (pending, dead) = (count(PENDING)?, count(DEAD_COUNT)?);
+    let since = txn
+        .open_table(PENDING_SINCE)
+        .map_err(unavailable("opening pending_since"))?;
+    let oldest_ms = match since
+        .range((target, "")..)
+        .map_err(unavailable("scanning pending_since"))?
+        .next()
+    {
+        Some(entry) => {
+            let (key, admitted) = entry.map_err(unavailable("reading pending_since"))?;
+            (key.value().0 == target).then(|| admitted.value())
+        }
+        None => None,
+    };
+    Ok(Backlog {
+        pending,
+        oldest_ms,
+        dead,
+    })
 }
 
 /// Every kept target definition; an unreadable one is logged and skipped.

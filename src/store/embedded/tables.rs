@@ -36,6 +36,14 @@ pub(super) const DEDUPE_EXPIRY: TableDefinition<(u64, &str, &str), ()> =
 /// possibly long queue.
 pub(super) const PENDING: TableDefinition<&str, u64> = TableDefinition::new("pending");
 
+/// (target, delivery id) → admitted_at_ms: the deliveries ready or leased, in id
+/// order, which is admission order (ids are UUIDv7), so the first entry of a target
+/// is its oldest pending delivery.
+pub(super) const PENDING_SINCE: TableDefinition<(&str, &str), u64> = TableDefinition::new("pending_since");
+
+/// target → dead letters, so counting them is one lookup.
+pub(super) const DEAD_COUNT: TableDefinition<&str, u64> = TableDefinition::new("dead_count");
+
 /// name → target definition (JSON): the last known definition of every target, so
 /// deliveries of a target removed from the config are still sent after a restart.
 pub(super) const TARGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("targets");

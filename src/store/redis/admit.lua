@@ -11,10 +11,14 @@
 -- call before the error is returned: a refused request leaves no dedupe key claimed,
 -- and the provider's retry is admitted once the clash is cleared.
 --
--- KEYS: per event: [its dedupe key], then per delivery: record key, delayed set.
+-- Each delivery is also put in its target's pending-since set, scored by its
+-- admission time, so the oldest pending delivery is one lookup.
+--
+-- KEYS: per event: [its dedupe key], then per delivery: record key, delayed set,
+-- pending-since set.
 -- ARGV[1]: number of events e.
 -- Then per event: its dedupe TTL in ms ('' when it has no key), its number of
--- deliveries n, then per delivery: id, record bytes, due (unix ms).
+-- deliveries n, then per delivery: id, record bytes, due (unix ms), admitted (unix ms).
 -- Returns one integer per event: 1 when stored, 0 when a duplicate (nothing stored).
 
 local events = tonumber(ARGV[1])
@@ -35,12 +39,13 @@ for _ = 1, events do
     key = key + 1
   end
   for i = 0, n - 1 do
-    if ARGV[arg + 2 + 3 * i] == '' or not tonumber(ARGV[arg + 4 + 3 * i]) then
-      return redis.error_reply('ERR hookgate admit: bad delivery id or due time')
+    if ARGV[arg + 2 + 4 * i] == '' or not tonumber(ARGV[arg + 4 + 4 * i])
+      or not tonumber(ARGV[arg + 5 + 4 * i]) then
+      return redis.error_reply('ERR hookgate admit: bad delivery id, due or admission time')
     end
   end
-  arg = arg + 2 + 3 * n
-  key = key + 2 * n
+  arg = arg + 2 + 4 * n
+  key = key + 3 * n
 end
 if #KEYS ~= key - 1 or #ARGV ~= arg - 1 then
   return redis.error_reply('ERR hookgate admit: wrong number of keys or arguments')
@@ -50,7 +55,8 @@ end
 local claimed, records, queued = {}, {}, {}
 local function refused(reply)
   for i = #queued, 1, -1 do
-    redis.call('ZREM', queued[i][1], queued[i][2])
+    redis.call('ZREM', queued[i][1], queued[i][3])
+    redis.call('ZREM', queued[i][2], queued[i][3])
   end
   for _, written in ipairs(records) do
     redis.call('DEL', written)
@@ -82,19 +88,24 @@ for e = 1, events do
   end
   if stored == 1 then
     for i = 0, n - 1 do
-      local id, record, due = ARGV[arg + 2 + 3 * i], ARGV[arg + 3 + 3 * i], ARGV[arg + 4 + 3 * i]
-      local record_key, delayed = KEYS[key + 2 * i], KEYS[key + 2 * i + 1]
+      local id, record = ARGV[arg + 2 + 4 * i], ARGV[arg + 3 + 4 * i]
+      local due, admitted = ARGV[arg + 4 + 4 * i], ARGV[arg + 5 + 4 * i]
+      local record_key, delayed, since = KEYS[key + 3 * i], KEYS[key + 3 * i + 1], KEYS[key + 3 * i + 2]
       redis.call('SET', record_key, record)
       records[#records + 1] = record_key
       local reply = redis.pcall('ZADD', delayed, due, id)
       if failed(reply) then
         return refused(reply)
       end
-      queued[#queued + 1] = { delayed, id }
+      queued[#queued + 1] = { delayed, since, id }
+      reply = redis.pcall('ZADD', since, admitted, id)
+      if failed(reply) then
+        return refused(reply)
+      end
     end
   end
   outcomes[e] = stored
-  arg = arg + 2 + 3 * n
-  key = key + 2 * n
+  arg = arg + 2 + 4 * n
+  key = key + 3 * n
 end
 return outcomes

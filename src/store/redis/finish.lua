@@ -2,19 +2,23 @@
 -- leased: a lease that was reclaimed and finished by another worker is left alone, so
 -- a late completion never resurrects or duplicates a delivery.
 --
--- KEYS[1]: the dead set; then per lease: ready stream, delayed set, record key.
+-- A delivery that leaves the queue (delivered or dead) leaves its target's
+-- pending-since set; a dead one counts in the dead-letter counts.
+--
+-- KEYS[1]: the dead set; KEYS[2]: the dead-letter counts (target → count); then per
+-- lease: ready stream, delayed set, record key, pending-since set.
 -- ARGV[1]: consumer group; ARGV[2]: number of leases n.
--- ARGV[3 + 5i ..]: per lease i (0-based): kind (`delivered`, `delay` or `dead`), entry
+-- ARGV[3 + 6i ..]: per lease i (0-based): kind (`delivered`, `delay` or `dead`), entry
 -- id (the lease token), delivery id, new record bytes ('' when delivered), score (due
--- time for `delay`, dead-letter time for `dead`, unix ms).
+-- time for `delay`, dead-letter time for `dead`, unix ms), target.
 -- Returns how many leases were finished.
 
 local group, n = ARGV[1], tonumber(ARGV[2])
-if not n or n < 0 or #KEYS ~= 1 + 3 * n or #ARGV ~= 2 + 5 * n then
+if not n or n < 0 or #KEYS ~= 2 + 4 * n or #ARGV ~= 2 + 6 * n then
   return redis.error_reply('ERR hookgate finish: wrong number of keys or arguments')
 end
 for i = 0, n - 1 do
-  local kind, score = ARGV[3 + 5 * i], ARGV[7 + 5 * i]
+  local kind, score = ARGV[3 + 6 * i], ARGV[7 + 6 * i]
   if (kind ~= 'delivered' and kind ~= 'delay' and kind ~= 'dead') or not tonumber(score) then
     return redis.error_reply('ERR hookgate finish: bad kind or score')
   end
@@ -22,21 +26,24 @@ end
 
 local finished = 0
 for i = 0, n - 1 do
-  local ready, delayed, record = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
-  local kind, entry, id, bytes, score =
-    ARGV[3 + 5 * i], ARGV[4 + 5 * i], ARGV[5 + 5 * i], ARGV[6 + 5 * i], ARGV[7 + 5 * i]
+  local ready, delayed, record, since = KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i]
+  local kind, entry, id, bytes, score, target =
+    ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i], ARGV[8 + 6 * i]
   -- XACK answers 1 only while the entry is pending; pcall: a malformed token or a
   -- vanished group means the lease is gone, not that the batch failed.
   if redis.pcall('XACK', ready, group, entry) == 1 then
     redis.call('XDEL', ready, entry)
     if kind == 'delivered' then
       redis.call('DEL', record)
+      redis.call('ZREM', since, id)
     else
       redis.call('SET', record, bytes)
       if kind == 'delay' then
         redis.call('ZADD', delayed, score, id)
       else
         redis.call('ZADD', KEYS[1], score, id)
+        redis.call('ZREM', since, id)
+        redis.call('HINCRBY', KEYS[2], target, 1)
       end
     end
     finished = finished + 1

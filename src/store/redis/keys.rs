@@ -7,7 +7,9 @@
 //! | `{p}:delayed:<target>`         | sorted set | deliveries not yet promoted, scored by due time |
 //! | `{p}:d:<delivery id>`          | string     | the delivery ([`record`](crate::store::record) bytes) |
 //! | `{p}:dedupe:<route>:<key>`     | string     | `pending` or `done`, with a TTL              |
+//! | `{p}:since:<target>`           | sorted set | deliveries ready, delayed or leased, scored by admission time |
 //! | `{p}:dead`                     | sorted set | dead-lettered ids, scored by dead-letter time |
+//! | `{p}:dead_count`               | hash       | target → its dead letters                    |
 //! | `{p}:targets`                  | hash       | target name → its last known definition (JSON) |
 
 use crate::store::StoreError;
@@ -56,6 +58,16 @@ impl Keys {
     /// The dedupe key `key` of `route`.
     pub(super) fn dedupe(&self, route: &str, key: &str) -> String {
         format!("{}dedupe:{route}:{key}", self.tag)
+    }
+
+    /// The pending-since set of `target`.
+    pub(super) fn since(&self, target: &str) -> String {
+        format!("{}since:{target}", self.tag)
+    }
+
+    /// The dead-letter counts.
+    pub(super) fn dead_count(&self) -> String {
+        format!("{}dead_count", self.tag)
     }
 
     /// The dead-letter set.

@@ -27,7 +27,9 @@ use ::redis::{RedisError, RedisResult, Value};
 use async_trait::async_trait;
 
 use super::error::ErrorKind as StoreErrorKind;
-use super::{record, Admission, Admitted, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError};
+use super::{
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError,
+};
 use crate::model::{now_ms, Delivery, TargetRecord};
 
 mod keys;
@@ -347,18 +349,24 @@ impl RedisStore {
         let mut finished = 0;
         for batch in items.chunks(BATCH) {
             let mut invocation = self.scripts.finish.prepare_invoke();
-            invocation.key(self.keys.dead()).arg(GROUP).arg(batch.len());
+            invocation
+                .key(self.keys.dead())
+                .key(self.keys.dead_count())
+                .arg(GROUP)
+                .arg(batch.len());
             for item in batch {
                 let delivery = &item.lease.delivery;
                 invocation
                     .key(self.keys.ready(&delivery.target))
                     .key(self.keys.delayed(&delivery.target))
                     .key(self.keys.record(&delivery.id))
+                    .key(self.keys.since(&delivery.target))
                     .arg(item.kind)
                     .arg(&item.lease.token)
                     .arg(&delivery.id)
                     .arg(&item.record)
-                    .arg(item.score);
+                    .arg(item.score)
+                    .arg(&delivery.target);
             }
             let count: usize = self
                 .run(|mut connection| {
@@ -449,9 +457,11 @@ impl Store for RedisStore {
                 invocation
                     .key(self.keys.record(&delivery.id))
                     .key(self.keys.delayed(&delivery.target))
+                    .key(self.keys.since(&delivery.target))
                     .arg(&delivery.id)
                     .arg(record::encode(delivery))
-                    .arg(delivery.due_at_ms);
+                    .arg(delivery.due_at_ms)
+                    .arg(delivery.created_at_ms);
             }
         }
         let stored: Vec<i64> = self
@@ -677,14 +687,20 @@ impl Store for RedisStore {
                 continue;
             }
             let mut invocation = self.scripts.replay.prepare_invoke();
-            invocation.key(&dead).arg(deliveries.len());
+            invocation
+                .key(&dead)
+                .key(self.keys.dead_count())
+                .arg(deliveries.len());
             for delivery in &deliveries {
                 invocation
                     .key(self.keys.record(&delivery.id))
                     .key(self.keys.delayed(&delivery.target))
+                    .key(self.keys.since(&delivery.target))
                     .arg(&delivery.id)
                     .arg(record::encode(delivery))
-                    .arg(now);
+                    .arg(now)
+                    .arg(delivery.created_at_ms)
+                    .arg(&delivery.target);
             }
             let count: usize = self
                 .run(|mut connection| {
@@ -697,7 +713,7 @@ impl Store for RedisStore {
         Ok(moved)
     }
 
-    async fn pending(&self, target: &str) -> Result<u64, StoreError> {
+    async fn backlog(&self, target: &str) -> Result<Backlog, StoreError> {
         // Every entry in the ready stream is either unread or leased: finishing a lease
         // deletes its entry.
         let mut pipe = ::redis::pipe();
@@ -707,14 +723,26 @@ impl Store for RedisStore {
             .cmd("XLEN")
             .arg(self.keys.ready(target))
             .cmd("ZCARD")
-            .arg(self.keys.delayed(target));
-        let (ready, delayed): (u64, u64) = self
+            .arg(self.keys.delayed(target))
+            .cmd("ZRANGE")
+            .arg(self.keys.since(target))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .cmd("HGET")
+            .arg(self.keys.dead_count())
+            .arg(target);
+        let (ready, delayed, oldest, dead): (u64, u64, Vec<(String, f64)>, Option<u64>) = self
             .run(|mut connection| {
                 let pipe = &pipe;
                 async move { pipe.query_async(&mut connection).await }
             })
             .await?;
-        Ok(ready + delayed)
+        Ok(Backlog {
+            pending: ready + delayed,
+            oldest_ms: oldest.first().map(|(_, score)| *score as u64),
+            dead: dead.unwrap_or(0),
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
