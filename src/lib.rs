@@ -27,6 +27,7 @@ pub mod dlq;
 pub mod ingress;
 pub mod metrics_catalog;
 pub mod model;
+pub mod otlp;
 pub mod problem;
 pub mod receiver;
 pub mod registry;

@@ -60,6 +60,12 @@ impl Server {
     pub async fn bind(snapshot: Snapshot, source: Arc<dyn Source>) -> Result<Server, StartError> {
         // Install the recorder before the first request can count anything.
         crate::telemetry::metrics();
+        if let Some(otlp) = &snapshot.settings.otlp {
+            match crate::otlp::install(otlp, tokio::runtime::Handle::current()) {
+                Ok(()) => tracing::info!(endpoint = %otlp.endpoint, "exporting trace spans over OTLP"),
+                Err(error) => tracing::warn!(%error, "trace spans are not exported"),
+            }
+        }
         let settings = &snapshot.settings;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -194,6 +200,7 @@ impl Server {
         if let Some(admin) = admin {
             let _ = admin.await;
         }
+        crate::otlp::shutdown().await;
         tracing::info!("shutdown complete");
     }
 }

@@ -21,6 +21,7 @@ mod dedupe;
 mod error;
 mod files;
 mod interpolate;
+mod otlp;
 mod policy;
 mod route;
 mod rules;
@@ -183,13 +184,14 @@ pub fn default_secret(variables: &[String]) -> String {
 }
 
 /// The top-level keys, in the order they are documented.
-const TOP_LEVEL: [&str; 8] = [
+const TOP_LEVEL: [&str; 9] = [
     "listen",
     "tls",
     "admin",
     "store",
     "limits",
     "shutdown_grace",
+    "otlp",
     "targets",
     "routes",
 ];
@@ -284,6 +286,9 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     let grace = section::<Scalar>(top.remove("shutdown_grace"), "shutdown_grace", &mut errors)
         .and_then(|grace| grace.0);
     let shutdown_grace = server::duration(grace, DEFAULT_SHUTDOWN_GRACE, "shutdown_grace", &mut errors);
+    let otlp = section::<Option<otlp::OtlpConfig>>(top.remove("otlp"), "otlp", &mut errors)
+        .flatten()
+        .and_then(|otlp| otlp.validate("otlp", &mut errors));
 
     let (targets, broken) = validate_targets(top.remove("targets"), &mut errors);
     let by_name: HashMap<String, Arc<Target>> = targets
@@ -299,6 +304,7 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         store,
         limits,
         shutdown_grace,
+        otlp,
     };
     let paths: Vec<String> = routes.iter().map(|(path, _)| path.clone()).collect();
     let routes = routes.into_iter().map(|(_, route)| route).collect();

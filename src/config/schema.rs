@@ -13,6 +13,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
 
+use super::otlp::OtlpConfig;
 use super::server::{AdminConfig, LimitsConfig};
 use super::store::StoreConfig;
 use super::tls::TlsConfig;
@@ -42,6 +43,9 @@ struct FileSchema {
     /// How long in-flight requests may finish after a stop signal (default `30s`).
     #[schemars(default, schema_with = "duration")]
     shutdown_grace: Option<String>,
+    /// Export trace spans (a server span per request, a client span per attempt) to
+    /// an OpenTelemetry collector over OTLP/HTTP.
+    otlp: Option<OtlpConfig>,
     /// Where deliveries go, by name.
     #[schemars(extend("propertyNames" = { "pattern": NAME }, "minProperties" = 1))]
     targets: BTreeMap<String, TargetConfig>,

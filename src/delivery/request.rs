@@ -159,6 +159,22 @@ pub struct Message<'a> {
     pub attempt: u32,
 }
 
+/// An attempt's place in its trace, carried by the request to [`send`](super::send),
+/// which exports it as a client span.
+#[derive(Debug, Clone)]
+pub struct AttemptSpan {
+    /// The span id of the request hookgate received.
+    pub parent: [u8; 8],
+    /// The attempt's own trace context, as the target receives it.
+    pub context: trace::TraceParent,
+    /// The target's name.
+    pub target: String,
+    /// The delivery's id.
+    pub delivery_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
 /// `Hookgate-Delivery-Id`: see [`crate::model::Marks`].
 pub static DELIVERY_ID: HeaderName = HeaderName::from_static("hookgate-delivery-id");
 /// `Hookgate-Attempt`: see [`crate::model::Marks`].
@@ -170,9 +186,17 @@ pub static ATTEMPT: HeaderName = HeaderName::from_static("hookgate-attempt");
 /// headers for the message. The same for queued deliveries, retries and `sync`
 /// primaries.
 pub fn finish(request: &mut Request<Full<Bytes>>, target: &Target, message: Message<'_>, body: &[u8]) {
+    // Each attempt is a span of its own in the request's trace, exported by `send`.
+    let parent = trace::TraceParent::of(request.headers());
+    let attempt = parent.child();
+    request.extensions_mut().insert(AttemptSpan {
+        parent: parent.span_id,
+        context: attempt,
+        target: target.name.clone(),
+        delivery_id: message.id.to_owned(),
+        attempt: message.attempt,
+    });
     let headers = request.headers_mut();
-    // Each attempt is a span of its own in the request's trace.
-    let attempt = trace::TraceParent::of(headers).child();
     headers.insert(trace::TRACEPARENT.clone(), attempt.header());
     for (name, value) in &target.headers {
         headers.insert(name.clone(), value.clone());

@@ -1,13 +1,15 @@
 //! One attempt against a target: send, read the response under a size limit, all
 //! within the target's timeout.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 
 use super::client::HttpClient;
+use super::request::AttemptSpan;
+use crate::otlp;
 
 /// Why an attempt produced no response.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +56,61 @@ impl SendError {
     }
 }
 
-/// Sends `request` and reads the whole response.
+/// Sends `request` and reads the whole response; an attempt at a target (see
+/// [`AttemptSpan`]) is exported as a client span when its trace is sampled.
 pub async fn send(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<Response<Bytes>, SendError> {
+    let span = request
+        .extensions()
+        .get::<AttemptSpan>()
+        .filter(|span| span.context.sampled() && otlp::enabled())
+        .cloned();
+    let Some(span) = span else {
+        return exchange(client, request, timeout, max_body).await;
+    };
+    let (method, host) = (
+        request.method().clone(),
+        request.uri().host().unwrap_or("").to_owned(),
+    );
+    let start = SystemTime::now();
+    let result = exchange(client, request, timeout, max_body).await;
+    let mut attributes = vec![
+        ("http.request.method", otlp::Value::Text(method.to_string())),
+        ("server.address", otlp::Value::Text(host)),
+        ("hookgate.target", otlp::Value::Text(span.target.clone())),
+        ("hookgate.delivery_id", otlp::Value::Text(span.delivery_id)),
+        ("hookgate.attempt", otlp::Value::Int(span.attempt.into())),
+    ];
+    let error = match &result {
+        Ok(response) => {
+            let status = response.status();
+            attributes.push((
+                "http.response.status_code",
+                otlp::Value::Int(status.as_u16().into()),
+            ));
+            (status.is_client_error() || status.is_server_error()).then(|| status.to_string())
+        }
+        Err(error) => Some(error.to_string()),
+    };
+    otlp::export(otlp::Span {
+        kind: otlp::Kind::Client,
+        name: format!("{method} {}", span.target),
+        context: span.context,
+        parent: Some(span.parent),
+        start,
+        end: SystemTime::now(),
+        attributes,
+        error,
+    });
+    result
+}
+
+/// One request and its whole response, within `timeout`.
+async fn exchange(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
     timeout: Duration,

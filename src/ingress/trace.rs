@@ -1,12 +1,18 @@
 //! Trace: one span per request carrying its id, method, path and (once matched) route,
 //! and one log line when it completes with status and latency; the request counted
 //! and timed by route and status (`hookgate_requests_total`,
-//! `hookgate_request_duration_seconds`).
+//! `hookgate_request_duration_seconds`), and exported as a server span when OTLP
+//! export is on.
+//!
+//! hookgate takes part in the request's W3C trace: its handling is a span of its own,
+//! child of the sender's `traceparent` (or the root of a new trace), and that span's
+//! id is the request's `traceparent` from here on, so each attempt at a target is its
+//! child.
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
@@ -15,6 +21,7 @@ use tracing::Instrument;
 
 use super::request_id;
 use crate::model::trace::{TraceParent, TRACEPARENT};
+use crate::otlp;
 
 /// The name of the route a request matched, set by the route stage (a request
 /// extension), read here when the answer is ready.
@@ -56,10 +63,17 @@ where
         let matched = MatchedRoute::default();
         request.extensions_mut().insert(matched.clone());
         // The provider's trace, or a new one: every stage (and every delivery) sees
-        // a valid `traceparent` from here on.
-        let trace = TraceParent::of(request.headers());
+        // a valid `traceparent`, naming hookgate's span, from here on.
+        let inbound = request
+            .headers()
+            .get(&TRACEPARENT)
+            .and_then(|value| value.to_str().ok())
+            .and_then(TraceParent::parse);
+        let trace = inbound.map_or_else(|| TraceParent::root(otlp::sample_root()), TraceParent::child);
         request.headers_mut().insert(TRACEPARENT.clone(), trace.header());
-        let request_id = request_id(request.headers()).unwrap_or("");
+        let method = request.method().clone();
+        let began = SystemTime::now();
+        let request_id = request_id(request.headers()).unwrap_or("").to_owned();
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
@@ -87,6 +101,34 @@ where
                         "status" => response.status().as_str().to_owned()
                     )
                     .increment(1);
+                    if trace.sampled() && otlp::enabled() {
+                        let status = response.status();
+                        let mut attributes = vec![
+                            ("http.request.method", otlp::Value::Text(method.to_string())),
+                            (
+                                "http.response.status_code",
+                                otlp::Value::Int(status.as_u16().into()),
+                            ),
+                            ("hookgate.request_id", otlp::Value::Text(request_id.clone())),
+                        ];
+                        let name = match matched.0.get() {
+                            Some(name) => {
+                                attributes.push(("hookgate.route", otlp::Value::Text(name.clone())));
+                                format!("{method} {name}")
+                            }
+                            None => method.to_string(),
+                        };
+                        otlp::export(otlp::Span {
+                            kind: otlp::Kind::Server,
+                            name,
+                            context: trace,
+                            parent: inbound.map(|parent| parent.span_id),
+                            start: began,
+                            end: SystemTime::now(),
+                            attributes,
+                            error: status.is_server_error().then(|| status.to_string()),
+                        });
+                    }
                     metrics::histogram!("hookgate_request_duration_seconds", "route" => route)
                         .record(elapsed);
                 }

@@ -29,5 +29,5 @@ pub use policy::{BreakerPolicy, RetryPolicy};
 pub use request::{PathParams, PeerAddr};
 pub use route::{ContentType, Mode, QueueAfter, Route};
 pub use secret::{resolve as resolve_secret, Secret};
-pub use settings::{AdminSettings, Limits, Settings, StoreKind, StoreSettings, TlsSettings};
+pub use settings::{AdminSettings, Limits, OtlpSettings, Settings, StoreKind, StoreSettings, TlsSettings};
 pub use target::{Marks, Target, TargetRecord};

@@ -110,6 +110,36 @@ impl PartialEq for TlsSettings {
 
 impl Eq for TlsSettings {}
 
+/// Where and how spans are exported (OTLP/HTTP).
+#[derive(Debug, Clone)]
+pub struct OtlpSettings {
+    /// The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`.
+    pub endpoint: http::Uri,
+    /// Headers sent with every export (a vendor's API key, say).
+    pub headers: Vec<(http::HeaderName, crate::model::Secret)>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of the traces hookgate starts that are sampled (0 to 1); a sender's
+    /// `traceparent` decides for its own.
+    pub sample_ratio: f64,
+}
+
+impl PartialEq for OtlpSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.endpoint == other.endpoint
+            && self.service_name == other.service_name
+            && self.sample_ratio.to_bits() == other.sample_ratio.to_bits()
+            && self.headers.len() == other.headers.len()
+            && self
+                .headers
+                .iter()
+                .zip(&other.headers)
+                .all(|((a, x), (b, y))| a == b && x.ct_eq(y.expose()))
+    }
+}
+
+impl Eq for OtlpSettings {}
+
 /// Everything of a config but its routes and targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -125,12 +155,14 @@ pub struct Settings {
     pub limits: Limits,
     /// Time in-flight work gets to finish on SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// OTLP trace export, if configured.
+    pub otlp: Option<OtlpSettings>,
 }
 
 impl Settings {
     /// The keys that differ between `self` (running) and `next` and cannot change
     /// without a restart: the listeners and the connections they accept, the store,
-    /// and the shutdown grace period.
+    /// the shutdown grace period and trace export.
     pub fn restart_only_changes(&self, next: &Settings) -> Vec<&'static str> {
         let mut changed = Vec::new();
         if self.listen != next.listen {
@@ -151,6 +183,9 @@ impl Settings {
         }
         if self.shutdown_grace != next.shutdown_grace {
             changed.push("shutdown_grace");
+        }
+        if self.otlp != next.otlp {
+            changed.push("otlp");
         }
         changed
     }

@@ -59,14 +59,25 @@ impl TraceParent {
             .get(&TRACEPARENT)
             .and_then(|value| value.to_str().ok())
             .and_then(TraceParent::parse)
-            .unwrap_or_else(|| TraceParent {
-                trace_id: random(),
-                span_id: random(),
-                flags: 0,
-            })
+            .unwrap_or_else(|| TraceParent::root(false))
     }
 
-    /// The same trace, from a new span (one per request hookgate sends).
+    /// A new trace, sampled or not, for a request that came without one.
+    pub fn root(sampled: bool) -> TraceParent {
+        TraceParent {
+            trace_id: random(),
+            span_id: random(),
+            flags: u8::from(sampled),
+        }
+    }
+
+    /// Whether the trace is sampled (the `sampled` flag).
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
+    /// The same trace, from a new span (hookgate's handling of a request, and each
+    /// request it sends).
     pub fn child(self) -> TraceParent {
         TraceParent {
             span_id: random(),

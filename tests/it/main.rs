@@ -27,6 +27,7 @@ mod ingress;
 mod ingress_tls;
 mod logs;
 mod metrics;
+mod otlp;
 mod providers;
 mod queue;
 mod reload;
