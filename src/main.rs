@@ -107,6 +107,10 @@ enum Command {
         /// Admin listener address, instead of the config's `admin.listen`.
         #[arg(long)]
         admin: Option<SocketAddr>,
+        /// Admin API token with the `admin` role (default: the config's first such
+        /// token, which this host can read).
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Ask a running hookgate whether it is alive (`/healthz`) or ready (`/readyz`):
     /// exit 0 if so, 1 if not. For container health checks (no curl needed).
@@ -303,13 +307,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(dead_letters(&config, action))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reload { config, admin } => {
+        Command::Reload { config, admin, token } => {
             let admin = match admin {
                 Some(admin) => admin,
                 None => admin_of(&config)?,
             };
+            let token = match token {
+                Some(token) => Some(token),
+                None => hookgate::config::admin_token(&config).map_err(anyhow::Error::msg)?,
+            };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(request_reload(admin))
+            runtime.block_on(request_reload(admin, token))
         }
         Command::Health { config, admin, ready } => {
             let mut admin = match admin {
@@ -519,10 +527,14 @@ async fn health(admin: SocketAddr, path: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn request_reload(admin: SocketAddr) -> anyhow::Result<ExitCode> {
+async fn request_reload(admin: SocketAddr, token: Option<String>) -> anyhow::Result<ExitCode> {
     use http_body_util::BodyExt;
     let client = hookgate::delivery::build_client();
-    let request = http::Request::post(format!("http://{admin}/reload"))
+    let mut request = http::Request::post(format!("http://{admin}/reload"));
+    if let Some(token) = token {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .context("building the request")?;
     let response = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))

@@ -147,6 +147,12 @@ pub const METRICS: &[Metric] = &[
         "Connections closed on arrival: past `max_connections`, or out of file descriptors.",
     ),
     (
+        "hookgate_admin_operations_total",
+        Kind::Counter,
+        &["operation", "token"],
+        "Changes made through the admin API, by operation and by the name of the token that made them.",
+    ),
+    (
         "hookgate_tls_handshake_errors_total",
         Kind::Counter,
         &["listener"],
@@ -193,6 +199,14 @@ pub fn route_zeroes(route: &crate::model::Route, checked: bool) {
             metrics::counter!("hookgate_auth_rejections_total", "route" => name(), "reason" => reason.as_str())
                 .increment(0);
         }
+    }
+}
+
+/// Sets the admin API's counters of `token` to zero where absent.
+pub fn admin_zeroes(token: &str) {
+    for operation in crate::admin::api::MUTATIONS {
+        metrics::counter!("hookgate_admin_operations_total", "operation" => *operation, "token" => token.to_owned())
+            .increment(0);
     }
 }
 

@@ -155,7 +155,13 @@ impl Server {
                 .keep_definitions(KEEP_DEFINITIONS, stop_admin.clone()),
         );
         let admin = self.admin.map(|listener| {
-            let service = crate::admin::service(self.health.clone(), self.reloader.clone());
+            let service = crate::admin::service(crate::admin::Parts {
+                health: self.health.clone(),
+                reloader: self.reloader.clone(),
+                registry: self.registry.clone(),
+                store: self.store.clone(),
+                dispatcher: self.dispatcher.clone(),
+            });
             let stop = stop_admin.clone();
             // Operators' connections (a scrape, a reload) are short: their drain does
             // not need the whole grace period, which the data path has just used.

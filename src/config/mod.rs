@@ -115,6 +115,49 @@ pub fn admin_listen(path: &Path) -> Result<Option<std::net::SocketAddr>, String>
     })
 }
 
+/// The first admin API token with the `admin` role in the config file at `path`, read
+/// leniently as [`admin_listen`] is (`${VAR}` from the environment, `file:` read),
+/// for `hookgate reload` on the server's own host; `None` when there is none.
+pub fn admin_token(path: &Path) -> Result<Option<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let value: Value =
+        serde_yaml::from_str(&text).map_err(|error| format!("{}: invalid YAML: {error}", path.display()))?;
+    let tokens = value
+        .get("admin")
+        .and_then(|admin| admin.get("tokens"))
+        .and_then(Value::as_sequence)
+        .cloned()
+        .unwrap_or_default();
+    let admin = tokens.into_iter().find(|token| {
+        token
+            .get("roles")
+            .and_then(Value::as_sequence)
+            .is_some_and(|roles| roles.iter().any(|role| role.as_str() == Some("admin")))
+    });
+    let Some(mut token) = admin.and_then(|admin| admin.get("token").cloned()) else {
+        return Ok(None);
+    };
+    let positions = Positions::default();
+    let mut errors = Collector::new(&positions);
+    interpolate::interpolate(
+        &mut token,
+        "admin.tokens.token",
+        &|name| std::env::var(name).ok(),
+        &mut errors,
+    );
+    errors
+        .finish(&path.display().to_string())
+        .map_err(|errors| errors.to_string())?;
+    if let Some(base) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        files::anchor(&mut token, base);
+    }
+    let written = token.as_str().unwrap_or_default();
+    let secret = crate::model::resolve_secret(written)
+        .map_err(|error| format!("{}: admin token: {error}", path.display()))?;
+    Ok(Some(secret.expose_str().to_owned()))
+}
+
 /// The config file a server starts and reloads from: read and validated again,
 /// exactly as `hookgate check` does, at every reload. Unless told otherwise, a
 /// config whose secrets take the `${VAR:-default}` defaults written in it is
@@ -272,9 +315,33 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     let tls = section::<Option<tls::TlsConfig>>(top.remove("tls"), "tls", &mut errors)
         .flatten()
         .and_then(|tls| tls.validate("tls", base, &mut errors));
+    let mut token_paths = Vec::new();
     let admin = section::<Option<AdminConfig>>(top.remove("admin"), "admin", &mut errors)
         .flatten()
-        .map(|admin| server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors));
+        .map(|admin| {
+            let listen = server::listen(admin.listen, DEFAULT_ADMIN_LISTEN, "admin.listen", &mut errors);
+            let mut tokens: Vec<crate::model::AdminToken> = Vec::new();
+            for (index, token) in admin.tokens.into_iter().enumerate() {
+                let path = join_index("admin.tokens", index);
+                let Some(token) = token.validate(&path, &mut errors) else {
+                    continue;
+                };
+                if tokens.iter().any(|other| other.name == token.name) {
+                    errors.at(
+                        &format!("{path}.name"),
+                        format!("duplicate token name `{}`", token.name),
+                    );
+                } else if tokens.iter().any(|other| other.hash == token.hash) {
+                    errors.at(
+                        &format!("{path}.token"),
+                        "the same token as another one; give each holder its own",
+                    );
+                }
+                tokens.push(token);
+                token_paths.push(path);
+            }
+            AdminSettings { listen, tokens }
+        });
     let store = section::<Option<store::StoreConfig>>(top.remove("store"), "store", &mut errors)
         .flatten()
         .unwrap_or_default()
@@ -297,10 +364,20 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         .collect();
     let routes = validate_routes(top.remove("routes"), &by_name, &broken, &limits, &mut errors);
 
+    for (token, path) in admin.iter().flat_map(|admin| &admin.tokens).zip(&token_paths) {
+        for (index, name) in token.routes.iter().enumerate() {
+            if !routes.iter().any(|(_, route)| route.route.name == *name) {
+                errors.at(
+                    &join_index(&format!("{path}.routes"), index),
+                    format!("unknown route `{name}`"),
+                );
+            }
+        }
+    }
     let settings = Settings {
         listen,
         tls,
-        admin: admin.map(|listen| AdminSettings { listen }),
+        admin,
         store,
         limits,
         shutdown_grace,

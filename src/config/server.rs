@@ -159,6 +159,70 @@ pub struct AdminConfig {
     /// Address of the admin listener (`/metrics`, `/healthz`); keep it on loopback or
     /// a private network. Omit the whole `admin` section to run without it.
     pub listen: Option<String>,
+    /// Bearer tokens of the admin API (`/api/v1`, `POST /reload`), each with its
+    /// roles. None: the API refuses every call (`/metrics`, `/healthz` and `/readyz`
+    /// need no token).
+    #[serde(default)]
+    pub tokens: Vec<AdminTokenConfig>,
+}
+
+/// One admin API token as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who holds it, e.g. `ci` or `oncall`: named in the log line and metrics of
+    /// every change it makes.
+    pub name: String,
+    /// The token (`${ENV}` or `file:`), at least 32 characters, e.g. from `openssl
+    /// rand -hex 32`. Only its SHA-256 is kept.
+    pub token: String,
+    /// `viewer` (read all but bodies), `operator` (also bodies, retry, replay,
+    /// discard, pause), `subscriptions` (manage subscriptions), `admin` (all, and
+    /// reload).
+    pub roles: Vec<crate::model::Role>,
+    /// For `subscriptions`: only these routes' subscriptions (default: all routes).
+    #[serde(default)]
+    pub routes: Vec<String>,
+}
+
+/// The shortest token accepted.
+const MIN_TOKEN: usize = 32;
+
+impl AdminTokenConfig {
+    /// Builds the token at `path` (`admin.tokens[i]`); `None` when it is broken.
+    pub(crate) fn validate(self, path: &str, errors: &mut Collector<'_>) -> Option<crate::model::AdminToken> {
+        let before = errors.len();
+        super::check_name("token", &self.name, &format!("{path}.name"), errors);
+        let at = format!("{path}.token");
+        errors.secret(&at);
+        let secret = crate::model::resolve_secret(&self.token)
+            .map_err(|message| errors.at(&at, message))
+            .ok();
+        if let Some(secret) = &secret {
+            if secret.expose().len() < MIN_TOKEN {
+                errors.at(
+                    &at,
+                    format!(
+                        "expected a token of at least {MIN_TOKEN} characters (e.g. `openssl rand -hex 32`), found {}",
+                        secret.expose().len()
+                    ),
+                );
+            }
+        }
+        if self.roles.is_empty() {
+            errors.at(
+                &format!("{path}.roles"),
+                "expected at least one role: viewer, operator, subscriptions or admin",
+            );
+        }
+        let secret = secret.filter(|_| errors.len() == before)?;
+        Some(crate::model::AdminToken::new(
+            self.name,
+            secret.expose(),
+            self.roles,
+            self.routes,
+        ))
+    }
 }
 
 /// Default admin listen address.

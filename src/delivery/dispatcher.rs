@@ -140,8 +140,23 @@ struct Worker {
     named_by: Mutex<Vec<Weak<Snapshot>>>,
     /// When a drained retired worker may next look for dead letters.
     next_dead_check: Mutex<Option<Instant>>,
+    /// The last failed attempt: when (unix ms) and why.
+    last_error: Mutex<Option<(u64, String)>>,
     /// Outcomes waiting to be recorded in the store.
     finished: Mutex<Finished>,
+}
+
+/// How a target's worker is doing (see [`Dispatcher::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStatus {
+    /// `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    /// Attempts in flight.
+    pub in_flight: usize,
+    /// The last failed attempt: when (unix ms) and why.
+    pub last_error: Option<(u64, String)>,
+    /// Whether the target is out of the config (delivering what it still has).
+    pub retired: bool,
 }
 
 /// Completions not yet recorded, and whether an attempt is recording them now.
@@ -266,6 +281,7 @@ impl Dispatcher {
             retired: retired.into(),
             named_by: Mutex::default(),
             next_dead_check: Mutex::default(),
+            last_error: Mutex::default(),
             finished: Mutex::default(),
         });
         if let Some(handle) = shared.runtime.handle() {
@@ -281,6 +297,29 @@ impl Dispatcher {
         if let Some(worker) = self.shared.workers.load().get(target) {
             worker.wake.notify_one();
         }
+    }
+
+    /// How the worker of `target` is doing, if it has one.
+    pub fn status(&self, target: &str) -> Option<WorkerStatus> {
+        let worker = self.shared.workers.load().get(target)?.clone();
+        let breaker = match worker.breaker.state() {
+            crate::delivery::breaker::State::Closed => "closed",
+            crate::delivery::breaker::State::Open(_) => "open",
+            crate::delivery::breaker::State::HalfOpen(_) => "half_open",
+        };
+        let definition = worker.target.load();
+        let free = worker.permits.load().available_permits();
+        let last_error = worker
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Some(WorkerStatus {
+            breaker,
+            in_flight: definition.max_concurrency.saturating_sub(free),
+            last_error,
+            retired: worker.retired.load(Ordering::SeqCst),
+        })
     }
 
     /// Targets whose workers run for deliveries of a target the config no longer
@@ -635,6 +674,14 @@ impl Worker {
         metrics::counter!("hookgate_attempts_total", "target" => self.name.clone(), "outcome" => counted)
             .increment(1);
         let status = record.status;
+        if !outcome.is_success() {
+            let why = match (&record.error, status) {
+                (Some(error), _) => error.clone(),
+                (None, Some(status)) => format!("status {status}"),
+                (None, None) => "no answer".to_owned(),
+            };
+            *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some((now_ms(), why));
+        }
         let completion = match decision {
             Decision::Done => {
                 tracing::info!(attempts, status, latency_ms = record.latency_ms, "delivered");

@@ -12,7 +12,7 @@ pub mod retry;
 mod send;
 
 pub use client::{build_client, HttpClient};
-pub use dispatcher::Dispatcher;
+pub use dispatcher::{Dispatcher, WorkerStatus};
 pub use request::{
     delivery, event_headers, finish, is_never_forwarded, relay_headers, Inbound, Message, ATTEMPT,
     DELIVERY_ID,

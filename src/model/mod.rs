@@ -7,6 +7,7 @@
 //! every other module may import it. The YAML front end (`config`) builds these
 //! types; nothing here knows about files.
 
+mod admin;
 mod dedupe;
 mod delivery;
 mod event;
@@ -22,6 +23,7 @@ mod target;
 pub mod template;
 pub mod trace;
 
+pub use admin::{AdminToken, Role};
 pub use dedupe::{Dedupe, DedupeSource};
 pub use delivery::{now_ms, Attempt, Delivery, EXCERPT_LIMIT};
 pub use event::{Destination, Event, Rewrite};

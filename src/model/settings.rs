@@ -71,6 +71,8 @@ pub struct StoreSettings {
 pub struct AdminSettings {
     /// Where it binds.
     pub listen: SocketAddr,
+    /// Who may use its API (`/api/v1`, `POST /reload`); none: nobody.
+    pub tokens: Vec<crate::model::AdminToken>,
 }
 
 /// TLS on the ingress listener: the files it was read from and what they built.
@@ -168,7 +170,8 @@ impl Settings {
         if self.listen != next.listen {
             changed.push("listen");
         }
-        if self.admin != next.admin {
+        // Tokens change at a reload (a rotation needs none); the listener does not.
+        if self.admin.as_ref().map(|admin| admin.listen) != next.admin.as_ref().map(|admin| admin.listen) {
             changed.push("admin.listen");
         }
         // The admission deadline is read per request; the rest needs a new store.

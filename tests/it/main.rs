@@ -6,6 +6,7 @@
 
 mod support;
 
+mod admin_api;
 mod auth;
 mod cli;
 

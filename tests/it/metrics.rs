@@ -34,7 +34,8 @@ fn exported(page: &str) -> BTreeMap<String, String> {
 async fn the_reference_matches_what_metrics_exports_from_the_start() {
     let target = Downstream::start().await;
     let hookgate = Hookgate::start(&format!(
-        "admin: {{ listen: 127.0.0.1:0 }}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t], auth: [{{ header: {{ name: k, secrets: [s] }} }}] }}\n",
+        "{}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t], auth: [{{ header: {{ name: k, secrets: [s] }} }}] }}\n",
+        crate::support::ADMIN,
         target.url("/t")
     ))
     .await;

@@ -22,7 +22,14 @@ async fn within(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 async fn reload(hookgate: &Hookgate) -> Reply {
-    send(Method::POST, &hookgate.admin_url("/reload"), &[], "").await
+    let bearer = format!("Bearer {}", crate::support::ADMIN_TOKEN);
+    send(
+        Method::POST,
+        &hookgate.admin_url("/reload"),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await
 }
 
 async fn post(hookgate: &Hookgate, path: &str, id: &str) -> Reply {
@@ -38,7 +45,8 @@ async fn post(hookgate: &Hookgate, path: &str, id: &str) -> Reply {
 /// The header of a config: fixed listeners and data directory, as a reload needs.
 fn head(data: &Path) -> String {
     format!(
-        "listen: 127.0.0.1:0\nadmin: {{ listen: 127.0.0.1:0 }}\nstore: {{ embedded: {{ path: {:?} }} }}\n",
+        "listen: 127.0.0.1:0\n{}\nstore: {{ embedded: {{ path: {:?} }} }}\n",
+        crate::support::ADMIN,
         data.display()
     )
 }
@@ -432,9 +440,12 @@ fn hangup_reloads_and_does_not_end_the_process() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args([
             "reload",
+            "--config",
+            file.to_str().unwrap(),
             "--admin",
             &process.admin.expect("admin listener").to_string(),
         ])
+        .env_remove("HOOKGATE_ADMIN_TOKEN")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -200,7 +200,7 @@ async fn serve_refuses_secrets_that_take_a_written_default() {
     let yaml = |extra_route: &str| {
         format!(
             r#"listen: 127.0.0.1:0
-admin: {{ listen: 127.0.0.1:0 }}
+{}
 store: {{ embedded: {{ path: "{}" }} }}
 targets:
   t: {{ url: "http://127.0.0.1:9/" }}
@@ -208,6 +208,7 @@ routes:
   - {{ name: a, path: /a, targets: [t], auth: [{{ header: {{ name: api-key, secrets: ["${{HG_KEY:-written-default-key}}"] }} }}] }}
   - {{ name: b, path: /b, targets: [t], auth: [{{ basic: {{ users: [{{ username: ops, password: "${{HG_PASSWORD:-written-default-pw}}" }}] }} }}] }}
 {extra_route}"#,
+            crate::support::ADMIN,
             dir.path().join("data").display()
         )
     };
@@ -262,7 +263,8 @@ routes:
     )
     .unwrap();
     let admin = format!("http://{}/reload", running.admin.expect("an admin listener"));
-    let reply = send(Method::POST, &admin, &[], Vec::new()).await;
+    let bearer = format!("Bearer {}", crate::support::ADMIN_TOKEN);
+    let reply = send(Method::POST, &admin, &[("authorization", &bearer)], Vec::new()).await;
     let problem = reply.assert_problem(422, "config-invalid");
     assert!(problem.to_string().contains("HG_NEW"), "{problem}");
 }

@@ -64,6 +64,12 @@ pub async fn drained(store: &std::sync::Arc<dyn ::hookgate::store::Store>, targe
 }
 
 /// Current unix time in seconds.
+/// The admin API token test configs give the `admin` role.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef-0123";
+
+/// `admin:` with a free port and [`ADMIN_TOKEN`] as an admin token, flow style.
+pub const ADMIN: &str = "admin: { listen: 127.0.0.1:0, tokens: [{ name: test-admin, token: test-admin-token-0123456789abcdef-0123, roles: [admin] }] }";
+
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,0 +1,219 @@
+//! What the API shows of routes and targets: the config as loaded, with every secret
+//! left out (a target's header values, credentials and query values in its URL), and
+//! a target's live state.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::delivery::WorkerStatus;
+use crate::model::{Mode, Target};
+use crate::registry::LiveRoute;
+use crate::store::Backlog;
+
+/// One page of a list.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many items match, over all pages.
+    pub total: usize,
+    /// The page size asked for.
+    pub limit: usize,
+    /// How many matching items come before this page.
+    pub offset: usize,
+}
+
+/// A route as configured.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RouteView {
+    /// Unique name.
+    pub name: String,
+    /// Path pattern, e.g. `/hooks/obp/{token}`.
+    pub path: String,
+    /// Accepted methods.
+    pub methods: Vec<String>,
+    /// `queue` or `sync`.
+    pub mode: String,
+    /// Its targets, in order (the first is the primary in `sync` mode).
+    pub targets: Vec<String>,
+    /// Its checks' schemes, in order (their secrets are never shown).
+    pub auth: Vec<String>,
+    /// Whether repeats are recognised and dropped.
+    pub dedupe: bool,
+    /// Largest body accepted, in bytes.
+    pub max_body: usize,
+    /// Most events one request may hold.
+    pub max_events: usize,
+}
+
+impl RouteView {
+    /// The view of `live`.
+    pub fn of(live: &LiveRoute) -> Self {
+        let route = &live.route;
+        Self {
+            name: route.name.clone(),
+            path: route.path.clone(),
+            methods: route.methods.iter().map(ToString::to_string).collect(),
+            mode: match route.mode {
+                Mode::Queue => "queue",
+                Mode::Sync => "sync",
+            }
+            .to_owned(),
+            targets: route.targets.iter().map(|target| target.name.clone()).collect(),
+            auth: live
+                .verifiers
+                .iter()
+                .map(|check| check.scheme().to_owned())
+                .collect(),
+            dedupe: route.dedupe.is_some(),
+            max_body: route.max_body,
+            max_events: route.max_events,
+        }
+    }
+}
+
+/// A target as configured, with its live state.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TargetView {
+    /// The name routes refer to it by.
+    pub name: String,
+    /// Where deliveries go; credentials and query values are shown as `***`.
+    pub url: String,
+    /// Time allowed for one attempt, in milliseconds.
+    pub timeout_ms: u64,
+    /// Most attempts in flight at once.
+    pub max_concurrency: usize,
+    /// Most requests per second, if limited.
+    pub rate_limit_per_second: Option<u32>,
+    /// Names of the static headers it adds (their values are never shown).
+    pub headers: Vec<String>,
+    /// Whether deliveries are signed (Standard Webhooks).
+    pub signed: bool,
+    /// Attempts in total before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// How it is doing now.
+    pub state: TargetState,
+}
+
+/// A target's live state.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct TargetState {
+    /// `closed` (sending), `open` (waiting out failures) or `half_open` (probing);
+    /// `unknown` when this instance has no worker for it.
+    pub breaker: String,
+    /// Deliveries waiting or in flight.
+    pub pending: u64,
+    /// Seconds since the oldest pending delivery was admitted (0 when none).
+    pub oldest_pending_age_seconds: f64,
+    /// Dead letters waiting for a replay.
+    pub dead_letters: u64,
+    /// Attempts in flight from this instance.
+    pub in_flight: usize,
+    /// The last failed attempt from this instance.
+    pub last_error: Option<LastError>,
+    /// Whether the target is out of the config, still delivering what it has.
+    pub retired: bool,
+}
+
+/// When and why an attempt failed.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LastError {
+    /// When, RFC 3339.
+    pub at: String,
+    /// Why: the status, or the connection error.
+    pub error: String,
+}
+
+impl TargetView {
+    /// The view of `target`, with its worker's `status` and its `backlog` where known.
+    pub fn of(target: &Target, status: Option<WorkerStatus>, backlog: Option<Backlog>) -> Self {
+        let backlog = backlog.unwrap_or_default();
+        let age = backlog
+            .oldest_ms
+            .map_or(0, |oldest| crate::model::now_ms().saturating_sub(oldest));
+        let state = TargetState {
+            breaker: status
+                .as_ref()
+                .map_or("unknown", |status| status.breaker)
+                .to_owned(),
+            pending: backlog.pending,
+            oldest_pending_age_seconds: age as f64 / 1000.0,
+            dead_letters: backlog.dead,
+            in_flight: status.as_ref().map_or(0, |status| status.in_flight),
+            last_error: status
+                .as_ref()
+                .and_then(|status| status.last_error.clone())
+                .map(|(at, error)| LastError {
+                    at: rfc3339(at),
+                    error,
+                }),
+            retired: status.is_some_and(|status| status.retired),
+        };
+        Self {
+            name: target.name.clone(),
+            url: masked_url(&target.url),
+            timeout_ms: u64::try_from(target.timeout.as_millis()).unwrap_or(u64::MAX),
+            max_concurrency: target.max_concurrency,
+            rate_limit_per_second: target.rate_limit,
+            headers: target.headers.keys().map(ToString::to_string).collect(),
+            signed: target.signing_key.is_some(),
+            max_attempts: target.retry.max_attempts,
+            state,
+        }
+    }
+}
+
+/// `uri` with its password and query values shown as `***`: either may be a
+/// credential.
+pub fn masked_url(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map_or("", |authority| authority.as_str());
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let mut text = format!("{scheme}://{authority}{}", uri.path());
+    if let Some(query) = uri.query() {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        text.push('?');
+        text.push_str(&masked.join("&"));
+    }
+    text
+}
+
+/// Unix milliseconds as RFC 3339 (UTC).
+pub fn rfc3339(unix_ms: u64) -> String {
+    let nanos = i128::from(unix_ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_and_query_values_are_masked() {
+        let masked = |url: &str| masked_url(&url.parse().unwrap());
+        assert_eq!(
+            masked("https://user:pa55@hooks.example.com/in?token=abc&x=1"),
+            "https://user:***@hooks.example.com/in?token=***&x=***"
+        );
+        assert_eq!(
+            masked("http://127.0.0.1:9001/webhooks"),
+            "http://127.0.0.1:9001/webhooks"
+        );
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}
