@@ -1,5 +1,6 @@
-//! `hookgate dlq list|replay`: dead letters read and replayed straight from the
-//! configured store.
+//! Dead letters in bulk: listed for `hookgate dlq`, and replayed or discarded by
+//! filter, the same operations for the CLI (on the store directly) and the admin
+//! API (on the running server's).
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -72,27 +73,39 @@ pub fn render(dead: &[Delivery]) -> String {
     out
 }
 
-/// Replays every dead letter passing `filter`, reporting progress as
-/// `(done, total)`; returns how many were replayed.
-pub async fn replay(
+/// What to do with dead letters in bulk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bulk {
+    /// Back to their queues, attempts reset.
+    Replay,
+    /// Deleted for good.
+    Discard,
+}
+
+/// Replays or discards every dead letter passing `filter`, reporting progress as
+/// `(done, total)`; returns how many were done and the targets they belong to.
+pub async fn apply(
     store: &dyn Store,
     filter: &DeadLetterFilter,
+    bulk: Bulk,
     mut progress: impl FnMut(u64, u64),
-) -> Result<u64, StoreError> {
-    let ids: Vec<String> = store
-        .dead_letters(filter, usize::MAX)
-        .await?
-        .into_iter()
-        .map(|delivery| delivery.id)
-        .collect();
+) -> Result<(u64, Vec<String>), StoreError> {
+    let dead = store.dead_letters(filter, usize::MAX).await?;
+    let mut targets: Vec<String> = dead.iter().map(|delivery| delivery.target.clone()).collect();
+    targets.sort();
+    targets.dedup();
+    let ids: Vec<String> = dead.into_iter().map(|delivery| delivery.id).collect();
     let total = ids.len() as u64;
     let mut done = 0;
     progress(0, total);
     for chunk in ids.chunks(BATCH) {
-        done += store.replay(chunk).await? as u64;
+        done += match bulk {
+            Bulk::Replay => store.replay(chunk).await?,
+            Bulk::Discard => store.discard(chunk).await?,
+        } as u64;
         progress(done, total);
     }
-    Ok(done)
+    Ok((done, targets))
 }
 
 #[cfg(test)]

@@ -179,6 +179,9 @@ struct DlqFilter {
     /// Dead-lettered before: RFC 3339 time or a duration ago.
     #[arg(long, value_parser = hookgate::dlq::parse_time)]
     until: Option<u64>,
+    /// Only those whose reason contains this text (any case).
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 impl DlqFilter {
@@ -189,6 +192,7 @@ impl DlqFilter {
             target: self.target,
             since_ms: self.since,
             until_ms: self.until,
+            reason: self.reason,
         }
     }
 }
@@ -475,10 +479,15 @@ async fn dead_letters(config: &Snapshot, action: DlqAction) -> anyhow::Result<()
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let replayed = hookgate::dlq::replay(store.as_ref(), &filter, |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })
+            let (replayed, _) = hookgate::dlq::apply(
+                store.as_ref(),
+                &filter,
+                hookgate::dlq::Bulk::Replay,
+                |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                },
+            )
             .await?;
             bar.finish_and_clear();
             writeln!(

@@ -296,6 +296,41 @@ pub async fn dead_letters_are_kept_listed_and_replayed(store: Arc<dyn Store>) {
             .len(),
         1
     );
+
+    // By reason, any case.
+    let by_reason = DeadLetterFilter {
+        reason: Some("NOT RETRIED".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.dead_letters(&by_reason, 100).await.unwrap().len(), 1);
+    let other_reason = DeadLetterFilter {
+        reason: Some("timeout".into()),
+        ..Default::default()
+    };
+    assert!(store.dead_letters(&other_reason, 100).await.unwrap().is_empty());
+
+    // Discarded for good, once, and no longer counted.
+    let target_u = all.iter().find(|d| d.target == "u").unwrap().id.clone();
+    assert_eq!(store.backlog("u").await.unwrap().dead, 1);
+    assert_eq!(
+        store
+            .discard(&[target_u.clone(), "no-such-id".into()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.discard(std::slice::from_ref(&target_u)).await.unwrap(), 0);
+    assert_eq!(store.backlog("u").await.unwrap().dead, 0);
+    assert!(store
+        .dead_letters(&DeadLetterFilter::default(), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.replay(std::slice::from_ref(&target_u)).await.unwrap(),
+        0,
+        "nothing to replay"
+    );
 }
 
 /// The backlog counts what waits for a target, dates its oldest pending delivery by

@@ -138,6 +138,8 @@ pub struct DeadLetterFilter {
     pub since_ms: Option<u64>,
     /// Dead-lettered before, unix milliseconds.
     pub until_ms: Option<u64>,
+    /// Only those whose reason contains this text (any case).
+    pub reason: Option<String>,
 }
 
 impl DeadLetterFilter {
@@ -151,6 +153,12 @@ impl DeadLetterFilter {
                 .is_none_or(|target| *target == delivery.target)
             && self.since_ms.is_none_or(|since| dead_at_ms >= since)
             && self.until_ms.is_none_or(|until| dead_at_ms < until)
+            && self.reason.as_ref().is_none_or(|wanted| {
+                delivery
+                    .dead_reason
+                    .as_ref()
+                    .is_some_and(|reason| reason.to_lowercase().contains(&wanted.to_lowercase()))
+            })
     }
 }
 
@@ -199,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
     /// Moves dead letters with these ids back to their queues, due now, attempts
     /// reset; returns how many were found and moved.
     async fn replay(&self, ids: &[String]) -> Result<usize, StoreError>;
+
+    /// Deletes dead letters with these ids for good; returns how many were found.
+    async fn discard(&self, ids: &[String]) -> Result<usize, StoreError>;
 
     /// What waits for `target`: deliveries pending, the oldest's admission time,
     /// dead letters.

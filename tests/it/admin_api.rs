@@ -224,26 +224,32 @@ async fn the_openapi_document_lists_every_endpoint_and_answers_fit_it() {
             "{} {}",
             endpoint.method, endpoint.path
         );
-        if endpoint.method != Method::GET || endpoint.path.ends_with("openapi.json") {
+        // Dead letters' answers are checked where there are some (admin_dead_letters).
+        if endpoint.method != Method::GET
+            || endpoint.path.ends_with("openapi.json")
+            || endpoint.path.contains("{id}")
+        {
             continue;
         }
-        // The answer fits the schema the document gives for it.
-        let mut schema = operation["responses"]["200"]["content"]["application/json"]["schema"].clone();
-        schema["components"] = document["components"].clone();
-        schema["$schema"] = Value::from("https://json-schema.org/draft/2020-12/schema");
-        let validator =
-            jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{}: {e}", endpoint.path));
-        assert!(
-            !validator.is_valid(&serde_json::json!({ "items": "not a list" })),
-            "{}: the schema checks nothing",
-            endpoint.path
-        );
         let reply = call(&hookgate, Method::GET, &concrete(endpoint.path), Some(VIEWER)).await;
         assert_eq!(reply.status, 200, "{}", endpoint.path);
-        let answer = reply.json();
-        let errors: Vec<String> = validator.iter_errors(&answer).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{}: {errors:?}\n{answer}", endpoint.path);
+        assert_fits(&document, &endpoint.method, endpoint.path, &reply.json());
     }
+}
+
+/// Asserts `answer` fits what `document` says `method path` answers.
+pub fn assert_fits(document: &Value, method: &Method, path: &str, answer: &Value) {
+    let operation = &document["paths"][path][method.as_str().to_ascii_lowercase()];
+    let mut schema = operation["responses"]["200"]["content"]["application/json"]["schema"].clone();
+    schema["components"] = document["components"].clone();
+    schema["$schema"] = Value::from("https://json-schema.org/draft/2020-12/schema");
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(
+        !validator.is_valid(&serde_json::json!({ "items": "not a list" })),
+        "{path}: the schema checks nothing"
+    );
+    let errors: Vec<String> = validator.iter_errors(answer).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{path}: {errors:?}\n{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

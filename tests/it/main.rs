@@ -7,6 +7,7 @@
 mod support;
 
 mod admin_api;
+mod admin_dead_letters;
 mod auth;
 mod cli;
 

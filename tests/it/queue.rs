@@ -197,9 +197,14 @@ async fn exhausted_attempts_are_dead_lettered_and_replay_delivers() {
     assert_eq!(a.received().len(), 3);
 
     a.set(|b| b.status = StatusCode::OK);
-    let replayed = hookgate::dlq::replay(store.as_ref(), &DeadLetterFilter::default(), |_, _| {})
-        .await
-        .unwrap();
+    let (replayed, _) = hookgate::dlq::apply(
+        store.as_ref(),
+        &DeadLetterFilter::default(),
+        hookgate::dlq::Bulk::Replay,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(replayed, 1);
     let received = a.wait_for(4).await;
     assert_eq!(received[3].body, EVENT);

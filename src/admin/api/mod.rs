@@ -13,15 +13,18 @@ use http_body_util::Full;
 use schemars::{Schema, SchemaGenerator};
 use serde::Serialize;
 
-use self::views::{Page, RouteView, TargetView};
+use self::views::{Count, DeadLetterView, Page, RouteView, TargetView};
 use super::auth::authorize;
 use super::Parts;
+use crate::dlq::Bulk;
 use crate::model::{AdminToken, Role};
 use crate::problem::Problem;
+use crate::registry::Snapshot;
+use crate::store::DeadLetterFilter;
 
 /// The operations that change something, as counted in
 /// `hookgate_admin_operations_total` and logged with the token's name.
-pub const MUTATIONS: &[&str] = &["reload"];
+pub const MUTATIONS: &[&str] = &["reload", "replay", "discard"];
 
 /// What every endpoint may be asked for at most per page.
 pub const MAX_LIMIT: usize = 1000;
@@ -43,10 +46,22 @@ pub enum Operation {
     GetTarget,
     /// Read the config file again.
     Reload,
+    /// Dead letters, paged.
+    ListDeadLetters,
+    /// One dead letter.
+    GetDeadLetter,
+    /// One dead letter back to its queue.
+    ReplayDeadLetter,
+    /// Dead letters passing a filter back to their queues.
+    ReplayDeadLetters,
+    /// One dead letter deleted.
+    DiscardDeadLetter,
+    /// Dead letters passing a filter deleted.
+    DiscardDeadLetters,
 }
 
 /// A query parameter an endpoint takes.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Param {
     /// Its name.
     pub name: &'static str,
@@ -75,6 +90,61 @@ pub struct Endpoint {
     pub response: fn(&mut SchemaGenerator) -> Schema,
 }
 
+const DEAD_LETTER_FILTER: [Param; 5] = [
+    Param {
+        name: "route",
+        description: "Only this route's.",
+    },
+    Param {
+        name: "target",
+        description: "Only this target's.",
+    },
+    Param {
+        name: "since",
+        description: "Dead-lettered at or after: RFC 3339, or a duration ago (`2h`).",
+    },
+    Param {
+        name: "until",
+        description: "Dead-lettered before: RFC 3339, or a duration ago.",
+    },
+    Param {
+        name: "reason",
+        description: "Only those whose reason contains this text (any case).",
+    },
+];
+
+const DEAD_LETTER_LIST: &[Param] = &[
+    DEAD_LETTER_FILTER[0],
+    DEAD_LETTER_FILTER[1],
+    DEAD_LETTER_FILTER[2],
+    DEAD_LETTER_FILTER[3],
+    DEAD_LETTER_FILTER[4],
+    Param {
+        name: "limit",
+        description: "Items per page, 1 to 1000 (default 100).",
+    },
+    Param {
+        name: "offset",
+        description: "Items to skip (default 0, at most 100000).",
+    },
+    Param {
+        name: "sort",
+        description: "`dead_at` (default: oldest first) or `-dead_at`.",
+    },
+];
+
+const DEAD_LETTER_BULK: &[Param] = &[
+    DEAD_LETTER_FILTER[0],
+    DEAD_LETTER_FILTER[1],
+    DEAD_LETTER_FILTER[2],
+    DEAD_LETTER_FILTER[3],
+    DEAD_LETTER_FILTER[4],
+    Param {
+        name: "all",
+        description: "`true` to act on every dead letter when no filter is given.",
+    },
+];
+
 const PAGING: &[Param] = &[
     Param {
         name: "limit",
@@ -91,7 +161,7 @@ const PAGING: &[Param] = &[
 ];
 
 /// Every endpoint of the API.
-pub static ENDPOINTS: [Endpoint; 7] = [
+pub static ENDPOINTS: [Endpoint; 13] = [
     Endpoint {
         method: Method::GET,
         path: "/api/v1/openapi.json",
@@ -162,6 +232,66 @@ pub static ENDPOINTS: [Endpoint; 7] = [
         query: &[],
         response: SchemaGenerator::subschema_for::<super::Reloaded>,
     },
+    Endpoint {
+        method: Method::GET,
+        path: "/api/v1/dead-letters",
+        role: Some(Role::Viewer),
+        operation: Operation::ListDeadLetters,
+        id: "listDeadLetters",
+        summary: "Dead letters passing the filter, paged; bodies and answer excerpts for the operator role only.",
+        query: DEAD_LETTER_LIST,
+        response: SchemaGenerator::subschema_for::<Page<DeadLetterView>>,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/api/v1/dead-letters/{id}",
+        role: Some(Role::Viewer),
+        operation: Operation::GetDeadLetter,
+        id: "getDeadLetter",
+        summary: "One dead letter.",
+        query: &[],
+        response: SchemaGenerator::subschema_for::<DeadLetterView>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/dead-letters/{id}/replay",
+        role: Some(Role::Operator),
+        operation: Operation::ReplayDeadLetter,
+        id: "replayDeadLetter",
+        summary: "Put one dead letter back in its queue, due now, attempts reset.",
+        query: &[],
+        response: SchemaGenerator::subschema_for::<Count>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/dead-letters/replay",
+        role: Some(Role::Operator),
+        operation: Operation::ReplayDeadLetters,
+        id: "replayDeadLetters",
+        summary: "Put every dead letter passing the filter back in its queue (`all=true` without a filter).",
+        query: DEAD_LETTER_BULK,
+        response: SchemaGenerator::subschema_for::<Count>,
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/dead-letters/{id}",
+        role: Some(Role::Operator),
+        operation: Operation::DiscardDeadLetter,
+        id: "discardDeadLetter",
+        summary: "Delete one dead letter for good.",
+        query: &[],
+        response: SchemaGenerator::subschema_for::<Count>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/dead-letters/discard",
+        role: Some(Role::Operator),
+        operation: Operation::DiscardDeadLetters,
+        id: "discardDeadLetters",
+        summary: "Delete every dead letter passing the filter for good (`all=true` without a filter).",
+        query: DEAD_LETTER_BULK,
+        response: SchemaGenerator::subschema_for::<Count>,
+    },
 ];
 
 /// The router over [`ENDPOINTS`]: path → the indexes of its endpoints.
@@ -231,8 +361,16 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
         None if tokens.is_empty() => return Err(Box::new(super::auth::disabled())),
         None => None,
     };
-    let query = Query::parse(request.uri().query(), endpoint.query)?;
+    let sort_key = if endpoint.operation == Operation::ListDeadLetters {
+        "dead_at"
+    } else {
+        "name"
+    };
+    let query = Query::parse(request.uri().query(), endpoint.query, sort_key)?;
     let name = matched.params.get("name").unwrap_or_default();
+    let id = matched.params.get("id").unwrap_or_default();
+    let caller_name = caller.map_or("", |token| token.name.as_str());
+    let bodies = caller.is_some_and(|token| token.allows(Role::Operator));
     match endpoint.operation {
         Operation::OpenApi => json(&openapi::document()),
         Operation::ListRoutes => {
@@ -259,13 +397,137 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
             json(&target_view(parts, target).await)
         }
         Operation::Reload => {
-            let caller = caller.map_or("", |token| token.name.as_str());
-            metrics::counter!("hookgate_admin_operations_total", "operation" => "reload", "token" => caller.to_owned())
-                .increment(1);
-            tracing::info!(token = caller, operation = "reload", "admin operation");
+            changed(caller_name, "reload", "");
             json(&super::reload(&parts.reloader).await?)
         }
+        Operation::ListDeadLetters => {
+            let filter = query.dead_letters()?;
+            json(&dead_letter_page(parts, &snapshot, &query, &filter, bodies).await?)
+        }
+        Operation::GetDeadLetter => {
+            let delivery = dead_letter(parts, id).await?;
+            json(&DeadLetterView::of(
+                &delivery,
+                bodies,
+                redact(&snapshot, &delivery.route),
+            ))
+        }
+        Operation::ReplayDeadLetter | Operation::DiscardDeadLetter => {
+            let delivery = dead_letter(parts, id).await?;
+            let ids = [delivery.id.clone()];
+            let (operation, count) = if endpoint.operation == Operation::ReplayDeadLetter {
+                let count = parts.store.replay(&ids).await.map_err(store_problem)?;
+                parts.dispatcher.wake(&delivery.target);
+                ("replay", count)
+            } else {
+                ("discard", parts.store.discard(&ids).await.map_err(store_problem)?)
+            };
+            changed(caller_name, operation, id);
+            json(&Count { count: count as u64 })
+        }
+        Operation::ReplayDeadLetters | Operation::DiscardDeadLetters => {
+            let filter = query.dead_letters()?;
+            if filter == DeadLetterFilter::default() && !query.all()? {
+                return Err(bad_parameter(
+                    "all",
+                    "name what to act on (route, target, since, until, reason) or pass all=true".to_owned(),
+                ));
+            }
+            let (bulk, operation) = if endpoint.operation == Operation::ReplayDeadLetters {
+                (Bulk::Replay, "replay")
+            } else {
+                (Bulk::Discard, "discard")
+            };
+            let (count, targets) = crate::dlq::apply(parts.store.as_ref(), &filter, bulk, |_, _| {})
+                .await
+                .map_err(store_problem)?;
+            if bulk == Bulk::Replay {
+                for target in &targets {
+                    parts.dispatcher.wake(target);
+                }
+            }
+            changed(caller_name, operation, &format!("{count} by filter"));
+            json(&Count { count })
+        }
     }
+}
+
+/// Logs and counts a change made by token `token`.
+fn changed(token: &str, operation: &'static str, what: &str) {
+    metrics::counter!("hookgate_admin_operations_total", "operation" => operation, "token" => token.to_owned())
+        .increment(1);
+    tracing::info!(token, operation, what, "admin operation");
+}
+
+/// The dead letter `id`, or 404.
+async fn dead_letter(parts: &Parts, id: &str) -> Result<crate::model::Delivery, Box<Problem>> {
+    let filter = DeadLetterFilter {
+        ids: vec![id.to_owned()],
+        ..DeadLetterFilter::default()
+    };
+    let mut found = parts
+        .store
+        .dead_letters(&filter, 1)
+        .await
+        .map_err(store_problem)?;
+    found.pop().ok_or_else(|| Box::new(not_found("dead letter", id)))
+}
+
+/// A page of dead letters. Oldest first comes straight from the store; newest first
+/// reads up to the deepest page allowed and turns it around.
+async fn dead_letter_page(
+    parts: &Parts,
+    snapshot: &Snapshot,
+    query: &Query,
+    filter: &DeadLetterFilter,
+    bodies: bool,
+) -> Result<Page<DeadLetterView>, Box<Problem>> {
+    let wanted = if query.descending {
+        MAX_OFFSET + MAX_LIMIT + 1
+    } else {
+        query.offset + query.limit + 1
+    };
+    let mut found = parts
+        .store
+        .dead_letters(filter, wanted)
+        .await
+        .map_err(store_problem)?;
+    let total = (found.len() < wanted).then_some(found.len());
+    if query.descending {
+        found.reverse();
+    }
+    let has_more = found.len() > query.offset + query.limit;
+    let items = found
+        .iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .map(|delivery| DeadLetterView::of(delivery, bodies, redact(snapshot, &delivery.route)))
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        has_more,
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+/// The `redact` paths of route `route`, if it is still configured.
+fn redact<'a>(snapshot: &'a Snapshot, route: &str) -> &'a [crate::model::mask::Mask] {
+    snapshot
+        .routes
+        .iter()
+        .find(|live| live.route.name == route)
+        .map_or(&[], |live| live.route.redact.as_slice())
+}
+
+fn store_problem(error: crate::store::StoreError) -> Box<Problem> {
+    Box::new(Problem::new(
+        "store-unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        format!("The store did not answer: {error}"),
+    ))
 }
 
 async fn target_view(parts: &Parts, target: &crate::model::Target) -> TargetView {
@@ -294,21 +556,28 @@ fn json(value: &impl Serialize) -> Result<Response<Full<Bytes>>, Box<Problem>> {
     Ok(super::text(body, "application/json"))
 }
 
-/// A list call's query: page and order.
+/// A call's query: page, order and filters.
 #[derive(Debug)]
 struct Query {
     limit: usize,
     offset: usize,
     descending: bool,
+    /// Parameters other than paging, as given.
+    values: Vec<(String, String)>,
 }
 
+/// The deepest page a list may be asked for.
+const MAX_OFFSET: usize = 100_000;
+
 impl Query {
-    /// Reads `query`, refusing parameters not in `allowed` and bad values, each named.
-    fn parse(query: Option<&str>, allowed: &[Param]) -> Result<Self, Box<Problem>> {
+    /// Reads `query`, refusing parameters not in `allowed` and bad values, each
+    /// named; `sort_key` is what `sort` may name (`-` first: descending).
+    fn parse(query: Option<&str>, allowed: &[Param], sort_key: &str) -> Result<Self, Box<Problem>> {
         let mut parsed = Query {
             limit: DEFAULT_LIMIT,
             offset: 0,
             descending: false,
+            values: Vec::new(),
         };
         for (name, value) in crate::model::percent::query_pairs(query.unwrap_or("")) {
             if !allowed.iter().any(|param| param.name == name) {
@@ -333,28 +602,65 @@ impl Query {
                     }
                 },
                 "offset" => match value.parse::<usize>() {
-                    Ok(offset) => parsed.offset = offset,
-                    Err(_) => {
+                    Ok(offset) if offset <= MAX_OFFSET => parsed.offset = offset,
+                    _ => {
                         return Err(bad_parameter(
                             "offset",
-                            format!("expected a whole number, found `{value}`"),
+                            format!("expected a whole number up to {MAX_OFFSET}, found `{value}`"),
                         ))
                     }
                 },
-                "sort" => match value.as_str() {
-                    "name" => parsed.descending = false,
-                    "-name" => parsed.descending = true,
+                "sort" => match value.strip_prefix('-') {
+                    Some(key) if key == sort_key => parsed.descending = true,
+                    None if value == sort_key => parsed.descending = false,
                     _ => {
                         return Err(bad_parameter(
                             "sort",
-                            format!("expected `name` or `-name`, found `{value}`"),
+                            format!("expected `{sort_key}` or `-{sort_key}`, found `{value}`"),
                         ))
                     }
                 },
-                _ => {}
+                _ => parsed.values.push((name, value)),
             }
         }
         Ok(parsed)
+    }
+
+    /// The value of parameter `name`, if given.
+    fn value(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(given, _)| given == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The dead-letter filter of the query.
+    fn dead_letters(&self) -> Result<DeadLetterFilter, Box<Problem>> {
+        let time = |name: &str| -> Result<Option<u64>, Box<Problem>> {
+            self.value(name)
+                .map(|text| crate::dlq::parse_time(text).map_err(|message| bad_parameter(name, message)))
+                .transpose()
+        };
+        Ok(DeadLetterFilter {
+            ids: Vec::new(),
+            route: self.value("route").map(str::to_owned),
+            target: self.value("target").map(str::to_owned),
+            since_ms: time("since")?,
+            until_ms: time("until")?,
+            reason: self.value("reason").map(str::to_owned),
+        })
+    }
+
+    /// Whether `all=true` was given.
+    fn all(&self) -> Result<bool, Box<Problem>> {
+        match self.value("all") {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(bad_parameter(
+                "all",
+                format!("expected `true` or `false`, found `{other}`"),
+            )),
+        }
     }
 
     /// The page of `items` this query asks for, ordered by `key`.
@@ -364,10 +670,11 @@ impl Query {
             items.reverse();
         }
         let total = items.len();
-        let items = items.into_iter().skip(self.offset).take(self.limit).collect();
+        let items: Vec<T> = items.into_iter().skip(self.offset).take(self.limit).collect();
         Page {
+            has_more: self.offset + items.len() < total,
             items,
-            total,
+            total: Some(total),
             limit: self.limit,
             offset: self.offset,
         }

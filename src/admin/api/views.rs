@@ -15,8 +15,10 @@ use crate::store::Backlog;
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
-    /// How many items match, over all pages.
-    pub total: usize,
+    /// How many items match, over all pages, where known.
+    pub total: Option<usize>,
+    /// Whether items follow this page.
+    pub has_more: bool,
     /// The page size asked for.
     pub limit: usize,
     /// How many matching items come before this page.
@@ -161,6 +163,122 @@ impl TargetView {
             state,
         }
     }
+}
+
+/// A dead letter.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeadLetterView {
+    /// The delivery's id (also `Hookgate-Delivery-Id`).
+    pub id: String,
+    /// The route its event came in on.
+    pub route: String,
+    /// The target it was for.
+    pub target: String,
+    /// Its event's dedupe key, if the route dedupes.
+    pub event_key: Option<String>,
+    /// The request id of the request that brought its event.
+    pub request_id: String,
+    /// When its event was admitted, RFC 3339.
+    pub admitted_at: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it was dead-lettered.
+    pub reason: Option<String>,
+    /// The method it is sent with.
+    pub method: String,
+    /// Where it is sent; credentials and query values are shown as `***`.
+    pub url: String,
+    /// Names of the headers it carries (their values are never shown).
+    pub headers: Vec<String>,
+    /// Its last attempt.
+    pub last_attempt: Option<AttemptView>,
+    /// The body, for the `operator` role only: text (JSON with the route's
+    /// `redact` paths shown as `***`), or base64 when it is not UTF-8.
+    pub body: Option<String>,
+    /// `utf-8` or `base64`, when `body` is given.
+    pub body_encoding: Option<String>,
+}
+
+/// One attempt.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AttemptView {
+    /// When, RFC 3339.
+    pub at: String,
+    /// The target's status, if it answered.
+    pub status: Option<u16>,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why it failed without an answer.
+    pub error: Option<String>,
+    /// The start of the target's answer, for the `operator` role only.
+    pub excerpt: Option<String>,
+}
+
+impl DeadLetterView {
+    /// The view of `delivery`; bodies only `with_bodies`, masked by `redact`.
+    pub fn of(
+        delivery: &crate::model::Delivery,
+        with_bodies: bool,
+        redact: &[crate::model::mask::Mask],
+    ) -> Self {
+        let (body, body_encoding) = if with_bodies {
+            let (body, encoding) = shown_body(&delivery.body, redact);
+            (Some(body), Some(encoding.to_owned()))
+        } else {
+            (None, None)
+        };
+        Self {
+            id: delivery.id.clone(),
+            route: delivery.route.clone(),
+            target: delivery.target.clone(),
+            event_key: delivery.event_key.clone(),
+            request_id: delivery.request_id.clone(),
+            admitted_at: rfc3339(delivery.created_at_ms),
+            attempts: delivery.attempts,
+            reason: delivery.dead_reason.clone(),
+            method: delivery.method.clone(),
+            url: delivery
+                .url
+                .parse()
+                .map_or_else(|_| "***".to_owned(), |uri| masked_url(&uri)),
+            headers: delivery.headers.iter().map(|(name, _)| name.clone()).collect(),
+            last_attempt: delivery.last_attempt.as_ref().map(|attempt| AttemptView {
+                at: rfc3339(attempt.at_ms),
+                status: attempt.status,
+                latency_ms: attempt.latency_ms,
+                error: attempt.error.clone(),
+                excerpt: attempt.excerpt.clone().filter(|_| with_bodies),
+            }),
+            body,
+            body_encoding,
+        }
+    }
+}
+
+/// A body as shown: JSON with `redact` masked, other text as it is, other bytes in
+/// base64.
+fn shown_body(body: &[u8], redact: &[crate::model::mask::Mask]) -> (String, &'static str) {
+    use base64::Engine;
+    if let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(body) {
+        if !redact.is_empty() {
+            let hidden = serde_json::Value::String("***".to_owned());
+            for mask in redact {
+                mask.apply(&mut json, &hidden);
+            }
+            return (json.to_string(), "utf-8");
+        }
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), "utf-8"),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), "base64"),
+    }
+}
+
+/// How many a bulk operation did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Count {
+    /// How many dead letters were replayed or discarded.
+    pub count: u64,
 }
 
 /// `uri` with its password and query values shown as `***`: either may be a

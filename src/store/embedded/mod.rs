@@ -272,6 +272,13 @@ impl Store for EmbeddedStore {
         }
     }
 
+    async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {
+        match self.write(Op::Discard(ids.to_vec())).await? {
+            Done::Replayed(deleted) => Ok(deleted),
+            _ => Err(unexpected()),
+        }
+    }
+
     async fn backlog(&self, target: &str) -> Result<Backlog, StoreError> {
         let target = target.to_owned();
         self.read(move |db| reads::backlog(db, &target)).await

@@ -265,6 +265,27 @@ pub(super) fn replay(tables: &mut Tables<'_>, now: u64, ids: &[String]) -> Resul
     Ok(Done::Replayed(moved))
 }
 
+/// Deletes dead letters for good (counted under the target their record names; one
+/// that cannot be decoded is deleted all the same).
+pub(super) fn discard(tables: &mut Tables<'_>, ids: &[String]) -> Result<Done, StorageError> {
+    let mut deleted = 0;
+    for id in ids {
+        let Some(dead_at_ms) = tables.dead_ids.remove(id.as_str())?.map(|g| g.value()) else {
+            continue;
+        };
+        let Some(stored) = tables.dead.remove((dead_at_ms, id.as_str()))? else {
+            continue;
+        };
+        let target = record::decode(id, stored.value()).map(|delivery| delivery.target);
+        drop(stored);
+        if let Ok(target) = target {
+            tally(&mut tables.dead_count, &target, -1)?;
+        }
+        deleted += 1;
+    }
+    Ok(Done::Replayed(deleted))
+}
+
 /// Sync mode: claims `key` as pending unless it is live.
 pub(super) fn claim_key(
     tables: &mut Tables<'_>,

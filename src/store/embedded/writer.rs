@@ -79,6 +79,7 @@ pub(super) enum Op {
         key: String,
     },
     Replay(Vec<String>),
+    Discard(Vec<String>),
     /// Changes nothing: a commit that shows the store can write.
     Nothing,
 }
@@ -212,6 +213,7 @@ impl Writer {
             Op::ClaimKey { route, key, ttl } => ops::claim_key(tables, now, route, key, *ttl),
             Op::ReleaseKey { route, key } => ops::release_key(tables, now, route, key),
             Op::Replay(ids) => ops::replay(tables, now, ids),
+            Op::Discard(ids) => ops::discard(tables, ids),
             Op::SaveTargets(targets) => ops::save_targets(tables, targets),
             Op::ForgetTarget(name, expected) => ops::forget_target(tables, name, expected),
             Op::Nothing => Ok(Done::Nothing),

@@ -196,6 +196,7 @@ fn unavailable(error: RedisError) -> StoreError {
                 || text.contains("hookgate claim:")
                 || text.contains("hookgate finish:")
                 || text.contains("hookgate replay:")
+                || text.contains("hookgate discard:")
         }
         _ => false,
     };
@@ -711,6 +712,37 @@ impl Store for RedisStore {
             moved += count;
         }
         Ok(moved)
+    }
+
+    async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {
+        let mut unique: Vec<String> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        let mut deleted = 0;
+        for batch in unique.chunks(BATCH) {
+            // The target of each, for its count; a record that cannot be read is
+            // deleted all the same.
+            let records = self.records(batch).await?;
+            let mut invocation = self.scripts.discard.prepare_invoke();
+            invocation
+                .key(self.keys.dead())
+                .key(self.keys.dead_count())
+                .arg(batch.len());
+            for (id, record) in batch.iter().zip(&records) {
+                invocation
+                    .key(self.keys.record(id))
+                    .arg(id)
+                    .arg(record.as_ref().map_or("", |delivery| delivery.target.as_str()));
+            }
+            let count: usize = self
+                .run(|mut connection| {
+                    let invocation = &invocation;
+                    async move { invocation.invoke_async(&mut connection).await }
+                })
+                .await?;
+            deleted += count;
+        }
+        Ok(deleted)
     }
 
     async fn backlog(&self, target: &str) -> Result<Backlog, StoreError> {

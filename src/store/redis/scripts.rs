@@ -15,6 +15,8 @@ pub(super) struct Scripts {
     pub(super) finish: Script,
     /// Dead letters back to their queues.
     pub(super) replay: Script,
+    /// Dead letters deleted for good.
+    pub(super) discard: Script,
     /// Compare-and-delete of a pending dedupe key.
     pub(super) release_key: Script,
     /// Compare-and-delete of a target definition.
@@ -28,18 +30,20 @@ impl Scripts {
             claim: Script::new(include_str!("claim.lua")),
             finish: Script::new(include_str!("finish.lua")),
             replay: Script::new(include_str!("replay.lua")),
+            discard: Script::new(include_str!("discard.lua")),
             release_key: Script::new(include_str!("release_key.lua")),
             forget_target: Script::new(include_str!("forget_target.lua")),
         }
     }
 
     /// Every script, to load them at connect.
-    pub(super) fn all(&self) -> [&Script; 6] {
+    pub(super) fn all(&self) -> [&Script; 7] {
         [
             &self.admit,
             &self.claim,
             &self.finish,
             &self.replay,
+            &self.discard,
             &self.release_key,
             &self.forget_target,
         ]
