@@ -83,9 +83,11 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
-    /// List or replay dead letters in the configured store.
+    /// List, show, replay or discard dead letters: through the admin API of the
+    /// hookgate running on the config (its store is in use), or in the store itself
+    /// when none runs.
     Dlq {
-        /// Config file (its `store` section is used).
+        /// Config file (its `admin` and `store` sections are used).
         #[arg(
             long,
             short,
@@ -94,6 +96,14 @@ enum Command {
             global = true
         )]
         config: PathBuf,
+        /// Admin listener of the running hookgate, instead of the config's
+        /// `admin.listen` (then it must answer).
+        #[arg(long, global = true)]
+        admin: Option<SocketAddr>,
+        /// Admin API token (default: the config's first token with the `operator`
+        /// or `admin` role).
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
         #[command(subcommand)]
         action: DlqAction,
     },
@@ -152,11 +162,24 @@ enum DlqAction {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Show one dead letter, its body and last attempt included, as JSON.
+    Show {
+        /// Its id.
+        id: String,
+    },
     /// Put dead letters back in their queues, attempts reset.
     Replay {
         #[command(flatten)]
         filter: DlqFilter,
         /// Replay every dead letter when no other filter is given.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete dead letters for good.
+    Discard {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Discard every dead letter when no other filter is given.
         #[arg(long)]
         all: bool,
     },
@@ -302,14 +325,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().lock().write_all(command.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dlq { config, action } => {
-            let config = match load(&config) {
-                Ok(config) => config,
-                Err(code) => return Ok(code),
-            };
+        Command::Dlq {
+            config,
+            admin,
+            token,
+            action,
+        } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(dead_letters(&config, action))?;
-            Ok(ExitCode::SUCCESS)
+            runtime.block_on(dead_letters(&config, admin, token, action))
         }
         Command::Reload { config, admin, token } => {
             let admin = match admin {
@@ -318,7 +341,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let token = match token {
                 Some(token) => Some(token),
-                None => hookgate::config::admin_token(&config).map_err(anyhow::Error::msg)?,
+                None => hookgate::config::admin_token(&config, hookgate::model::Role::Admin)
+                    .map_err(anyhow::Error::msg)?,
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(request_reload(admin, token))
@@ -452,52 +476,105 @@ fn load(path: &std::path::Path) -> Result<Snapshot, ExitCode> {
     })
 }
 
-async fn dead_letters(config: &Snapshot, action: DlqAction) -> anyhow::Result<()> {
+async fn dead_letters(
+    path: &std::path::Path,
+    admin: Option<SocketAddr>,
+    token: Option<String>,
+    action: DlqAction,
+) -> anyhow::Result<ExitCode> {
+    let source = match dlq_source(path, admin, token).await? {
+        Ok(source) => source,
+        Err(code) => return Ok(code),
+    };
+    let mut out = std::io::stdout().lock();
+    let bulk = |filter: DlqFilter, all: bool, bulk: hookgate::dlq::Bulk| {
+        let filter = filter.into_filter();
+        if filter == hookgate::store::DeadLetterFilter::default() && !all {
+            anyhow::bail!(
+                "name the dead letters (--id, --route, --target, --since, --until, --reason) or pass --all"
+            );
+        }
+        Ok((filter, bulk))
+    };
+    let (filter, action) = match action {
+        DlqAction::List { filter, limit } => {
+            let dead = source.list(&filter.into_filter(), limit).await?;
+            out.write_all(hookgate::dlq::render(&dead).as_bytes())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DlqAction::Show { id } => {
+            let dead = source.show(&id).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&dead)?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DlqAction::Replay { filter, all } => bulk(filter, all, hookgate::dlq::Bulk::Replay)?,
+        DlqAction::Discard { filter, all } => bulk(filter, all, hookgate::dlq::Bulk::Discard)?,
+    };
+    let count = source.bulk(&filter, action).await?;
+    let done = match action {
+        hookgate::dlq::Bulk::Replay => "replayed",
+        hookgate::dlq::Bulk::Discard => "discarded",
+    };
+    writeln!(
+        out,
+        "{count} dead letter{} {done}",
+        if count == 1 { "" } else { "s" }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The admin API of the hookgate running on the config at `path` when one answers
+/// (or `admin` must), else the store itself.
+async fn dlq_source(
+    path: &std::path::Path,
+    admin: Option<SocketAddr>,
+    token: Option<String>,
+) -> anyhow::Result<Result<hookgate::dlq::Source, ExitCode>> {
+    let explicit = admin.is_some();
+    let admin = match admin {
+        Some(admin) => Some(admin),
+        None => hookgate::config::admin_listen(path).map_err(anyhow::Error::msg)?,
+    };
+    if let Some(mut admin) = admin {
+        if admin.ip().is_unspecified() {
+            admin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let connect = tokio::net::TcpStream::connect(admin);
+        let answers = matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(1), connect).await,
+            Ok(Ok(_))
+        );
+        if answers {
+            let token = match token {
+                Some(token) => Some(token),
+                None => hookgate::config::admin_token(path, hookgate::model::Role::Operator)
+                    .map_err(anyhow::Error::msg)?,
+            };
+            eprintln!("hookgate: through the admin API of the hookgate at {admin}");
+            return Ok(Ok(hookgate::dlq::Source::Api {
+                base: format!("http://{admin}"),
+                token,
+                client: Box::new(hookgate::delivery::build_client()),
+            }));
+        }
+        if explicit {
+            anyhow::bail!("no hookgate answers at {admin}");
+        }
+    }
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(Err(code)),
+    };
     let consumer = format!("hookgate-dlq-{}", std::process::id());
     let store = hookgate::store::open::open(&config.settings.store, &consumer)
         .await
         .context(
-            "opening the store (the embedded store cannot be opened while `hookgate serve` runs on it)",
+            "opening the store (a running hookgate holds the embedded store: give its config an `admin` section with a token, and this command asks it instead)",
         )?;
-    let mut out = std::io::stdout().lock();
-    match action {
-        DlqAction::List { filter, limit } => {
-            let dead = store.dead_letters(&filter.into_filter(), limit).await?;
-            out.write_all(hookgate::dlq::render(&dead).as_bytes())?;
-        }
-        DlqAction::Replay { filter, all } => {
-            let filter = filter.into_filter();
-            if filter == hookgate::store::DeadLetterFilter::default() && !all {
-                anyhow::bail!(
-                    "name what to replay (--id, --route, --target, --since, --until) or pass --all"
-                );
-            }
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} replayed ({per_sec}, eta {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            let (replayed, _) = hookgate::dlq::apply(
-                store.as_ref(),
-                &filter,
-                hookgate::dlq::Bulk::Replay,
-                |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                },
-            )
-            .await?;
-            bar.finish_and_clear();
-            writeln!(
-                out,
-                "{replayed} dead letter{} replayed",
-                if replayed == 1 { "" } else { "s" }
-            )?;
-        }
-    }
-    Ok(())
+    Ok(Ok(hookgate::dlq::Source::Store(
+        store,
+        std::sync::Arc::new(config),
+    )))
 }
 
 /// `name=value`.

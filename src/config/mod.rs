@@ -115,10 +115,11 @@ pub fn admin_listen(path: &Path) -> Result<Option<std::net::SocketAddr>, String>
     })
 }
 
-/// The first admin API token with the `admin` role in the config file at `path`, read
-/// leniently as [`admin_listen`] is (`${VAR}` from the environment, `file:` read),
-/// for `hookgate reload` on the server's own host; `None` when there is none.
-pub fn admin_token(path: &Path) -> Result<Option<String>, String> {
+/// The first admin API token whose roles allow what `role` allows in the config file
+/// at `path`, read leniently as [`admin_listen`] is (`${VAR}` from the environment,
+/// `file:` read), for `hookgate reload` and `hookgate dlq` on the server's own host;
+/// `None` when there is none.
+pub fn admin_token(path: &Path, role: crate::model::Role) -> Result<Option<String>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let value: Value =
@@ -133,7 +134,12 @@ pub fn admin_token(path: &Path) -> Result<Option<String>, String> {
         token
             .get("roles")
             .and_then(Value::as_sequence)
-            .is_some_and(|roles| roles.iter().any(|role| role.as_str() == Some("admin")))
+            .is_some_and(|roles| {
+                roles.iter().any(|held| {
+                    serde_yaml::from_value::<crate::model::Role>(held.clone())
+                        .is_ok_and(|held| held.grants(role))
+                })
+            })
     });
     let Some(mut token) = admin.and_then(|admin| admin.get("token").cloned()) else {
         return Ok(None);

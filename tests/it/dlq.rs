@@ -85,3 +85,82 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     })
     .await;
 }
+
+/// While hookgate serves on the embedded store (which only it may open), `hookgate
+/// dlq` works through its admin API, with the config's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_managed_through_a_running_hookgate() {
+    let downstream = Downstream::start().await;
+    downstream.set(|b| b.status = StatusCode::BAD_REQUEST);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    let config = |admin: &str| {
+        format!(
+            "listen: 127.0.0.1:0\n{admin}\nstore: {{ embedded: {{ path: {:?} }} }}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n",
+            dir.path().join("data").display(),
+            downstream.url("/t")
+        )
+    };
+    std::fs::write(&path, config(crate::support::ADMIN)).unwrap();
+    let process = crate::support::HookgateProcess::spawn(&path);
+    for n in 0..3 {
+        let reply = post_json(&process.url("/in"), format!(r#"{{"id":"e{n}"}}"#)).await;
+        assert_eq!(reply.status, 202);
+    }
+    downstream.wait_for(3).await;
+    let admin = process.admin.expect("admin listener").to_string();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--admin", admin.as_str()]);
+        let output = dlq(&path, &all);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains("through the admin API"), "{stderr}");
+        stdout
+    };
+    let mut listed = String::new();
+    for _ in 0..200 {
+        listed = run(&["list"]);
+        if listed.contains("3 dead letters") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(listed.contains("3 dead letters"), "{listed}");
+    let ids: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|id| id.len() == 36)
+        .collect();
+    assert_eq!(ids.len(), 3, "{listed}");
+
+    let shown: serde_json::Value = serde_json::from_str(&run(&["show", ids[0]])).unwrap();
+    assert_eq!(
+        shown["body"], r#"{"id":"e0"}"#,
+        "the config's token is an operator's: {shown}"
+    );
+
+    downstream.set(|b| b.status = StatusCode::OK);
+    assert!(run(&["replay", "--id", ids[0]]).contains("1 dead letter replayed"));
+    assert!(run(&["discard", "--id", ids[1]]).contains("1 dead letter discarded"));
+    let received = downstream.wait_for(4).await;
+    assert_eq!(received[3].body, r#"{"id":"e0"}"#);
+    let left = run(&["list"]);
+    assert!(
+        left.contains("1 dead letter\n") && left.contains(ids[2]),
+        "{left}"
+    );
+
+    // Without an admin listener the running hookgate holds the store: the command
+    // says how to let it ask.
+    drop(process);
+    std::fs::write(&path, config("")).unwrap();
+    let silent = crate::support::HookgateProcess::spawn(&path);
+    let output = dlq(&path, &["list"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("`admin` section"), "{stderr}");
+    drop(silent);
+}

@@ -3,7 +3,7 @@
 //! a target's live state.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::delivery::WorkerStatus;
 use crate::model::{Mode, Target};
@@ -11,7 +11,7 @@ use crate::registry::LiveRoute;
 use crate::store::Backlog;
 
 /// One page of a list.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
@@ -166,7 +166,7 @@ impl TargetView {
 }
 
 /// A dead letter.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeadLetterView {
     /// The delivery's id (also `Hookgate-Delivery-Id`).
     pub id: String,
@@ -200,7 +200,7 @@ pub struct DeadLetterView {
 }
 
 /// One attempt.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct AttemptView {
     /// When, RFC 3339.
     pub at: String,
@@ -275,7 +275,7 @@ fn shown_body(body: &[u8], redact: &[crate::model::mask::Mask]) -> (String, &'st
 }
 
 /// How many a bulk operation did.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Count {
     /// How many dead letters were replayed or discarded.
     pub count: u64,

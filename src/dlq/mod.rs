@@ -2,10 +2,13 @@
 //! filter, the same operations for the CLI (on the store directly) and the admin
 //! API (on the running server's).
 
-use std::fmt::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod source;
 
-use crate::model::Delivery;
+use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use self::source::{DlqError, Source};
+use crate::admin::api::views::DeadLetterView;
 use crate::store::{DeadLetterFilter, Store, StoreError};
 
 /// Replays are done in batches of this many.
@@ -29,28 +32,23 @@ fn millis(time: SystemTime) -> u64 {
     })
 }
 
-/// The dead letters passing `filter` as a table, oldest first.
-pub fn render(dead: &[Delivery]) -> String {
+/// Dead letters as a table, in the order given.
+pub fn render(dead: &[DeadLetterView]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<36}  {:<16}  {:<16}  {:>8}  {:<20}  {:>6}  REASON",
         "ID", "ROUTE", "TARGET", "ATTEMPTS", "LAST ATTEMPT", "STATUS"
     );
-    for delivery in dead {
-        let last = delivery.last_attempt.as_ref();
-        let when = last
-            .map(|record| {
-                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(record.at_ms))
-                    .to_string()
-            })
-            .unwrap_or_default();
+    for view in dead {
+        let last = view.last_attempt.as_ref();
+        let when = last.map(|attempt| attempt.at.clone()).unwrap_or_default();
         let status = last
-            .and_then(|record| record.status)
+            .and_then(|attempt| attempt.status)
             .map_or_else(|| "-".to_owned(), |status| status.to_string());
-        let reason = delivery.dead_reason.as_deref().unwrap_or("");
+        let reason = view.reason.as_deref().unwrap_or("");
         let detail = last
-            .and_then(|record| record.error.clone().or_else(|| record.excerpt.clone()))
+            .and_then(|attempt| attempt.error.clone().or_else(|| attempt.excerpt.clone()))
             .map(|text| {
                 format!(
                     " ({})",
@@ -61,7 +59,7 @@ pub fn render(dead: &[Delivery]) -> String {
         let _ = writeln!(
             out,
             "{:<36}  {:<16}  {:<16}  {:>8}  {:<20}  {:>6}  {reason}{detail}",
-            delivery.id, delivery.route, delivery.target, delivery.attempts, when, status
+            view.id, view.route, view.target, view.attempts, when, status
         );
     }
     let _ = writeln!(
