@@ -105,6 +105,12 @@ pub const METRICS: &[Metric] = &[
         "Dead letters of a target in the store (waiting for a replay), sampled every 5 s.",
     ),
     (
+        "hookgate_target_paused",
+        Kind::Gauge,
+        &["target"],
+        "1 while an operator has a target's deliveries paused, else 0.",
+    ),
+    (
         "hookgate_breaker_open",
         Kind::Gauge,
         &["target"],
@@ -214,6 +220,7 @@ pub fn admin_zeroes(token: &str) {
 pub fn target_zeroes(target: &str) {
     let _ = metrics::histogram!("hookgate_delivery_latency_seconds", "target" => target.to_owned());
     metrics::gauge!("hookgate_breaker_open", "target" => target.to_owned()).increment(0.0);
+    metrics::gauge!("hookgate_target_paused", "target" => target.to_owned()).increment(0.0);
     metrics::gauge!("hookgate_queue_depth", "target" => target.to_owned()).increment(0.0);
     metrics::gauge!("hookgate_queue_oldest_age_seconds", "target" => target.to_owned()).increment(0.0);
     metrics::gauge!("hookgate_dead_letters", "target" => target.to_owned()).increment(0.0);

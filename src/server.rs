@@ -82,6 +82,8 @@ impl Server {
         let store = crate::store::open::open(&settings.store, &consumer).await?;
         let client = build_client();
         let dispatcher = Dispatcher::start(store.clone(), client.clone()).map_err(StartError::Dispatcher)?;
+        // Paused targets are known before any worker claims.
+        dispatcher.watch_pauses().await;
         let registry = Arc::new(Registry::new(snapshot));
         let reloader = Arc::new(Reloader::new(
             source,

@@ -19,7 +19,7 @@
 //! written out because the worker must size each claim to the capacity a tower stack
 //! would hide inside `poll_ready`.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -57,6 +57,10 @@ const RECORD_RETRY: Duration = Duration::from_millis(250);
 /// How long outcomes are written again before they are left to their leases.
 const RECORD_GIVE_UP: Duration = Duration::from_secs(10);
 
+/// How often the paused targets are read from the store: a pause made through
+/// another instance takes effect here within this.
+const PAUSE_POLL: Duration = Duration::from_millis(500);
+
 /// How often an idle retired worker asks whether its queue is drained.
 const DRAIN_CHECK: Duration = Duration::from_secs(1);
 
@@ -87,6 +91,8 @@ struct Shared {
     /// leases back instead of leaving them to expire.
     abandon: CancellationToken,
     tracker: TaskTracker,
+    /// The paused targets, as last read from the store.
+    paused: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -142,6 +148,8 @@ struct Worker {
     next_dead_check: Mutex<Option<Instant>>,
     /// The last failed attempt: when (unix ms) and why.
     last_error: Mutex<Option<(u64, String)>>,
+    /// Whether deliveries wait (an operator paused the target).
+    paused: std::sync::atomic::AtomicBool,
     /// Outcomes waiting to be recorded in the store.
     finished: Mutex<Finished>,
 }
@@ -157,6 +165,8 @@ pub struct WorkerStatus {
     pub last_error: Option<(u64, String)>,
     /// Whether the target is out of the config (delivering what it still has).
     pub retired: bool,
+    /// Whether an operator paused it.
+    pub paused: bool,
 }
 
 /// Completions not yet recorded, and whether an attempt is recording them now.
@@ -193,8 +203,78 @@ impl Dispatcher {
                 stop: CancellationToken::new(),
                 abandon: CancellationToken::new(),
                 tracker: TaskTracker::new(),
+                paused: Mutex::default(),
             }),
         })
+    }
+
+    /// Reads the paused targets now, then every [`PAUSE_POLL`] until shutdown.
+    pub async fn watch_pauses(&self) {
+        self.read_pauses().await;
+        let dispatcher = self.clone();
+        let watch = async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(PAUSE_POLL) => dispatcher.read_pauses().await,
+                    () = dispatcher.shared.stop.cancelled() => return,
+                }
+            }
+        };
+        if let Some(handle) = self.shared.runtime.handle() {
+            handle.spawn(watch);
+        }
+    }
+
+    async fn read_pauses(&self) {
+        match self.shared.store.paused().await {
+            Ok(paused) => self.apply_pauses(paused.into_iter().collect()),
+            Err(error) => {
+                crate::metrics_catalog::store_error("paused", &error);
+                tracing::debug!(%error, "reading the paused targets failed; the last known state holds");
+            }
+        }
+    }
+
+    /// Pauses deliveries to `target` (`paused`) or resumes them, here at once and,
+    /// through the store, on every instance sharing it.
+    pub async fn set_paused(&self, target: &str, paused: bool) -> Result<(), crate::store::StoreError> {
+        self.shared.store.set_paused(target, paused).await?;
+        let mut set = self
+            .shared
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if paused {
+            set.insert(target.to_owned());
+        } else {
+            set.remove(target);
+        }
+        self.apply_pauses(set);
+        Ok(())
+    }
+
+    /// Makes the workers follow `paused`: a paused worker claims nothing; a resumed
+    /// one is woken.
+    fn apply_pauses(&self, paused: HashSet<String>) {
+        for (name, worker) in self.shared.workers.load().iter() {
+            let now = paused.contains(name);
+            let before = worker.paused.swap(now, Ordering::SeqCst);
+            metrics::gauge!("hookgate_target_paused", "target" => name.clone()).set(if now {
+                1.0
+            } else {
+                0.0
+            });
+            match (before, now) {
+                (false, true) => tracing::warn!(target_name = %name, "target paused: its deliveries wait"),
+                (true, false) => {
+                    tracing::info!(target_name = %name, "target resumed");
+                    worker.wake.notify_one();
+                }
+                _ => {}
+            }
+        }
+        *self.shared.paused.lock().unwrap_or_else(PoisonError::into_inner) = paused;
     }
 
     /// Takes the lock under which workers and stored definitions change together;
@@ -266,6 +346,12 @@ impl Dispatcher {
     }
 
     fn spawn(&self, target: Arc<Target>, max_response_body: usize, retired: bool) -> Arc<Worker> {
+        let paused = self
+            .shared
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&target.name);
         let shared = &self.shared;
         metrics::gauge!("hookgate_breaker_open", "target" => target.name.clone()).set(0.0);
         let worker = Arc::new(Worker {
@@ -282,6 +368,7 @@ impl Dispatcher {
             named_by: Mutex::default(),
             next_dead_check: Mutex::default(),
             last_error: Mutex::default(),
+            paused: paused.into(),
             finished: Mutex::default(),
         });
         if let Some(handle) = shared.runtime.handle() {
@@ -319,6 +406,7 @@ impl Dispatcher {
             in_flight: definition.max_concurrency.saturating_sub(free),
             last_error,
             retired: worker.retired.load(Ordering::SeqCst),
+            paused: worker.paused.load(Ordering::SeqCst),
         })
     }
 
@@ -485,6 +573,15 @@ impl Worker {
         loop {
             if stop.is_cancelled() {
                 return;
+            }
+            if self.paused.load(Ordering::SeqCst) {
+                // Nothing is claimed, so nothing spends an attempt; resuming wakes us.
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(PAUSE_POLL) => {}
+                    () = stop.cancelled() => return,
+                }
+                continue;
             }
             let permit = self.breaker.permit(Instant::now());
             let wanted = match permit {

@@ -398,6 +398,23 @@ pub async fn the_backlog_counts_pending_ages_and_dead_letters(store: Arc<dyn Sto
     assert_eq!(store.backlog("t").await.unwrap(), expected);
 }
 
+/// Pausing is stored: listed, undone by resuming, and kept across reopening.
+pub async fn pauses_are_kept_until_resumed(harness: &dyn Harness) {
+    {
+        let store = harness.open().await;
+        assert!(store.paused().await.unwrap().is_empty());
+        store.set_paused("t", true).await.unwrap();
+        store.set_paused("u", true).await.unwrap();
+        store.set_paused("u", false).await.unwrap();
+        store.set_paused("v", false).await.unwrap();
+        assert_eq!(store.paused().await.unwrap(), ["t"]);
+    }
+    let store = harness.open().await;
+    assert_eq!(store.paused().await.unwrap(), ["t"], "kept across reopening");
+    store.set_paused("t", false).await.unwrap();
+    assert!(store.paused().await.unwrap().is_empty());
+}
+
 /// One admission holds every event of a request: each event is stored or found a
 /// duplicate on its own (a key seen before, or earlier in the same request), all
 /// in one step, and the outcomes come back in event order.
@@ -662,6 +679,12 @@ macro_rules! store_contract {
             async fn admitted_work_survives_reopening() {
                 let harness = $harness;
                 contract::admitted_work_survives_reopening(&harness).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pauses_are_kept_until_resumed() {
+                let harness = $harness;
+                contract::pauses_are_kept_until_resumed(&harness).await;
             }
         }
     };

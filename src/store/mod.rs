@@ -211,6 +211,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes dead letters with these ids for good; returns how many were found.
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError>;
 
+    /// Pauses deliveries to `target` (`paused`), or resumes them, for every instance
+    /// sharing the store, across restarts.
+    async fn set_paused(&self, target: &str, paused: bool) -> Result<(), StoreError>;
+
+    /// The paused targets.
+    async fn paused(&self) -> Result<Vec<String>, StoreError>;
+
     /// What waits for `target`: deliveries pending, the oldest's admission time,
     /// dead letters.
     async fn backlog(&self, target: &str) -> Result<Backlog, StoreError>;

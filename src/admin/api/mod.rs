@@ -24,7 +24,7 @@ use crate::store::DeadLetterFilter;
 
 /// The operations that change something, as counted in
 /// `hookgate_admin_operations_total` and logged with the token's name.
-pub const MUTATIONS: &[&str] = &["reload", "replay", "discard"];
+pub const MUTATIONS: &[&str] = &["reload", "replay", "discard", "pause", "resume"];
 
 /// What every endpoint may be asked for at most per page.
 pub const MAX_LIMIT: usize = 1000;
@@ -44,6 +44,10 @@ pub enum Operation {
     ListTargets,
     /// One target with its state.
     GetTarget,
+    /// Deliveries to a target wait.
+    PauseTarget,
+    /// Deliveries to a target go again.
+    ResumeTarget,
     /// Read the config file again.
     Reload,
     /// Dead letters, paged.
@@ -161,7 +165,7 @@ const PAGING: &[Param] = &[
 ];
 
 /// Every endpoint of the API.
-pub static ENDPOINTS: [Endpoint; 13] = [
+pub static ENDPOINTS: [Endpoint; 15] = [
     Endpoint {
         method: Method::GET,
         path: "/api/v1/openapi.json",
@@ -209,6 +213,26 @@ pub static ENDPOINTS: [Endpoint; 13] = [
         operation: Operation::GetTarget,
         id: "getTarget",
         summary: "One target with its state.",
+        query: &[],
+        response: SchemaGenerator::subschema_for::<TargetView>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/targets/{name}/pause",
+        role: Some(Role::Operator),
+        operation: Operation::PauseTarget,
+        id: "pauseTarget",
+        summary: "Deliveries to the target wait, spending no attempts, on every instance sharing the store (within a second), across restarts; attempts in flight finish.",
+        query: &[],
+        response: SchemaGenerator::subschema_for::<TargetView>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/targets/{name}/resume",
+        role: Some(Role::Operator),
+        operation: Operation::ResumeTarget,
+        id: "resumeTarget",
+        summary: "Deliveries to the target go again, oldest due first.",
         query: &[],
         response: SchemaGenerator::subschema_for::<TargetView>,
     },
@@ -394,6 +418,21 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
         }
         Operation::GetTarget => {
             let target = snapshot.target(name).ok_or_else(|| not_found("target", name))?;
+            json(&target_view(parts, target).await)
+        }
+        Operation::PauseTarget | Operation::ResumeTarget => {
+            let target = snapshot.target(name).ok_or_else(|| not_found("target", name))?;
+            let (paused, operation) = if endpoint.operation == Operation::PauseTarget {
+                (true, "pause")
+            } else {
+                (false, "resume")
+            };
+            parts
+                .dispatcher
+                .set_paused(name, paused)
+                .await
+                .map_err(store_problem)?;
+            changed(caller_name, operation, name);
             json(&target_view(parts, target).await)
         }
         Operation::Reload => {

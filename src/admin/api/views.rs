@@ -115,6 +115,8 @@ pub struct TargetState {
     pub last_error: Option<LastError>,
     /// Whether the target is out of the config, still delivering what it has.
     pub retired: bool,
+    /// Whether an operator paused its deliveries.
+    pub paused: bool,
 }
 
 /// When and why an attempt failed.
@@ -149,7 +151,8 @@ impl TargetView {
                     at: rfc3339(at),
                     error,
                 }),
-            retired: status.is_some_and(|status| status.retired),
+            retired: status.as_ref().is_some_and(|status| status.retired),
+            paused: status.is_some_and(|status| status.paused),
         };
         Self {
             name: target.name.clone(),

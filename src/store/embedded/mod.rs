@@ -272,6 +272,16 @@ impl Store for EmbeddedStore {
         }
     }
 
+    async fn set_paused(&self, target: &str, paused: bool) -> Result<(), StoreError> {
+        self.write(Op::SetPaused(target.to_owned(), paused))
+            .await
+            .map(drop)
+    }
+
+    async fn paused(&self) -> Result<Vec<String>, StoreError> {
+        self.read(reads::paused).await
+    }
+
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {
         match self.write(Op::Discard(ids.to_vec())).await? {
             Done::Replayed(deleted) => Ok(deleted),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
 use super::tables::{
-    DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PENDING, PENDING_SINCE, READY, TARGETS,
+    DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PAUSED, PENDING, PENDING_SINCE, READY, TARGETS,
 };
 use super::writer::{Claimed, Done, Finish, LeaseKey};
 use crate::store::{record, Admission, Admitted, KeyClaim};
@@ -25,6 +25,7 @@ pub(super) struct Tables<'txn> {
     pending: Table<'txn, &'static str, u64>,
     pending_since: Table<'txn, (&'static str, &'static str), u64>,
     dead_count: Table<'txn, &'static str, u64>,
+    paused: Table<'txn, &'static str, u64>,
     targets: Table<'txn, &'static str, &'static [u8]>,
 }
 
@@ -41,6 +42,7 @@ impl<'txn> Tables<'txn> {
             pending: txn.open_table(PENDING)?,
             pending_since: txn.open_table(PENDING_SINCE)?,
             dead_count: txn.open_table(DEAD_COUNT)?,
+            paused: txn.open_table(PAUSED)?,
             targets: txn.open_table(TARGETS)?,
         })
     }
@@ -284,6 +286,21 @@ pub(super) fn discard(tables: &mut Tables<'_>, ids: &[String]) -> Result<Done, S
         deleted += 1;
     }
     Ok(Done::Replayed(deleted))
+}
+
+/// Pauses or resumes `target`.
+pub(super) fn set_paused(
+    tables: &mut Tables<'_>,
+    now: u64,
+    target: &str,
+    paused: bool,
+) -> Result<Done, StorageError> {
+    if paused {
+        tables.paused.insert(target, now)?;
+    } else {
+        tables.paused.remove(target)?;
+    }
+    Ok(Done::Nothing)
 }
 
 /// Sync mode: claims `key` as pending unless it is live.

@@ -4,7 +4,7 @@
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tables::{
-    unavailable, DEAD, DEAD_COUNT, DEAD_IDS, LEASED, PENDING, PENDING_SINCE, READY, TARGETS,
+    unavailable, DEAD, DEAD_COUNT, DEAD_IDS, LEASED, PAUSED, PENDING, PENDING_SINCE, READY, TARGETS,
 };
 use crate::model::{Delivery, TargetRecord};
 use crate::store::{record, Backlog, DeadLetterFilter, StoreError};
@@ -57,6 +57,18 @@ pub(super) fn backlog(db: &Database, target: &str) -> Result<Backlog, StoreError
         oldest_ms,
         dead,
     })
+}
+
+/// The paused targets.
+pub(super) fn paused(db: &Database) -> Result<Vec<String>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let table = txn.open_table(PAUSED).map_err(unavailable("opening paused"))?;
+    let mut names = Vec::new();
+    for entry in table.iter().map_err(unavailable("scanning paused"))? {
+        let (name, _) = entry.map_err(unavailable("reading paused"))?;
+        names.push(name.value().to_owned());
+    }
+    Ok(names)
 }
 
 /// Every kept target definition; an unreadable one is logged and skipped.

@@ -44,6 +44,9 @@ pub(super) const PENDING_SINCE: TableDefinition<(&str, &str), u64> = TableDefini
 /// target → dead letters, so counting them is one lookup.
 pub(super) const DEAD_COUNT: TableDefinition<&str, u64> = TableDefinition::new("dead_count");
 
+/// target → when it was paused (unix ms): targets whose deliveries wait.
+pub(super) const PAUSED: TableDefinition<&str, u64> = TableDefinition::new("paused");
+
 /// name → target definition (JSON): the last known definition of every target, so
 /// deliveries of a target removed from the config are still sent after a restart.
 pub(super) const TARGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("targets");

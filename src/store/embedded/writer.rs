@@ -80,6 +80,7 @@ pub(super) enum Op {
     },
     Replay(Vec<String>),
     Discard(Vec<String>),
+    SetPaused(String, bool),
     /// Changes nothing: a commit that shows the store can write.
     Nothing,
 }
@@ -214,6 +215,7 @@ impl Writer {
             Op::ReleaseKey { route, key } => ops::release_key(tables, now, route, key),
             Op::Replay(ids) => ops::replay(tables, now, ids),
             Op::Discard(ids) => ops::discard(tables, ids),
+            Op::SetPaused(target, paused) => ops::set_paused(tables, now, target, *paused),
             Op::SaveTargets(targets) => ops::save_targets(tables, targets),
             Op::ForgetTarget(name, expected) => ops::forget_target(tables, name, expected),
             Op::Nothing => Ok(Done::Nothing),

@@ -10,6 +10,7 @@
 //! | `{p}:since:<target>`           | sorted set | deliveries ready, delayed or leased, scored by admission time |
 //! | `{p}:dead`                     | sorted set | dead-lettered ids, scored by dead-letter time |
 //! | `{p}:dead_count`               | hash       | target → its dead letters                    |
+//! | `{p}:paused`                   | hash       | paused target → when it was paused (unix ms) |
 //! | `{p}:targets`                  | hash       | target name → its last known definition (JSON) |
 
 use crate::store::StoreError;
@@ -63,6 +64,11 @@ impl Keys {
     /// The pending-since set of `target`.
     pub(super) fn since(&self, target: &str) -> String {
         format!("{}since:{target}", self.tag)
+    }
+
+    /// The paused targets.
+    pub(super) fn paused(&self) -> String {
+        format!("{}paused", self.tag)
     }
 
     /// The dead-letter counts.

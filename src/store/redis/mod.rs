@@ -714,6 +714,22 @@ impl Store for RedisStore {
         Ok(moved)
     }
 
+    async fn set_paused(&self, target: &str, paused: bool) -> Result<(), StoreError> {
+        let mut command = ::redis::cmd(if paused { "HSET" } else { "HDEL" });
+        command.arg(self.keys.paused()).arg(target);
+        if paused {
+            command.arg(now_ms());
+        }
+        let _changed: i64 = self.query(command).await?;
+        Ok(())
+    }
+
+    async fn paused(&self) -> Result<Vec<String>, StoreError> {
+        let mut command = ::redis::cmd("HKEYS");
+        command.arg(self.keys.paused());
+        self.query(command).await
+    }
+
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {
         let mut unique: Vec<String> = ids.to_vec();
         unique.sort();
