@@ -28,6 +28,36 @@ const ADMIN_CONNECTIONS: usize = 256;
 /// The most the admin listener's connections get to finish at shutdown.
 const ADMIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How often logged events past the retention are forgotten.
+const SWEEP_EVENTS: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Forgets logged events older than `retention`, every [`SWEEP_EVENTS`], until
+/// `stop`; a batch at a time, so a long backlog never holds the store for long.
+async fn sweep_events(store: Arc<dyn Store>, retention: std::time::Duration, stop: CancellationToken) {
+    /// Batches in one round before waiting again.
+    const ROUNDS: usize = 100;
+    loop {
+        let before =
+            crate::model::now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+        for _ in 0..ROUNDS {
+            match store.sweep_events(before).await {
+                // A batch per call: again until nothing is left.
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(error) => {
+                    crate::metrics_catalog::store_error("sweep_events", &error);
+                    tracing::warn!(%error, "forgetting old logged events failed; tried again shortly");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_EVENTS) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -156,6 +186,11 @@ impl Server {
                 .clone()
                 .keep_definitions(KEEP_DEFINITIONS, stop_admin.clone()),
         );
+        let sweeper = tokio::spawn(sweep_events(
+            self.store.clone(),
+            self.registry.snapshot().settings.store.retention,
+            stop_admin.clone(),
+        ));
         let admin = self.admin.map(|listener| {
             let service = crate::admin::service(crate::admin::Parts {
                 health: self.health.clone(),
@@ -205,6 +240,7 @@ impl Server {
         self.dispatcher.shutdown(grace.saturating_sub(elapsed)).await;
         stop_admin.cancel();
         let _ = keeper.await;
+        let _ = sweeper.await;
         if let Some(admin) = admin {
             let _ = admin.await;
         }

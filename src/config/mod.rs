@@ -39,6 +39,7 @@ pub use route::RouteConfig;
 pub use schema::{schema, SCHEMA_FILE};
 pub use server::{AdminConfig, LimitsConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub use source::Location;
+pub use store::DEFAULT_RETENTION;
 pub use summary::summary;
 pub use target::TargetConfig;
 pub use units::{parse_duration, parse_size};

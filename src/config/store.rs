@@ -28,7 +28,15 @@ pub struct StoreConfig {
     #[serde(default, deserialize_with = "super::units::text")]
     #[schemars(schema_with = "super::schema::duration")]
     pub lease_timeout: Option<String>,
+    /// How long the event log keeps an admitted event (default `7d`): listed by
+    /// `/api/v1/events`, then forgotten by a sweep.
+    #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
+    pub retention: Option<String>,
 }
+
+/// How long the event log keeps an event unless `store.retention` says otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// `store.embedded`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -87,6 +95,12 @@ impl StoreConfig {
                 self.lease_timeout,
                 Duration::from_secs(30),
                 &format!("{path}.lease_timeout"),
+                errors,
+            ),
+            retention: duration(
+                self.retention,
+                DEFAULT_RETENTION,
+                &format!("{path}.retention"),
                 errors,
             ),
         }

@@ -20,7 +20,7 @@ use super::evaluate::Evaluated;
 use super::Exchange;
 use crate::delivery::{delivery, event_headers, Dispatcher};
 use crate::model::{Event, Route};
-use crate::store::{Admission, Admitted, DedupeClaim, EventAdmission, Store, StoreHealth};
+use crate::store::{Admission, Admitted, DedupeClaim, EventAdmission, EventRecord, Store, StoreHealth};
 
 /// Marks an answer to a repeat of an event already admitted.
 pub static DUPLICATE: HeaderName = HeaderName::from_static("hookgate-duplicate");
@@ -110,17 +110,13 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
     let inbound = exchange.inbound();
     let request_id = exchange.request_id();
     let ttl = route.dedupe.as_ref().map(|dedupe| dedupe.ttl);
+    let received_ms = crate::model::now_ms();
     let events = exchange
         .stage
         .events
         .iter()
-        .map(|event| EventAdmission {
-            dedupe: event
-                .dedupe_key
-                .clone()
-                .zip(ttl)
-                .map(|(key, ttl)| DedupeClaim { key, ttl }),
-            deliveries: event
+        .map(|event| {
+            let deliveries: Vec<_> = event
                 .rewrites
                 .iter()
                 .flat_map(|rewrite| {
@@ -137,13 +133,52 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
                         )
                     })
                 })
-                .collect(),
+                .collect();
+            let record = EventRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                route: route.name.clone(),
+                dedupe_key: event.dedupe_key.clone(),
+                request_id: request_id.to_owned(),
+                received_ms,
+                deliveries: deliveries
+                    .iter()
+                    .map(|delivery| (delivery.id.clone(), delivery.target.clone()))
+                    .collect(),
+                body: logged_body(route, event),
+            };
+            EventAdmission {
+                dedupe: event
+                    .dedupe_key
+                    .clone()
+                    .zip(ttl)
+                    .map(|(key, ttl)| DedupeClaim { key, ttl }),
+                deliveries,
+                record: Some(record),
+            }
         })
         .collect();
     Admission {
         route: route.name.clone(),
         events,
     }
+}
+
+/// What the event log keeps of `event`: the event (as its first targets receive
+/// it) with the route's `redact` paths masked, or its bytes when the route does not
+/// parse JSON.
+fn logged_body(route: &Route, event: &Event) -> Bytes {
+    let Some(rewrite) = event.rewrites.first() else {
+        return Bytes::new();
+    };
+    if rewrite.value.is_null() {
+        return rewrite.body.clone();
+    }
+    let mut shown = (*rewrite.value).clone();
+    let masked = serde_json::Value::String("***".to_owned());
+    for mask in &route.redact {
+        mask.apply(&mut shown, &masked);
+    }
+    Bytes::from(serde_json::to_vec(&shown).unwrap_or_default())
 }
 
 /// Logs an admitted event at debug level, with the route's `redact` paths masked.

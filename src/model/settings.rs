@@ -64,6 +64,8 @@ pub struct StoreSettings {
     pub admit_timeout: Duration,
     /// Lease timeout.
     pub lease_timeout: Duration,
+    /// How long the event log keeps an event.
+    pub retention: Duration,
 }
 
 /// The admin listener.
@@ -175,7 +177,10 @@ impl Settings {
             changed.push("admin.listen");
         }
         // The admission deadline is read per request; the rest needs a new store.
-        if self.store.kind != next.store.kind || self.store.lease_timeout != next.store.lease_timeout {
+        if self.store.kind != next.store.kind
+            || self.store.lease_timeout != next.store.lease_timeout
+            || self.store.retention != next.store.retention
+        {
             changed.push("store");
         }
         if self.limits.header_read_timeout != next.limits.header_read_timeout {

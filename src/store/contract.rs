@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    Admission, Admitted, Backlog, Completion, DeadLetterFilter, DedupeClaim, EventAdmission, KeyClaim, Store,
+    Admission, Admitted, Backlog, Completion, DeadLetterFilter, DedupeClaim, DeliveryState, EventAdmission,
+    EventFilter, EventRecord, KeyClaim, Store,
 };
 use crate::model::{now_ms, Attempt, BreakerPolicy, Delivery, Marks, RetryPolicy, TargetRecord};
 
@@ -52,6 +53,23 @@ pub fn event(key: Option<&str>, deliveries: Vec<Delivery>) -> EventAdmission {
             ttl: Duration::from_secs(60),
         }),
         deliveries,
+        record: None,
+    }
+}
+
+/// The log entry of an event of `deliveries` to `route`, received at `received_ms`.
+pub fn logged(route: &str, key: Option<&str>, received_ms: u64, deliveries: &[Delivery]) -> EventRecord {
+    EventRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        route: route.to_owned(),
+        dedupe_key: key.map(str::to_owned),
+        request_id: "req-1".to_owned(),
+        received_ms,
+        deliveries: deliveries
+            .iter()
+            .map(|delivery| (delivery.id.clone(), delivery.target.clone()))
+            .collect(),
+        body: Bytes::from_static(b"{\"tax_id\":\"***\"}"),
     }
 }
 
@@ -398,6 +416,98 @@ pub async fn the_backlog_counts_pending_ages_and_dead_letters(store: Arc<dyn Sto
     assert_eq!(store.backlog("t").await.unwrap(), expected);
 }
 
+/// Admitted events are logged in the same step, listed by time window, route, key
+/// and state (their deliveries' states followed as they are delivered or dead),
+/// found by id, not logged when duplicates, and swept after the retention.
+pub async fn admitted_events_are_logged_and_swept(store: Arc<dyn Store>) {
+    let base = now_ms() - 10_000;
+    let mut ids = Vec::new();
+    for (n, route, key) in [(0, "r", "k0"), (1, "r", "k1"), (2, "r2", "k2"), (3, "r", "k3")] {
+        let deliveries = vec![delivery(route, "t", now_ms()), delivery(route, "u", now_ms())];
+        let record = logged(route, Some(key), base + n * 1000, &deliveries);
+        ids.push(record.id.clone());
+        let mut admission = admission(route, Some(key), deliveries);
+        admission.events[0].record = Some(record);
+        assert_eq!(store.admit(admission).await.unwrap(), [Admitted::Stored]);
+    }
+    // A duplicate is not logged.
+    let deliveries = vec![delivery("r", "t", now_ms())];
+    let mut again = admission("r", Some("k1"), deliveries.clone());
+    again.events[0].record = Some(logged("r", Some("k1"), base + 5000, &deliveries));
+    assert_eq!(store.admit(again).await.unwrap(), [Admitted::Duplicate]);
+
+    let all = store.events(&EventFilter::default(), 100).await.unwrap();
+    let listed: Vec<&str> = all.iter().map(|event| event.record.id.as_str()).collect();
+    assert_eq!(listed, ids, "oldest first, the duplicate left out");
+    assert_eq!(all[0].record.body, Bytes::from_static(b"{\"tax_id\":\"***\"}"));
+    assert!(all.iter().all(|event| event.state() == DeliveryState::Pending));
+
+    // The window [base+1000, base+3000) holds events 1 and 2; route r only event 1.
+    let window = EventFilter {
+        since_ms: Some(base + 1000),
+        until_ms: Some(base + 3000),
+        ..EventFilter::default()
+    };
+    let in_window: Vec<String> = store
+        .events(&window, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.record.id)
+        .collect();
+    assert_eq!(in_window, ids[1..3]);
+    let route_r = EventFilter {
+        route: Some("r".into()),
+        ..window.clone()
+    };
+    assert_eq!(store.events(&route_r, 100).await.unwrap().len(), 1);
+    let by_key = EventFilter {
+        dedupe_key: Some("k3".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(store.events(&by_key, 100).await.unwrap()[0].record.id, ids[3]);
+    assert_eq!(
+        store.events(&EventFilter::default(), 2).await.unwrap().len(),
+        2,
+        "limit"
+    );
+
+    // Event 0: one delivery delivered, one dead.
+    for target in ["t", "u"] {
+        let lease = store.claim(target, 1).await.unwrap().remove(0);
+        assert_eq!(lease.delivery.route, "r");
+        let completion = if target == "t" {
+            Completion::Delivered
+        } else {
+            Completion::Dead {
+                reason: "gone".into(),
+                record: record(410),
+            }
+        };
+        store.complete(lease, completion).await.unwrap();
+    }
+    let first = store.event(&ids[0]).await.unwrap().expect("found by id");
+    assert_eq!(first.states, [DeliveryState::Delivered, DeliveryState::Dead]);
+    assert_eq!(first.state(), DeliveryState::Dead);
+    let dead = EventFilter {
+        state: Some(DeliveryState::Dead),
+        ..EventFilter::default()
+    };
+    assert_eq!(store.events(&dead, 100).await.unwrap().len(), 1);
+    assert!(store.event("no-such-event").await.unwrap().is_none());
+
+    // Swept: everything received before base+2000 is forgotten.
+    store.sweep_events(base + 2000).await.unwrap();
+    let left: Vec<String> = store
+        .events(&EventFilter::default(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.record.id)
+        .collect();
+    assert_eq!(left, ids[2..]);
+}
+
 /// Pausing is stored: listed, undone by resuming, and kept across reopening.
 pub async fn pauses_are_kept_until_resumed(harness: &dyn Harness) {
     {
@@ -517,6 +627,7 @@ pub async fn dedupe_keys_admit_once_per_route_within_ttl(store: Arc<dyn Store>) 
                 ttl: Duration::from_millis(50),
             }),
             deliveries: vec![],
+            record: None,
         }],
     };
     assert_eq!(store.admit(short.clone()).await.unwrap(), [Admitted::Stored]);
@@ -666,6 +777,7 @@ macro_rules! store_contract {
             case!(a_request_s_events_are_admitted_together_each_deduplicated);
             case!(target_definitions_are_kept_until_forgotten);
             case!(the_backlog_counts_pending_ages_and_dead_letters);
+            case!(admitted_events_are_logged_and_swept);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn abandoned_leases_come_back_after_the_lease_timeout() {

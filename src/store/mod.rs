@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Attempt, Delivery, TargetRecord};
 
@@ -67,6 +69,92 @@ pub struct EventAdmission {
     pub dedupe: Option<DedupeClaim>,
     /// The deliveries, possibly none (an event no target wants).
     pub deliveries: Vec<Delivery>,
+    /// Its entry in the event log, written with it (none: not logged).
+    pub record: Option<EventRecord>,
+}
+
+/// An admitted event, as the event log keeps it until the retention ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Its id (UUIDv7).
+    pub id: String,
+    /// The route it came in on.
+    pub route: String,
+    /// Its dedupe key, if the route dedupes.
+    pub dedupe_key: Option<String>,
+    /// The request that brought it.
+    pub request_id: String,
+    /// When it was admitted (unix ms).
+    pub received_ms: u64,
+    /// Its deliveries: (delivery id, target).
+    pub deliveries: Vec<(String, String)>,
+    /// The event, with the route's `redact` paths masked.
+    #[serde(skip)]
+    pub body: Bytes,
+}
+
+/// Where a delivery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting, or being attempted.
+    Pending,
+    /// Delivered (or, after a discard, gone).
+    Delivered,
+    /// Dead-lettered.
+    Dead,
+}
+
+/// An event from the log, with its deliveries' states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// The event.
+    pub record: EventRecord,
+    /// The state of each of `record.deliveries`, in order.
+    pub states: Vec<DeliveryState>,
+}
+
+impl LoggedEvent {
+    /// The event's state: dead if a delivery is, pending if one is, else delivered.
+    pub fn state(&self) -> DeliveryState {
+        if self.states.contains(&DeliveryState::Dead) {
+            DeliveryState::Dead
+        } else if self.states.contains(&DeliveryState::Pending) {
+            DeliveryState::Pending
+        } else {
+            DeliveryState::Delivered
+        }
+    }
+}
+
+/// Which logged events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this route's.
+    pub route: Option<String>,
+    /// Received at or after, unix ms.
+    pub since_ms: Option<u64>,
+    /// Received before, unix ms.
+    pub until_ms: Option<u64>,
+    /// Only those with this dedupe key.
+    pub dedupe_key: Option<String>,
+    /// Only those in this state.
+    pub state: Option<DeliveryState>,
+}
+
+impl EventFilter {
+    /// Whether `event` passes (its time window is applied by the store's scan).
+    pub fn matches(&self, event: &LoggedEvent) -> bool {
+        let record = &event.record;
+        self.route.as_ref().is_none_or(|route| *route == record.route)
+            && self
+                .dedupe_key
+                .as_ref()
+                .is_none_or(|key| record.dedupe_key.as_ref() == Some(key))
+            && self.since_ms.is_none_or(|since| record.received_ms >= since)
+            && self.until_ms.is_none_or(|until| record.received_ms < until)
+            && self.state.is_none_or(|state| event.state() == state)
+    }
 }
 
 /// What admission did with one event.
@@ -210,6 +298,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes dead letters with these ids for good; returns how many were found.
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError>;
+
+    /// Logged events passing `filter`, oldest first, at most `limit`.
+    async fn events(&self, filter: &EventFilter, limit: usize) -> Result<Vec<LoggedEvent>, StoreError>;
+
+    /// The logged event `id`.
+    async fn event(&self, id: &str) -> Result<Option<LoggedEvent>, StoreError>;
+
+    /// Forgets logged events received before `before_ms` (some, at most a batch;
+    /// call again while it returns a full batch); how many.
+    async fn sweep_events(&self, before_ms: u64) -> Result<usize, StoreError>;
 
     /// Pauses deliveries to `target` (`paused`), or resumes them, for every instance
     /// sharing the store, across restarts.

@@ -24,6 +24,7 @@ pub async fn open(settings: &StoreSettings, consumer: &str) -> Result<Arc<dyn St
                 url: url.clone(),
                 key_prefix: key_prefix.clone(),
                 lease_timeout: settings.lease_timeout,
+                retention: settings.retention,
                 consumer: consumer.to_owned(),
             })
             .await?,

@@ -9,16 +9,39 @@ use crate::model::{Delivery, TargetRecord};
 /// Encodes `delivery` for storage.
 pub fn encode(delivery: &Delivery) -> Vec<u8> {
     // Serialising plain strings, numbers and options cannot fail.
-    let meta = serde_json::to_vec(delivery).unwrap_or_default();
-    let mut out = Vec::with_capacity(4 + meta.len() + delivery.body.len());
-    out.extend_from_slice(&u32::try_from(meta.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(&delivery.body);
-    out
+    frame(&serde_json::to_vec(delivery).unwrap_or_default(), &delivery.body)
 }
 
 /// Decodes a stored delivery; `id` names it in errors.
 pub fn decode(id: &str, bytes: &[u8]) -> Result<Delivery, StoreError> {
+    let (mut delivery, body): (Delivery, _) = unframe(id, bytes)?;
+    delivery.body = body;
+    Ok(delivery)
+}
+
+/// Encodes a logged event: the same framing as a delivery.
+pub fn encode_event(event: &super::EventRecord) -> Vec<u8> {
+    frame(&serde_json::to_vec(event).unwrap_or_default(), &event.body)
+}
+
+/// Decodes a logged event; `id` names it in errors.
+pub fn decode_event(id: &str, bytes: &[u8]) -> Result<super::EventRecord, StoreError> {
+    let (mut event, body): (super::EventRecord, _) = unframe(id, bytes)?;
+    event.body = body;
+    Ok(event)
+}
+
+/// `meta` and `body` framed: `meta`'s length, `meta`, then `body`.
+fn frame(meta: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + meta.len() + body.len());
+    out.extend_from_slice(&u32::try_from(meta.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(meta);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The metadata (read as `T`) and body of `bytes`; `id` names it in errors.
+fn unframe<T: serde::de::DeserializeOwned>(id: &str, bytes: &[u8]) -> Result<(T, Bytes), StoreError> {
     let corrupt = |reason: &str| StoreError::corrupt(id, reason);
     let (length, rest) = bytes
         .split_first_chunk::<4>()
@@ -28,10 +51,8 @@ pub fn decode(id: &str, bytes: &[u8]) -> Result<Delivery, StoreError> {
         return Err(corrupt("metadata truncated"));
     }
     let (meta, body) = rest.split_at(length);
-    let mut delivery: Delivery =
-        serde_json::from_slice(meta).map_err(|error| corrupt(&format!("metadata: {error}")))?;
-    delivery.body = Bytes::copy_from_slice(body);
-    Ok(delivery)
+    let meta = serde_json::from_slice(meta).map_err(|error| corrupt(&format!("metadata: {error}")))?;
+    Ok((meta, Bytes::copy_from_slice(body)))
 }
 
 /// Encodes a target definition for storage (JSON).

@@ -136,9 +136,11 @@ async fn dead_letters_are_managed_through_a_running_hookgate() {
         .collect();
     assert_eq!(ids.len(), 3, "{listed}");
 
+    // Which event died first depends on concurrent attempts: any of the three.
     let shown: serde_json::Value = serde_json::from_str(&run(&["show", ids[0]])).unwrap();
-    assert_eq!(
-        shown["body"], r#"{"id":"e0"}"#,
+    let body = shown["body"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        [r#"{"id":"e0"}"#, r#"{"id":"e1"}"#, r#"{"id":"e2"}"#].contains(&body.as_str()),
         "the config's token is an operator's: {shown}"
     );
 
@@ -146,7 +148,7 @@ async fn dead_letters_are_managed_through_a_running_hookgate() {
     assert!(run(&["replay", "--id", ids[0]]).contains("1 dead letter replayed"));
     assert!(run(&["discard", "--id", ids[1]]).contains("1 dead letter discarded"));
     let received = downstream.wait_for(4).await;
-    assert_eq!(received[3].body, r#"{"id":"e0"}"#);
+    assert_eq!(received[3].body, body);
     let left = run(&["list"]);
     assert!(
         left.contains("1 dead letter\n") && left.contains(ids[2]),

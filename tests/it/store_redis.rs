@@ -53,6 +53,7 @@ async fn open(server: &RedisServer, prefix: &str, consumer: &str) -> RedisStore 
         url: server.url(),
         key_prefix: prefix.to_owned(),
         lease_timeout: LEASE_TIMEOUT,
+        retention: hookgate::config::DEFAULT_RETENTION,
         consumer: consumer.to_owned(),
     })
     .await

@@ -13,14 +13,14 @@ use http_body_util::Full;
 use schemars::{Schema, SchemaGenerator};
 use serde::Serialize;
 
-use self::views::{Count, DeadLetterView, Page, RouteView, TargetView};
+use self::views::{Count, DeadLetterView, EventView, Page, RouteView, TargetView};
 use super::auth::authorize;
 use super::Parts;
 use crate::dlq::Bulk;
 use crate::model::{AdminToken, Role};
 use crate::problem::Problem;
 use crate::registry::Snapshot;
-use crate::store::DeadLetterFilter;
+use crate::store::{DeadLetterFilter, DeliveryState, EventFilter};
 
 /// The operations that change something, as counted in
 /// `hookgate_admin_operations_total` and logged with the token's name.
@@ -50,6 +50,10 @@ pub enum Operation {
     ResumeTarget,
     /// Read the config file again.
     Reload,
+    /// Logged events, paged.
+    ListEvents,
+    /// One logged event.
+    GetEvent,
     /// Dead letters, paged.
     ListDeadLetters,
     /// One dead letter.
@@ -93,6 +97,41 @@ pub struct Endpoint {
     /// The schema of a successful answer's body.
     pub response: fn(&mut SchemaGenerator) -> Schema,
 }
+
+const EVENT_LIST: &[Param] = &[
+    Param {
+        name: "route",
+        description: "Only this route's.",
+    },
+    Param {
+        name: "since",
+        description: "Received at or after: RFC 3339, or a duration ago (`2h`).",
+    },
+    Param {
+        name: "until",
+        description: "Received before: RFC 3339, or a duration ago.",
+    },
+    Param {
+        name: "state",
+        description: "`pending`, `delivered` or `dead`.",
+    },
+    Param {
+        name: "dedupe_key",
+        description: "Only the event with this dedupe key.",
+    },
+    Param {
+        name: "limit",
+        description: "Items per page, 1 to 1000 (default 100).",
+    },
+    Param {
+        name: "offset",
+        description: "Items to skip (default 0, at most 100000).",
+    },
+    Param {
+        name: "sort",
+        description: "`received_at` (default: oldest first) or `-received_at`.",
+    },
+];
 
 const DEAD_LETTER_FILTER: [Param; 5] = [
     Param {
@@ -165,7 +204,7 @@ const PAGING: &[Param] = &[
 ];
 
 /// Every endpoint of the API.
-pub static ENDPOINTS: [Endpoint; 15] = [
+pub static ENDPOINTS: [Endpoint; 17] = [
     Endpoint {
         method: Method::GET,
         path: "/api/v1/openapi.json",
@@ -255,6 +294,26 @@ pub static ENDPOINTS: [Endpoint; 15] = [
         summary: "The same as `POST /api/v1/reload` (what `hookgate reload` calls).",
         query: &[],
         response: SchemaGenerator::subschema_for::<super::Reloaded>,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/api/v1/events",
+        role: Some(Role::Viewer),
+        operation: Operation::ListEvents,
+        id: "listEvents",
+        summary: "Admitted events in the log (kept for `store.retention`), oldest first, with their deliveries' states; bodies for the operator role only.",
+        query: EVENT_LIST,
+        response: SchemaGenerator::subschema_for::<Page<EventView>>,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/api/v1/events/{id}",
+        role: Some(Role::Viewer),
+        operation: Operation::GetEvent,
+        id: "getEvent",
+        summary: "One logged event.",
+        query: &[],
+        response: SchemaGenerator::subschema_for::<EventView>,
     },
     Endpoint {
         method: Method::GET,
@@ -385,10 +444,10 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
         None if tokens.is_empty() => return Err(Box::new(super::auth::disabled())),
         None => None,
     };
-    let sort_key = if endpoint.operation == Operation::ListDeadLetters {
-        "dead_at"
-    } else {
-        "name"
+    let sort_key = match endpoint.operation {
+        Operation::ListDeadLetters => "dead_at",
+        Operation::ListEvents => "received_at",
+        _ => "name",
     };
     let query = Query::parse(request.uri().query(), endpoint.query, sort_key)?;
     let name = matched.params.get("name").unwrap_or_default();
@@ -438,6 +497,19 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
         Operation::Reload => {
             changed(caller_name, "reload", "");
             json(&super::reload(&parts.reloader).await?)
+        }
+        Operation::ListEvents => {
+            let filter = query.events()?;
+            json(&event_page(parts, &query, &filter, bodies).await?)
+        }
+        Operation::GetEvent => {
+            let event = parts
+                .store
+                .event(id)
+                .await
+                .map_err(store_problem)?
+                .ok_or_else(|| Box::new(not_found("event", id)))?;
+            json(&EventView::of(&event, bodies))
         }
         Operation::ListDeadLetters => {
             let filter = query.dead_letters()?;
@@ -541,6 +613,39 @@ async fn dead_letter_page(
         .skip(query.offset)
         .take(query.limit)
         .map(|delivery| DeadLetterView::of(delivery, bodies, redact(snapshot, &delivery.route)))
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        has_more,
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+/// A page of logged events, as [`dead_letter_page`] pages dead letters.
+async fn event_page(
+    parts: &Parts,
+    query: &Query,
+    filter: &EventFilter,
+    bodies: bool,
+) -> Result<Page<EventView>, Box<Problem>> {
+    let wanted = if query.descending {
+        MAX_OFFSET + MAX_LIMIT + 1
+    } else {
+        query.offset + query.limit + 1
+    };
+    let mut found = parts.store.events(filter, wanted).await.map_err(store_problem)?;
+    let total = (found.len() < wanted).then_some(found.len());
+    if query.descending {
+        found.reverse();
+    }
+    let has_more = found.len() > query.offset + query.limit;
+    let items = found
+        .iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .map(|event| EventView::of(event, bodies))
         .collect();
     Ok(Page {
         items,
@@ -687,6 +792,34 @@ impl Query {
             since_ms: time("since")?,
             until_ms: time("until")?,
             reason: self.value("reason").map(str::to_owned),
+        })
+    }
+
+    /// The event filter of the query.
+    fn events(&self) -> Result<EventFilter, Box<Problem>> {
+        let time = |name: &str| -> Result<Option<u64>, Box<Problem>> {
+            self.value(name)
+                .map(|text| crate::dlq::parse_time(text).map_err(|message| bad_parameter(name, message)))
+                .transpose()
+        };
+        let state = match self.value("state") {
+            None => None,
+            Some("pending") => Some(DeliveryState::Pending),
+            Some("delivered") => Some(DeliveryState::Delivered),
+            Some("dead") => Some(DeliveryState::Dead),
+            Some(other) => {
+                return Err(bad_parameter(
+                    "state",
+                    format!("expected `pending`, `delivered` or `dead`, found `{other}`"),
+                ))
+            }
+        };
+        Ok(EventFilter {
+            route: self.value("route").map(str::to_owned),
+            since_ms: time("since")?,
+            until_ms: time("until")?,
+            dedupe_key: self.value("dedupe_key").map(str::to_owned),
+            state,
         })
     }
 

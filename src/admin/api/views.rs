@@ -277,6 +277,75 @@ fn shown_body(body: &[u8], redact: &[crate::model::mask::Mask]) -> (String, &'st
     }
 }
 
+/// A logged event.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct EventView {
+    /// Its id.
+    pub id: String,
+    /// The route it came in on.
+    pub route: String,
+    /// Its dedupe key, if the route dedupes.
+    pub dedupe_key: Option<String>,
+    /// The request that brought it (`x-request-id`).
+    pub request_id: String,
+    /// When it was admitted, RFC 3339 with milliseconds.
+    pub received_at: String,
+    /// `pending` while a delivery waits, `dead` when one was dead-lettered, else
+    /// `delivered`.
+    pub state: crate::store::DeliveryState,
+    /// Its deliveries.
+    pub deliveries: Vec<EventDelivery>,
+    /// The event with the route's `redact` paths masked, for the `operator` role
+    /// only (text; base64 when not UTF-8).
+    pub body: Option<String>,
+    /// `utf-8` or `base64`, when `body` is given.
+    pub body_encoding: Option<String>,
+}
+
+/// One delivery of a logged event.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct EventDelivery {
+    /// The delivery's id (see `/api/v1/dead-letters/{id}` when it is dead).
+    pub id: String,
+    /// Its target.
+    pub target: String,
+    /// Where it is.
+    pub state: crate::store::DeliveryState,
+}
+
+impl EventView {
+    /// The view of `event`; its body only `with_bodies` (it is stored masked).
+    pub fn of(event: &crate::store::LoggedEvent, with_bodies: bool) -> Self {
+        let record = &event.record;
+        let (body, body_encoding) = if with_bodies {
+            let (body, encoding) = shown_body(&record.body, &[]);
+            (Some(body), Some(encoding.to_owned()))
+        } else {
+            (None, None)
+        };
+        Self {
+            id: record.id.clone(),
+            route: record.route.clone(),
+            dedupe_key: record.dedupe_key.clone(),
+            request_id: record.request_id.clone(),
+            received_at: rfc3339(record.received_ms),
+            state: event.state(),
+            deliveries: record
+                .deliveries
+                .iter()
+                .zip(&event.states)
+                .map(|((id, target), state)| EventDelivery {
+                    id: id.clone(),
+                    target: target.clone(),
+                    state: *state,
+                })
+                .collect(),
+            body,
+            body_encoding,
+        }
+    }
+}
+
 /// How many a bulk operation did.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Count {

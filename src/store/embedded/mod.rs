@@ -30,7 +30,8 @@ use self::handle::Handle;
 use self::tables::unavailable;
 use self::writer::{Done, Finish, Op, Request, Writer};
 use super::{
-    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError,
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, EventFilter, KeyClaim, Lease,
+    LoggedEvent, Store, StoreError,
 };
 use crate::model::{now_ms, Delivery, TargetRecord};
 
@@ -163,7 +164,17 @@ impl Store for EmbeddedStore {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<_, _>>()?;
-        match self.write(Op::Admit { admission, records }).await? {
+        let logged = admission
+            .events
+            .iter()
+            .map(|event| event.record.as_ref().map(record::encode_event))
+            .collect();
+        let op = Op::Admit {
+            admission,
+            records,
+            logged,
+        };
+        match self.write(op).await? {
             Done::Admitted(admitted) => Ok(admitted),
             _ => Err(unexpected()),
         }
@@ -268,6 +279,23 @@ impl Store for EmbeddedStore {
     async fn replay(&self, ids: &[String]) -> Result<usize, StoreError> {
         match self.write(Op::Replay(ids.to_vec())).await? {
             Done::Replayed(moved) => Ok(moved),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn events(&self, filter: &EventFilter, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |db| reads::events(db, &filter, limit)).await
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<LoggedEvent>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |db| reads::event(db, &id)).await
+    }
+
+    async fn sweep_events(&self, before_ms: u64) -> Result<usize, StoreError> {
+        match self.write(Op::SweepEvents(before_ms)).await? {
+            Done::Replayed(swept) => Ok(swept),
             _ => Err(unexpected()),
         }
     }

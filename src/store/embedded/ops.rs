@@ -9,7 +9,8 @@ use std::time::Duration;
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
 use super::tables::{
-    DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, LEASED, PAUSED, PENDING, PENDING_SINCE, READY, TARGETS,
+    DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING,
+    PENDING_SINCE, READY, TARGETS,
 };
 use super::writer::{Claimed, Done, Finish, LeaseKey};
 use crate::store::{record, Admission, Admitted, KeyClaim};
@@ -26,6 +27,8 @@ pub(super) struct Tables<'txn> {
     pending_since: Table<'txn, (&'static str, &'static str), u64>,
     dead_count: Table<'txn, &'static str, u64>,
     paused: Table<'txn, &'static str, u64>,
+    events: Table<'txn, (u64, &'static str), &'static [u8]>,
+    event_ids: Table<'txn, &'static str, u64>,
     targets: Table<'txn, &'static str, &'static [u8]>,
 }
 
@@ -43,6 +46,8 @@ impl<'txn> Tables<'txn> {
             pending_since: txn.open_table(PENDING_SINCE)?,
             dead_count: txn.open_table(DEAD_COUNT)?,
             paused: txn.open_table(PAUSED)?,
+            events: txn.open_table(EVENTS)?,
+            event_ids: txn.open_table(EVENT_IDS)?,
             targets: txn.open_table(TARGETS)?,
         })
     }
@@ -56,10 +61,11 @@ pub(super) fn admit(
     now: u64,
     admission: &Admission,
     records: &[Vec<Vec<u8>>],
+    logged: &[Option<Vec<u8>>],
 ) -> Result<Done, StorageError> {
     let route = admission.route.as_str();
     let mut outcomes = Vec::with_capacity(admission.events.len());
-    for (event, records) in admission.events.iter().zip(records) {
+    for ((event, records), logged) in admission.events.iter().zip(records).zip(logged) {
         if let Some(claim) = &event.dedupe {
             // Checked before anything is written, so a duplicate changes nothing.
             if live_key(tables, now, route, &claim.key)?.is_some() {
@@ -78,6 +84,12 @@ pub(super) fn admit(
             tables
                 .pending_since
                 .insert((target, delivery.id.as_str()), delivery.created_at_ms)?;
+        }
+        if let (Some(record), Some(encoded)) = (&event.record, logged) {
+            tables
+                .events
+                .insert((record.received_ms, record.id.as_str()), encoded.as_slice())?;
+            tables.event_ids.insert(record.id.as_str(), record.received_ms)?;
         }
         outcomes.push(Admitted::Stored);
     }
@@ -286,6 +298,25 @@ pub(super) fn discard(tables: &mut Tables<'_>, ids: &[String]) -> Result<Done, S
         deleted += 1;
     }
     Ok(Done::Replayed(deleted))
+}
+
+/// Forgets logged events received before `before_ms`, at most `cap`.
+pub(super) fn sweep_events(
+    tables: &mut Tables<'_>,
+    before_ms: u64,
+    cap: usize,
+) -> Result<Done, StorageError> {
+    let mut expired = Vec::new();
+    for entry in tables.events.range((0, "")..(before_ms, ""))?.take(cap) {
+        let (key, _) = entry?;
+        let (received_ms, id) = key.value();
+        expired.push((received_ms, id.to_owned()));
+    }
+    for (received_ms, id) in &expired {
+        tables.events.remove((*received_ms, id.as_str()))?;
+        tables.event_ids.remove(id.as_str())?;
+    }
+    Ok(Done::Replayed(expired.len()))
 }
 
 /// Pauses or resumes `target`.

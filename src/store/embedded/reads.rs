@@ -4,10 +4,11 @@
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tables::{
-    unavailable, DEAD, DEAD_COUNT, DEAD_IDS, LEASED, PAUSED, PENDING, PENDING_SINCE, READY, TARGETS,
+    unavailable, DEAD, DEAD_COUNT, DEAD_IDS, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING, PENDING_SINCE,
+    READY, TARGETS,
 };
 use crate::model::{Delivery, TargetRecord};
-use crate::store::{record, Backlog, DeadLetterFilter, StoreError};
+use crate::store::{record, Backlog, DeadLetterFilter, DeliveryState, EventFilter, LoggedEvent, StoreError};
 
 /// Whether `target` has anything a claim would take: a due delivery or an expired
 /// lease. Looks at the first entry of two ranges, so it is cheap enough to run on
@@ -57,6 +58,109 @@ pub(super) fn backlog(db: &Database, target: &str) -> Result<Backlog, StoreError
         oldest_ms,
         dead,
     })
+}
+
+/// Logged events passing `filter`, oldest first, at most `limit`, each with its
+/// deliveries' states read in the same snapshot.
+pub(super) fn events(
+    db: &Database,
+    filter: &EventFilter,
+    limit: usize,
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let events = txn.open_table(EVENTS).map_err(unavailable("opening events"))?;
+    let states = States::open(&txn)?;
+    let since = filter.since_ms.unwrap_or(0);
+    let range = match filter.until_ms {
+        Some(until) if until <= since => return Ok(Vec::new()),
+        Some(until) => events.range((since, "")..(until, "")),
+        None => events.range((since, "")..),
+    };
+    let mut found = Vec::new();
+    for entry in range.map_err(unavailable("listing events"))? {
+        if found.len() >= limit {
+            break;
+        }
+        let (key, value) = entry.map_err(unavailable("listing events"))?;
+        let (_, id) = key.value();
+        match record::decode_event(id, value.value()) {
+            Ok(record) => {
+                let event = states.of(record)?;
+                if filter.matches(&event) {
+                    found.push(event);
+                }
+            }
+            Err(error) => tracing::error!(event = id, %error, "Logged event is corrupt; not listed."),
+        }
+    }
+    Ok(found)
+}
+
+/// The logged event `id`.
+pub(super) fn event(db: &Database, id: &str) -> Result<Option<LoggedEvent>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let ids = txn
+        .open_table(EVENT_IDS)
+        .map_err(unavailable("opening event ids"))?;
+    let Some(received_ms) = ids
+        .get(id)
+        .map_err(unavailable("finding an event"))?
+        .map(|g| g.value())
+    else {
+        return Ok(None);
+    };
+    let events = txn.open_table(EVENTS).map_err(unavailable("opening events"))?;
+    let Some(stored) = events
+        .get((received_ms, id))
+        .map_err(unavailable("reading an event"))?
+    else {
+        return Ok(None);
+    };
+    let record = record::decode_event(id, stored.value())?;
+    Ok(Some(States::open(&txn)?.of(record)?))
+}
+
+/// Where each delivery of an event is: pending while its target's queue holds it,
+/// dead while it is a dead letter, delivered otherwise.
+struct States {
+    pending: redb::ReadOnlyTable<(&'static str, &'static str), u64>,
+    dead: redb::ReadOnlyTable<&'static str, u64>,
+}
+
+impl States {
+    fn open(txn: &redb::ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            pending: txn
+                .open_table(PENDING_SINCE)
+                .map_err(unavailable("opening pending_since"))?,
+            dead: txn
+                .open_table(DEAD_IDS)
+                .map_err(unavailable("opening dead letter ids"))?,
+        })
+    }
+
+    fn of(&self, record: crate::store::EventRecord) -> Result<LoggedEvent, StoreError> {
+        let mut states = Vec::with_capacity(record.deliveries.len());
+        for (id, target) in &record.deliveries {
+            let pending = self
+                .pending
+                .get((target.as_str(), id.as_str()))
+                .map_err(unavailable("reading pending_since"))?
+                .is_some();
+            let dead = !pending
+                && self
+                    .dead
+                    .get(id.as_str())
+                    .map_err(unavailable("reading dead letter ids"))?
+                    .is_some();
+            states.push(match (pending, dead) {
+                (true, _) => DeliveryState::Pending,
+                (false, true) => DeliveryState::Dead,
+                (false, false) => DeliveryState::Delivered,
+            });
+        }
+        Ok(LoggedEvent { record, states })
+    }
 }
 
 /// The paused targets.

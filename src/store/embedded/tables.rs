@@ -44,6 +44,13 @@ pub(super) const PENDING_SINCE: TableDefinition<(&str, &str), u64> = TableDefini
 /// target → dead letters, so counting them is one lookup.
 pub(super) const DEAD_COUNT: TableDefinition<&str, u64> = TableDefinition::new("dead_count");
 
+/// The event log: (received_ms, event id) → encoded event, so a time window is a
+/// range and the retention sweep deletes from the front.
+pub(super) const EVENTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("events");
+
+/// event id → received_ms: finds a logged event by id.
+pub(super) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
+
 /// target → when it was paused (unix ms): targets whose deliveries wait.
 pub(super) const PAUSED: TableDefinition<&str, u64> = TableDefinition::new("paused");
 

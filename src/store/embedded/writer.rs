@@ -55,6 +55,8 @@ pub(super) enum Op {
     Admit {
         admission: Admission,
         records: Vec<Vec<Vec<u8>>>,
+        /// `logged[e]` is `admission.events[e].record` encoded.
+        logged: Vec<Option<Vec<u8>>>,
     },
     /// (name, encoded definition).
     SaveTargets(Vec<(String, Vec<u8>)>),
@@ -81,6 +83,7 @@ pub(super) enum Op {
     Replay(Vec<String>),
     Discard(Vec<String>),
     SetPaused(String, bool),
+    SweepEvents(u64),
     /// Changes nothing: a commit that shows the store can write.
     Nothing,
 }
@@ -204,7 +207,11 @@ impl Writer {
 
     fn apply_one(&self, tables: &mut Tables<'_>, now: u64, op: &Op) -> Result<Done, StorageError> {
         match op {
-            Op::Admit { admission, records } => ops::admit(tables, now, admission, records),
+            Op::Admit {
+                admission,
+                records,
+                logged,
+            } => ops::admit(tables, now, admission, records, logged),
             Op::Claim { target, max } => {
                 let lease_ms = u64::try_from(self.lease_timeout.as_millis()).unwrap_or(u64::MAX);
                 ops::claim(tables, now, now.saturating_add(lease_ms), target, *max)
@@ -216,6 +223,7 @@ impl Writer {
             Op::Replay(ids) => ops::replay(tables, now, ids),
             Op::Discard(ids) => ops::discard(tables, ids),
             Op::SetPaused(target, paused) => ops::set_paused(tables, now, target, *paused),
+            Op::SweepEvents(before_ms) => ops::sweep_events(tables, *before_ms, SWEEP_CAP),
             Op::SaveTargets(targets) => ops::save_targets(tables, targets),
             Op::ForgetTarget(name, expected) => ops::forget_target(tables, name, expected),
             Op::Nothing => Ok(Done::Nothing),
@@ -237,6 +245,7 @@ mod tests {
             events: vec![EventAdmission {
                 dedupe: Some(DedupeClaim { key: key.into(), ttl }),
                 deliveries: vec![],
+                record: None,
             }],
         }
     }
@@ -273,10 +282,12 @@ mod tests {
             request(Op::Admit {
                 admission: keyed("expires", short),
                 records: vec![vec![]],
+                logged: vec![None],
             }),
             request(Op::Admit {
                 admission: keyed("lives", Duration::from_secs(60)),
                 records: vec![vec![]],
+                logged: vec![None],
             }),
             request(Op::ClaimKey {
                 route: "r".into(),
@@ -286,6 +297,7 @@ mod tests {
             request(Op::Admit {
                 admission: keyed("reclaimed", short),
                 records: vec![vec![]],
+                logged: vec![None],
             }),
         ];
         writer.apply(&batch, false).unwrap();
@@ -296,6 +308,7 @@ mod tests {
         let again = [request(Op::Admit {
             admission: keyed("reclaimed", Duration::from_secs(60)),
             records: vec![vec![]],
+            logged: vec![None],
         })];
         let (outcomes, _) = writer.apply(&again, false).unwrap();
         assert!(matches!(&outcomes[0], Done::Admitted(admitted) if admitted == &[Admitted::Stored]));

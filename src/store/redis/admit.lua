@@ -14,11 +14,16 @@
 -- Each delivery is also put in its target's pending-since set, scored by its
 -- admission time, so the oldest pending delivery is one lookup.
 --
--- KEYS: per event: [its dedupe key], then per delivery: record key, delayed set,
--- pending-since set.
+-- An event logged in the event log (an id given) is written with it: its record,
+-- with the retention as its TTL, and its place in the log's time index.
+--
+-- KEYS: per event: [its dedupe key], [its log record key, the log's index when it is
+-- logged], then per delivery: record key, delayed set, pending-since set.
 -- ARGV[1]: number of events e.
 -- Then per event: its dedupe TTL in ms ('' when it has no key), its number of
--- deliveries n, then per delivery: id, record bytes, due (unix ms), admitted (unix ms).
+-- deliveries n, its log id ('' when not logged), log record bytes, admission time
+-- (unix ms) and retention (ms); then per delivery: id, record bytes, due (unix ms),
+-- admitted (unix ms).
 -- Returns one integer per event: 1 when stored, 0 when a duplicate (nothing stored).
 
 local events = tonumber(ARGV[1])
@@ -26,10 +31,12 @@ if not events or events < 0 then
   return redis.error_reply('ERR hookgate admit: bad event count')
 end
 
+-- Each event's arguments: ttl, n, then the 4 of its log entry, then 4 per delivery.
+local HEAD = 6
 local arg, key = 2, 1
 for _ = 1, events do
-  local ttl, n = ARGV[arg], tonumber(ARGV[arg + 1])
-  if ttl == nil or not n or n < 0 then
+  local ttl, n, logged = ARGV[arg], tonumber(ARGV[arg + 1]), ARGV[arg + 2]
+  if ttl == nil or not n or n < 0 or logged == nil then
     return redis.error_reply('ERR hookgate admit: wrong number of keys or arguments')
   end
   if ttl ~= '' then
@@ -38,13 +45,19 @@ for _ = 1, events do
     end
     key = key + 1
   end
+  if logged ~= '' then
+    if not tonumber(ARGV[arg + 4]) or not tonumber(ARGV[arg + 5]) or tonumber(ARGV[arg + 5]) < 1 then
+      return redis.error_reply('ERR hookgate admit: bad log entry time or retention')
+    end
+    key = key + 2
+  end
   for i = 0, n - 1 do
-    if ARGV[arg + 2 + 4 * i] == '' or not tonumber(ARGV[arg + 4 + 4 * i])
-      or not tonumber(ARGV[arg + 5 + 4 * i]) then
+    if ARGV[arg + HEAD + 4 * i] == '' or not tonumber(ARGV[arg + HEAD + 2 + 4 * i])
+      or not tonumber(ARGV[arg + HEAD + 3 + 4 * i]) then
       return redis.error_reply('ERR hookgate admit: bad delivery id, due or admission time')
     end
   end
-  arg = arg + 2 + 4 * n
+  arg = arg + HEAD + 4 * n
   key = key + 3 * n
 end
 if #KEYS ~= key - 1 or #ARGV ~= arg - 1 then
@@ -52,8 +65,12 @@ if #KEYS ~= key - 1 or #ARGV ~= arg - 1 then
 end
 
 -- What this call wrote, to undo it if a later write is refused.
-local claimed, records, queued = {}, {}, {}
+local claimed, records, queued, logged = {}, {}, {}, {}
 local function refused(reply)
+  for i = #logged, 1, -1 do
+    redis.call('ZREM', logged[i][2], logged[i][3])
+    redis.call('DEL', logged[i][1])
+  end
   for i = #queued, 1, -1 do
     redis.call('ZREM', queued[i][1], queued[i][3])
     redis.call('ZREM', queued[i][2], queued[i][3])
@@ -86,10 +103,26 @@ for e = 1, events do
     end
     key = key + 1
   end
+  local log_id = ARGV[arg + 2]
+  if log_id ~= '' then
+    if stored == 1 then
+      local log_key, log_index = KEYS[key], KEYS[key + 1]
+      local reply = redis.pcall('SET', log_key, ARGV[arg + 3], 'PX', ARGV[arg + 5])
+      if failed(reply) then
+        return refused(reply)
+      end
+      logged[#logged + 1] = { log_key, log_index, log_id }
+      reply = redis.pcall('ZADD', log_index, ARGV[arg + 4], log_id)
+      if failed(reply) then
+        return refused(reply)
+      end
+    end
+    key = key + 2
+  end
   if stored == 1 then
     for i = 0, n - 1 do
-      local id, record = ARGV[arg + 2 + 4 * i], ARGV[arg + 3 + 4 * i]
-      local due, admitted = ARGV[arg + 4 + 4 * i], ARGV[arg + 5 + 4 * i]
+      local id, record = ARGV[arg + HEAD + 4 * i], ARGV[arg + HEAD + 1 + 4 * i]
+      local due, admitted = ARGV[arg + HEAD + 2 + 4 * i], ARGV[arg + HEAD + 3 + 4 * i]
       local record_key, delayed, since = KEYS[key + 3 * i], KEYS[key + 3 * i + 1], KEYS[key + 3 * i + 2]
       redis.call('SET', record_key, record)
       records[#records + 1] = record_key
@@ -105,7 +138,7 @@ for e = 1, events do
     end
   end
   outcomes[e] = stored
-  arg = arg + 2 + 4 * n
+  arg = arg + HEAD + 4 * n
   key = key + 3 * n
 end
 return outcomes

@@ -11,6 +11,8 @@
 //! | `{p}:dead`                     | sorted set | dead-lettered ids, scored by dead-letter time |
 //! | `{p}:dead_count`               | hash       | target → its dead letters                    |
 //! | `{p}:paused`                   | hash       | paused target → when it was paused (unix ms) |
+//! | `{p}:e:<event id>`             | string     | a logged event, with the retention as its TTL |
+//! | `{p}:events`                   | sorted set | logged event ids, scored by admission time   |
 //! | `{p}:targets`                  | hash       | target name → its last known definition (JSON) |
 
 use crate::store::StoreError;
@@ -64,6 +66,16 @@ impl Keys {
     /// The pending-since set of `target`.
     pub(super) fn since(&self, target: &str) -> String {
         format!("{}since:{target}", self.tag)
+    }
+
+    /// The logged event `id`.
+    pub(super) fn event(&self, id: &str) -> String {
+        format!("{}e:{id}", self.tag)
+    }
+
+    /// The event log's time index.
+    pub(super) fn events(&self) -> String {
+        format!("{}events", self.tag)
     }
 
     /// The paused targets.

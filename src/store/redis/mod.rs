@@ -28,7 +28,8 @@ use async_trait::async_trait;
 
 use super::error::ErrorKind as StoreErrorKind;
 use super::{
-    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, KeyClaim, Lease, Store, StoreError,
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryState, EventFilter, KeyClaim,
+    Lease, LoggedEvent, Store, StoreError,
 };
 use crate::model::{now_ms, Delivery, TargetRecord};
 
@@ -69,6 +70,8 @@ pub struct RedisOptions {
     /// delivery is claimable again, by any instance (default 30 s; keep it above the
     /// longest target timeout).
     pub lease_timeout: Duration,
+    /// How long a logged event's key lives (the sweep drops its index entry).
+    pub retention: Duration,
     /// This instance's consumer name in the consumer group, unique per running
     /// instance (default: a fresh UUID).
     pub consumer: String,
@@ -80,6 +83,7 @@ impl Default for RedisOptions {
             url: "redis://127.0.0.1:6379".to_owned(),
             key_prefix: "hookgate".to_owned(),
             lease_timeout: Duration::from_secs(30),
+            retention: crate::config::DEFAULT_RETENTION,
             consumer: uuid::Uuid::now_v7().to_string(),
         }
     }
@@ -112,6 +116,7 @@ pub struct RedisStore {
     scripts: Scripts,
     consumer: String,
     lease_timeout_ms: u64,
+    retention_ms: u64,
     /// When each target's claims last looked for abandoned leases.
     reclaimed_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
@@ -162,6 +167,7 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
         lease_timeout_ms: u64::try_from(options.lease_timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1),
+        retention_ms: millis(options.retention),
         reclaimed_at: std::sync::Mutex::default(),
     };
     store.check_server().await?;
@@ -345,6 +351,78 @@ impl RedisStore {
         Ok(())
     }
 
+    /// The logged events `ids`, with their deliveries' states (`None`: expired).
+    async fn logged(&self, ids: &[String]) -> Result<Vec<Option<LoggedEvent>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut command = ::redis::cmd("MGET");
+        for id in ids {
+            command.arg(self.keys.event(id));
+        }
+        let stored: Vec<Option<Vec<u8>>> = self.query(command).await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for (id, bytes) in ids.iter().zip(stored) {
+            records.push(match bytes.map(|bytes| record::decode_event(id, &bytes)) {
+                Some(Ok(record)) => Some(record),
+                Some(Err(error)) => {
+                    tracing::error!(event = %id, %error, "Logged event is corrupt; not listed.");
+                    None
+                }
+                None => None,
+            });
+        }
+        // A delivery whose record is gone was delivered; one in the dead set is dead.
+        let mut pipe = ::redis::pipe();
+        for record in records.iter().flatten() {
+            for (delivery, _) in &record.deliveries {
+                pipe.cmd("EXISTS")
+                    .arg(self.keys.record(delivery))
+                    .cmd("ZSCORE")
+                    .arg(self.keys.dead())
+                    .arg(delivery);
+            }
+        }
+        let answers: Vec<(bool, Option<f64>)> = if pipe.cmd_iter().next().is_some() {
+            let flat: Vec<::redis::Value> = self
+                .run(|mut connection| {
+                    let pipe = &pipe;
+                    async move { pipe.query_async(&mut connection).await }
+                })
+                .await?;
+            flat.chunks(2)
+                .map(|pair| {
+                    let exists = ::redis::from_redis_value::<bool>(pair[0].clone()).unwrap_or(false);
+                    let dead = pair
+                        .get(1)
+                        .and_then(|value| ::redis::from_redis_value::<Option<f64>>(value.clone()).ok())
+                        .flatten();
+                    (exists, dead)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut answers = answers.into_iter();
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                record.map(|record| {
+                    let states = record
+                        .deliveries
+                        .iter()
+                        .map(|_| match answers.next() {
+                            Some((_, Some(_))) => DeliveryState::Dead,
+                            Some((true, None)) => DeliveryState::Pending,
+                            _ => DeliveryState::Delivered,
+                        })
+                        .collect();
+                    LoggedEvent { record, states }
+                })
+            })
+            .collect())
+    }
+
     /// Runs the finish script over `items`, in batches; returns how many were finished.
     async fn finish(&self, items: &[Finish<'_>]) -> Result<usize, StoreError> {
         let mut finished = 0;
@@ -454,6 +532,20 @@ impl Store for RedisStore {
                 }
             }
             invocation.arg(event.deliveries.len());
+            match &event.record {
+                Some(record) => {
+                    invocation
+                        .key(self.keys.event(&record.id))
+                        .key(self.keys.events())
+                        .arg(&record.id)
+                        .arg(record::encode_event(record))
+                        .arg(record.received_ms)
+                        .arg(self.retention_ms);
+                }
+                None => {
+                    invocation.arg("").arg("").arg(0).arg(0);
+                }
+            }
             for delivery in &event.deliveries {
                 invocation
                     .key(self.keys.record(&delivery.id))
@@ -712,6 +804,62 @@ impl Store for RedisStore {
             moved += count;
         }
         Ok(moved)
+    }
+
+    async fn events(&self, filter: &EventFilter, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
+        let min = filter
+            .since_ms
+            .map_or("-inf".to_owned(), |since| since.to_string());
+        let max = filter
+            .until_ms
+            .map_or("+inf".to_owned(), |until| format!("({until}"));
+        // Route, key and state are only known from the records: page through the
+        // time window until `limit` pass.
+        let page = limit.clamp(64, 1_000);
+        let mut offset = 0;
+        loop {
+            let mut command = ::redis::cmd("ZRANGEBYSCORE");
+            command
+                .arg(self.keys.events())
+                .arg(&min)
+                .arg(&max)
+                .arg("LIMIT")
+                .arg(offset)
+                .arg(page);
+            let ids: Vec<String> = self.query(command).await?;
+            let fetched = ids.len();
+            for event in self.logged(&ids).await?.into_iter().flatten() {
+                if filter.matches(&event) {
+                    found.push(event);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if fetched < page {
+                return Ok(found);
+            }
+            offset += fetched;
+        }
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<LoggedEvent>, StoreError> {
+        Ok(self.logged(&[id.to_owned()]).await?.pop().flatten())
+    }
+
+    async fn sweep_events(&self, before_ms: u64) -> Result<usize, StoreError> {
+        // The records expire on their own (they are written with the retention as
+        // their TTL); only the index is left to trim.
+        let mut command = ::redis::cmd("ZREMRANGEBYSCORE");
+        command
+            .arg(self.keys.events())
+            .arg("-inf")
+            .arg(format!("({before_ms}"));
+        self.query(command).await
     }
 
     async fn set_paused(&self, target: &str, paused: bool) -> Result<(), StoreError> {
