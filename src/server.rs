@@ -32,16 +32,14 @@ const ADMIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 const SWEEP_EVENTS: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Forgets logged events older than `retention`, every [`SWEEP_EVENTS`], until
-/// `stop`; a batch at a time, so a long backlog never holds the store for long.
+/// `stop`: a batch at a time (so admissions interleave with it) until none is left,
+/// however high the admission rate.
 async fn sweep_events(store: Arc<dyn Store>, retention: std::time::Duration, stop: CancellationToken) {
-    /// Batches in one round before waiting again.
-    const ROUNDS: usize = 100;
     loop {
         let before =
             crate::model::now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
-        for _ in 0..ROUNDS {
+        while !stop.is_cancelled() {
             match store.sweep_events(before).await {
-                // A batch per call: again until nothing is left.
                 Ok(0) => break,
                 Ok(_) => continue,
                 Err(error) => {
