@@ -35,8 +35,7 @@ pub struct StoreConfig {
     pub retention: Option<String>,
 }
 
-/// How long the event log keeps an event unless `store.retention` says otherwise.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub use crate::store::DEFAULT_RETENTION;
 
 /// `store.embedded`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

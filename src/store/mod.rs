@@ -30,6 +30,9 @@ pub use health::StoreHealth;
 #[doc(hidden)]
 pub mod contract;
 
+/// How long the event log keeps an event unless `store.retention` says otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// What waits for one target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Backlog {

@@ -98,6 +98,18 @@ pub struct Endpoint {
     pub response: fn(&mut SchemaGenerator) -> Schema,
 }
 
+/// `limit` of every list.
+const LIMIT: Param = Param {
+    name: "limit",
+    description: "Items per page, 1 to 1000 (default 100).",
+};
+
+/// `offset` of every list.
+const OFFSET: Param = Param {
+    name: "offset",
+    description: "Items to skip (default 0, at most 100000).",
+};
+
 const EVENT_LIST: &[Param] = &[
     Param {
         name: "route",
@@ -119,14 +131,8 @@ const EVENT_LIST: &[Param] = &[
         name: "dedupe_key",
         description: "Only the event with this dedupe key.",
     },
-    Param {
-        name: "limit",
-        description: "Items per page, 1 to 1000 (default 100).",
-    },
-    Param {
-        name: "offset",
-        description: "Items to skip (default 0, at most 100000).",
-    },
+    LIMIT,
+    OFFSET,
     Param {
         name: "sort",
         description: "`received_at` (default: oldest first) or `-received_at`.",
@@ -162,14 +168,8 @@ const DEAD_LETTER_LIST: &[Param] = &[
     DEAD_LETTER_FILTER[2],
     DEAD_LETTER_FILTER[3],
     DEAD_LETTER_FILTER[4],
-    Param {
-        name: "limit",
-        description: "Items per page, 1 to 1000 (default 100).",
-    },
-    Param {
-        name: "offset",
-        description: "Items to skip (default 0, at most 100000).",
-    },
+    LIMIT,
+    OFFSET,
     Param {
         name: "sort",
         description: "`dead_at` (default: oldest first) or `-dead_at`.",
@@ -189,14 +189,8 @@ const DEAD_LETTER_BULK: &[Param] = &[
 ];
 
 const PAGING: &[Param] = &[
-    Param {
-        name: "limit",
-        description: "Items per page, 1 to 1000 (default 100).",
-    },
-    Param {
-        name: "offset",
-        description: "Items to skip (default 0).",
-    },
+    LIMIT,
+    OFFSET,
     Param {
         name: "sort",
         description: "`name` (default) or `-name`.",

@@ -83,7 +83,7 @@ impl Default for RedisOptions {
             url: "redis://127.0.0.1:6379".to_owned(),
             key_prefix: "hookgate".to_owned(),
             lease_timeout: Duration::from_secs(30),
-            retention: crate::config::DEFAULT_RETENTION,
+            retention: crate::store::DEFAULT_RETENTION,
             consumer: uuid::Uuid::now_v7().to_string(),
         }
     }
