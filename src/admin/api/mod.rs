@@ -578,8 +578,7 @@ async fn dead_letter(parts: &Parts, id: &str) -> Result<crate::model::Delivery, 
     found.pop().ok_or_else(|| Box::new(not_found("dead letter", id)))
 }
 
-/// A page of dead letters. Oldest first comes straight from the store; newest first
-/// reads up to the deepest page allowed and turns it around.
+/// A page of dead letters (see [`Query::read`]).
 async fn dead_letter_page(
     parts: &Parts,
     snapshot: &Snapshot,
@@ -587,67 +586,29 @@ async fn dead_letter_page(
     filter: &DeadLetterFilter,
     bodies: bool,
 ) -> Result<Page<DeadLetterView>, Box<Problem>> {
-    let wanted = if query.descending {
-        MAX_OFFSET + MAX_LIMIT + 1
-    } else {
-        query.offset + query.limit + 1
-    };
-    let mut found = parts
+    let found = parts
         .store
-        .dead_letters(filter, wanted)
+        .dead_letters(filter, query.read())
         .await
         .map_err(store_problem)?;
-    let total = (found.len() < wanted).then_some(found.len());
-    if query.descending {
-        found.reverse();
-    }
-    let has_more = found.len() > query.offset + query.limit;
-    let items = found
-        .iter()
-        .skip(query.offset)
-        .take(query.limit)
-        .map(|delivery| DeadLetterView::of(delivery, bodies, redact(snapshot, &delivery.route)))
-        .collect();
-    Ok(Page {
-        items,
-        total,
-        has_more,
-        limit: query.limit,
-        offset: query.offset,
-    })
+    Ok(query.window(found, |delivery| {
+        DeadLetterView::of(delivery, bodies, redact(snapshot, &delivery.route))
+    }))
 }
 
-/// A page of logged events, as [`dead_letter_page`] pages dead letters.
+/// A page of logged events (see [`Query::read`]).
 async fn event_page(
     parts: &Parts,
     query: &Query,
     filter: &EventFilter,
     bodies: bool,
 ) -> Result<Page<EventView>, Box<Problem>> {
-    let wanted = if query.descending {
-        MAX_OFFSET + MAX_LIMIT + 1
-    } else {
-        query.offset + query.limit + 1
-    };
-    let mut found = parts.store.events(filter, wanted).await.map_err(store_problem)?;
-    let total = (found.len() < wanted).then_some(found.len());
-    if query.descending {
-        found.reverse();
-    }
-    let has_more = found.len() > query.offset + query.limit;
-    let items = found
-        .iter()
-        .skip(query.offset)
-        .take(query.limit)
-        .map(|event| EventView::of(event, bodies))
-        .collect();
-    Ok(Page {
-        items,
-        total,
-        has_more,
-        limit: query.limit,
-        offset: query.offset,
-    })
+    let found = parts
+        .store
+        .events(filter, query.read())
+        .await
+        .map_err(store_problem)?;
+    Ok(query.window(found, |event| EventView::of(event, bodies)))
 }
 
 /// The `redact` paths of route `route`, if it is still configured.
@@ -826,6 +787,40 @@ impl Query {
                 "all",
                 format!("expected `true` or `false`, found `{other}`"),
             )),
+        }
+    }
+
+    /// How many items to read from a store that lists oldest first: up to this page,
+    /// and one more to tell whether more follow; newest first reads up to the
+    /// deepest page allowed, to turn it around.
+    fn read(&self) -> usize {
+        if self.descending {
+            MAX_OFFSET + MAX_LIMIT + 1
+        } else {
+            self.offset + self.limit + 1
+        }
+    }
+
+    /// The page this query asks for of `found` (read as [`Query::read`] says,
+    /// oldest first), each shown by `view`.
+    fn window<T, V>(&self, mut found: Vec<T>, view: impl Fn(&T) -> V) -> Page<V> {
+        let total = (found.len() < self.read()).then_some(found.len());
+        if self.descending {
+            found.reverse();
+        }
+        let has_more = found.len() > self.offset + self.limit;
+        let items = found
+            .iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .map(view)
+            .collect();
+        Page {
+            items,
+            total,
+            has_more,
+            limit: self.limit,
+            offset: self.offset,
         }
     }
 
