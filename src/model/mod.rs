@@ -19,6 +19,7 @@ mod request;
 mod route;
 mod secret;
 mod settings;
+mod subscription;
 mod target;
 pub mod template;
 pub mod trace;
@@ -32,4 +33,8 @@ pub use request::{PathParams, PeerAddr};
 pub use route::{ContentType, Mode, QueueAfter, Route};
 pub use secret::{resolve as resolve_secret, Secret};
 pub use settings::{AdminSettings, Limits, OtlpSettings, Settings, StoreKind, StoreSettings, TlsSettings};
+pub use subscription::{
+    is_subscription_target, Subscription, SubscriptionPolicy, DEFAULT_MAX_SUBSCRIPTIONS,
+    SUBSCRIPTION_METHODS, SUBSCRIPTION_TARGET_PREFIX,
+};
 pub use target::{Marks, Target, TargetRecord};

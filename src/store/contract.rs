@@ -525,6 +525,47 @@ pub async fn pauses_are_kept_until_resumed(harness: &dyn Harness) {
     assert!(store.paused().await.unwrap().is_empty());
 }
 
+/// Subscriptions are kept, replaced by id, deleted, and kept across reopening.
+pub async fn subscriptions_are_kept_until_deleted(harness: &dyn Harness) {
+    let subscription = |id: &str, active: bool| crate::model::Subscription {
+        id: id.to_owned(),
+        route: "obp".to_owned(),
+        url: format!("https://example.com/{id}"),
+        method: "POST".to_owned(),
+        headers: [("x-key".to_owned(), "v".to_owned())].into(),
+        filter: Some("@.bank_id == 'gh.29.uk'".to_owned()),
+        is_active: active,
+        description: "d".to_owned(),
+        created_by: "ops".to_owned(),
+        created_at_ms: 1,
+        updated_at_ms: 2,
+    };
+    let sorted = |mut list: Vec<crate::model::Subscription>| {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    };
+    {
+        let store = harness.open().await;
+        assert!(store.subscriptions().await.unwrap().is_empty());
+        store.put_subscription(&subscription("a", true)).await.unwrap();
+        store.put_subscription(&subscription("b", true)).await.unwrap();
+        store.put_subscription(&subscription("a", false)).await.unwrap();
+        assert!(store.delete_subscription("b").await.unwrap());
+        assert!(!store.delete_subscription("b").await.unwrap(), "deleted once");
+        store.put_subscription(&subscription("c", true)).await.unwrap();
+        assert_eq!(
+            sorted(store.subscriptions().await.unwrap()),
+            [subscription("a", false), subscription("c", true)]
+        );
+    }
+    let store = harness.open().await;
+    assert_eq!(
+        sorted(store.subscriptions().await.unwrap()),
+        [subscription("a", false), subscription("c", true)],
+        "kept across reopening"
+    );
+}
+
 /// One admission holds every event of a request: each event is stored or found a
 /// duplicate on its own (a key seen before, or earlier in the same request), all
 /// in one step, and the outcomes come back in event order.
@@ -797,6 +838,12 @@ macro_rules! store_contract {
             async fn pauses_are_kept_until_resumed() {
                 let harness = $harness;
                 contract::pauses_are_kept_until_resumed(&harness).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn subscriptions_are_kept_until_deleted() {
+                let harness = $harness;
+                contract::subscriptions_are_kept_until_deleted(&harness).await;
             }
         }
     };

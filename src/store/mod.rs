@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Attempt, Delivery, TargetRecord};
+use crate::model::{Attempt, Delivery, Subscription, TargetRecord};
 
 mod error;
 mod health;
@@ -318,6 +318,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// The paused targets.
     async fn paused(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Keeps `subscription` (replacing the one with its id), for every instance
+    /// sharing the store.
+    async fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
+
+    /// Deletes subscription `id`; whether it existed.
+    async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every subscription, in no particular order.
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
 
     /// What waits for `target`: deliveries pending, the oldest's admission time,
     /// dead letters.

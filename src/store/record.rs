@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::StoreError;
-use crate::model::{Delivery, TargetRecord};
+use crate::model::{Delivery, Subscription, TargetRecord};
 
 /// Encodes `delivery` for storage.
 pub fn encode(delivery: &Delivery) -> Vec<u8> {
@@ -64,6 +64,25 @@ pub fn encode_target(target: &TargetRecord) -> Vec<u8> {
 /// Decodes a stored target definition; `name` names it in errors.
 pub fn decode_target(name: &str, bytes: &[u8]) -> Result<TargetRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|error| StoreError::corrupt(&format!("target {name}"), error))
+}
+
+/// Encodes a subscription.
+pub fn encode_subscription(subscription: &Subscription) -> Vec<u8> {
+    // Plain strings, numbers and maps: serialising cannot fail.
+    serde_json::to_vec(subscription).unwrap_or_default()
+}
+
+/// Decodes a stored subscription; one that cannot be read is logged and skipped
+/// (`None`), so one bad entry does not hide the others.
+pub fn decode_subscription(id: &str, bytes: &[u8]) -> Option<Subscription> {
+    match serde_json::from_slice(bytes) {
+        Ok(subscription) => Some(subscription),
+        Err(error) => {
+            let error = StoreError::corrupt(&format!("subscription {id}"), error);
+            tracing::error!(%error, "skipping an unreadable subscription");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

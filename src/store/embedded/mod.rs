@@ -33,7 +33,7 @@ use super::{
     record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, EventFilter, KeyClaim, Lease,
     LoggedEvent, Store, StoreError,
 };
-use crate::model::{now_ms, Delivery, TargetRecord};
+use crate::model::{now_ms, Delivery, Subscription, TargetRecord};
 
 /// Requests waiting for the writer before callers wait to enqueue (backpressure).
 const QUEUE_DEPTH: usize = 8192;
@@ -308,6 +308,24 @@ impl Store for EmbeddedStore {
 
     async fn paused(&self) -> Result<Vec<String>, StoreError> {
         self.read(reads::paused).await
+    }
+
+    async fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let encoded = record::encode_subscription(subscription);
+        self.write(Op::PutSubscription(subscription.id.clone(), Some(encoded)))
+            .await
+            .map(drop)
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        match self.write(Op::PutSubscription(id.to_owned(), None)).await? {
+            Done::Replayed(existed) => Ok(existed > 0),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        self.read(reads::subscriptions).await
     }
 
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {

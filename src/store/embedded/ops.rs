@@ -10,7 +10,7 @@ use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
 use super::tables::{
     DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING,
-    PENDING_SINCE, READY, TARGETS,
+    PENDING_SINCE, READY, SUBSCRIPTIONS, TARGETS,
 };
 use super::writer::{Claimed, Done, Finish, LeaseKey};
 use crate::store::{record, Admission, Admitted, KeyClaim};
@@ -30,6 +30,7 @@ pub(super) struct Tables<'txn> {
     events: Table<'txn, (u64, &'static str), &'static [u8]>,
     event_ids: Table<'txn, &'static str, u64>,
     targets: Table<'txn, &'static str, &'static [u8]>,
+    subscriptions: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -49,6 +50,7 @@ impl<'txn> Tables<'txn> {
             events: txn.open_table(EVENTS)?,
             event_ids: txn.open_table(EVENT_IDS)?,
             targets: txn.open_table(TARGETS)?,
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
         })
     }
 }
@@ -332,6 +334,19 @@ pub(super) fn set_paused(
         tables.paused.remove(target)?;
     }
     Ok(Done::Nothing)
+}
+
+/// Keeps subscription `id` as `encoded`, or deletes it (`None`); how many existed.
+pub(super) fn put_subscription(
+    tables: &mut Tables<'_>,
+    id: &str,
+    encoded: Option<&[u8]>,
+) -> Result<Done, StorageError> {
+    let existed = match encoded {
+        Some(bytes) => tables.subscriptions.insert(id, bytes)?.is_some(),
+        None => tables.subscriptions.remove(id)?.is_some(),
+    };
+    Ok(Done::Replayed(usize::from(existed)))
 }
 
 /// Sync mode: claims `key` as pending unless it is live.

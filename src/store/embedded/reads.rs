@@ -5,9 +5,9 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tables::{
     unavailable, DEAD, DEAD_COUNT, DEAD_IDS, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING, PENDING_SINCE,
-    READY, TARGETS,
+    READY, SUBSCRIPTIONS, TARGETS,
 };
-use crate::model::{Delivery, TargetRecord};
+use crate::model::{Delivery, Subscription, TargetRecord};
 use crate::store::{record, Backlog, DeadLetterFilter, DeliveryState, EventFilter, LoggedEvent, StoreError};
 
 /// Whether `target` has anything a claim would take: a due delivery or an expired
@@ -173,6 +173,20 @@ pub(super) fn paused(db: &Database) -> Result<Vec<String>, StoreError> {
         names.push(name.value().to_owned());
     }
     Ok(names)
+}
+
+/// Every subscription; an unreadable one is logged and skipped.
+pub(super) fn subscriptions(db: &Database) -> Result<Vec<Subscription>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let table = txn
+        .open_table(SUBSCRIPTIONS)
+        .map_err(unavailable("opening subscriptions"))?;
+    let mut subscriptions = Vec::new();
+    for entry in table.iter().map_err(unavailable("scanning subscriptions"))? {
+        let (id, bytes) = entry.map_err(unavailable("reading subscriptions"))?;
+        subscriptions.extend(record::decode_subscription(id.value(), bytes.value()));
+    }
+    Ok(subscriptions)
 }
 
 /// Every kept target definition; an unreadable one is logged and skipped.

@@ -56,6 +56,9 @@ pub(super) const PAUSED: TableDefinition<&str, u64> = TableDefinition::new("paus
 
 /// name → target definition (JSON): the last known definition of every target, so
 /// deliveries of a target removed from the config are still sent after a restart.
+/// subscription id → the subscription (JSON).
+pub(super) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
+
 pub(super) const TARGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("targets");
 
 /// Maps a redb error to an unavailable [`StoreError`], saying what was being done.

@@ -83,6 +83,8 @@ pub(super) enum Op {
     Replay(Vec<String>),
     Discard(Vec<String>),
     SetPaused(String, bool),
+    /// (id, the encoded subscription, or none to delete it).
+    PutSubscription(String, Option<Vec<u8>>),
     SweepEvents(u64),
     /// Changes nothing: a commit that shows the store can write.
     Nothing,
@@ -223,6 +225,7 @@ impl Writer {
             Op::Replay(ids) => ops::replay(tables, now, ids),
             Op::Discard(ids) => ops::discard(tables, ids),
             Op::SetPaused(target, paused) => ops::set_paused(tables, now, target, *paused),
+            Op::PutSubscription(id, encoded) => ops::put_subscription(tables, id, encoded.as_deref()),
             Op::SweepEvents(before_ms) => ops::sweep_events(tables, *before_ms, SWEEP_CAP),
             Op::SaveTargets(targets) => ops::save_targets(tables, targets),
             Op::ForgetTarget(name, expected) => ops::forget_target(tables, name, expected),

@@ -13,6 +13,7 @@
 //! | `{p}:paused`                   | hash       | paused target → when it was paused (unix ms) |
 //! | `{p}:e:<event id>`             | string     | a logged event, with the retention as its TTL |
 //! | `{p}:events`                   | sorted set | logged event ids, scored by admission time   |
+//! | `{p}:subscriptions`           | hash       | subscription id → the subscription (JSON)    |
 //! | `{p}:targets`                  | hash       | target name → its last known definition (JSON) |
 
 use crate::store::StoreError;
@@ -91,6 +92,11 @@ impl Keys {
     /// The dead-letter set.
     pub(super) fn dead(&self) -> String {
         format!("{}dead", self.tag)
+    }
+
+    /// The hash of subscriptions (id → JSON).
+    pub(super) fn subscriptions(&self) -> String {
+        format!("{}subscriptions", self.tag)
     }
 
     /// The hash of target definitions (name → JSON).

@@ -31,7 +31,7 @@ use super::{
     record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryState, EventFilter, KeyClaim,
     Lease, LoggedEvent, Store, StoreError,
 };
-use crate::model::{now_ms, Delivery, TargetRecord};
+use crate::model::{now_ms, Delivery, Subscription, TargetRecord};
 
 mod keys;
 mod scripts;
@@ -876,6 +876,33 @@ impl Store for RedisStore {
         let mut command = ::redis::cmd("HKEYS");
         command.arg(self.keys.paused());
         self.query(command).await
+    }
+
+    async fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let mut command = ::redis::cmd("HSET");
+        command
+            .arg(self.keys.subscriptions())
+            .arg(&subscription.id)
+            .arg(record::encode_subscription(subscription));
+        let _added: i64 = self.query(command).await?;
+        Ok(())
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        let mut command = ::redis::cmd("HDEL");
+        command.arg(self.keys.subscriptions()).arg(id);
+        let deleted: i64 = self.query(command).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        let mut command = ::redis::cmd("HGETALL");
+        command.arg(self.keys.subscriptions());
+        let entries: Vec<(String, Vec<u8>)> = self.query(command).await?;
+        Ok(entries
+            .iter()
+            .filter_map(|(id, bytes)| record::decode_subscription(id, bytes))
+            .collect())
     }
 
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {
