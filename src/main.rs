@@ -554,7 +554,7 @@ async fn dlq_source(
             return Ok(Ok(hookgate::dlq::Source::Api {
                 base: format!("http://{admin}"),
                 token,
-                client: Box::new(hookgate::delivery::build_client()),
+                client: Box::new(hookgate::delivery::build_client(None)),
             }));
         }
         if explicit {
@@ -587,7 +587,7 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 /// `hookgate reload`: posts to the admin listener and prints what it answered.
 /// `hookgate health`: GET `path` on the admin listener; 0 on a 2xx, 1 otherwise.
 async fn health(admin: SocketAddr, path: &str) -> anyhow::Result<ExitCode> {
-    let client = hookgate::delivery::build_client();
+    let client = hookgate::delivery::build_client(None);
     let request = http::Request::get(format!("http://{admin}{path}"))
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .context("building the request")?;
@@ -615,7 +615,7 @@ async fn health(admin: SocketAddr, path: &str) -> anyhow::Result<ExitCode> {
 
 async fn request_reload(admin: SocketAddr, token: Option<String>) -> anyhow::Result<ExitCode> {
     use http_body_util::BodyExt;
-    let client = hookgate::delivery::build_client();
+    let client = hookgate::delivery::build_client(None);
     let mut request = http::Request::post(format!("http://{admin}/reload"));
     if let Some(token) = token {
         request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));

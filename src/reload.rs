@@ -99,9 +99,52 @@ impl Reloader {
         for result in ["ok", "error"] {
             metrics::counter!("hookgate_config_reloads_total", "result" => result).increment(0);
         }
-        let snapshot = self.registry.snapshot();
+        let subscriptions = match self.store.subscriptions().await {
+            Ok(subscriptions) => subscriptions,
+            Err(error) => {
+                tracing::warn!(%error, "reading the subscriptions failed; they are read again shortly");
+                Vec::new()
+            }
+        };
+        let snapshot = Arc::new(self.registry.snapshot().subscribed(subscriptions));
         self.follow(&snapshot).await;
+        self.registry.swap(snapshot.clone());
         config_info(None, &snapshot.hash);
+    }
+
+    /// Reads the subscriptions from the store and, if they changed, puts them to
+    /// work: a new snapshot of the same config, whose workers follow as at a reload.
+    pub async fn refresh_subscriptions(&self) -> Result<(), crate::store::StoreError> {
+        let mut subscriptions = self.store.subscriptions().await?;
+        subscriptions.sort_by(|a, b| a.id.cmp(&b.id));
+        let _running = self.running.lock().await;
+        let current = self.registry.snapshot();
+        if current.subscriptions.stored() == subscriptions.as_slice() {
+            return Ok(());
+        }
+        let next = Arc::new(current.subscribed(subscriptions));
+        self.follow(&next).await;
+        self.registry.swap(next);
+        Ok(())
+    }
+
+    /// Calls [`Reloader::refresh_subscriptions`] every `interval` until `stop`, so a
+    /// subscription written through another instance is served here within it.
+    pub async fn watch_subscriptions(
+        self: Arc<Self>,
+        interval: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = stop.cancelled() => return,
+            }
+            if let Err(error) = self.refresh_subscriptions().await {
+                crate::metrics_catalog::store_error("subscriptions", &error);
+                tracing::debug!(%error, "reading the subscriptions failed; the last known ones hold");
+            }
+        }
     }
 
     /// Loads the source again and swaps it in; see the module docs.
@@ -139,7 +182,8 @@ impl Reloader {
         if !changes.is_empty() {
             return Err(ReloadError::RestartNeeded(changes));
         }
-        let next = Arc::new(next);
+        // Subscriptions carry over, compiled under the new config's policy.
+        let next = Arc::new(next.subscribed(current.subscriptions.stored().to_vec()));
         let retired = self.follow(&next).await;
         self.registry.swap(next.clone());
         config_info(Some(&current.hash), &next.hash);

@@ -28,6 +28,10 @@ const ADMIN_CONNECTIONS: usize = 256;
 /// The most the admin listener's connections get to finish at shutdown.
 const ADMIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How often the subscriptions are read from the store: one written through another
+/// instance is served here within this.
+const SUBSCRIPTION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How often logged events past the retention are forgotten.
 const SWEEP_EVENTS: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -108,7 +112,7 @@ impl Server {
         };
         let consumer = format!("hookgate-{}", uuid::Uuid::new_v4().simple());
         let store = crate::store::open::open(&settings.store, &consumer).await?;
-        let client = build_client();
+        let client = build_client(None);
         let dispatcher = Dispatcher::start(store.clone(), client.clone()).map_err(StartError::Dispatcher)?;
         // Paused targets are known before any worker claims.
         dispatcher.watch_pauses().await;
@@ -184,6 +188,11 @@ impl Server {
                 .clone()
                 .keep_definitions(KEEP_DEFINITIONS, stop_admin.clone()),
         );
+        let watcher = tokio::spawn(
+            self.reloader
+                .clone()
+                .watch_subscriptions(SUBSCRIPTION_POLL, stop_admin.clone()),
+        );
         let sweeper = tokio::spawn(sweep_events(
             self.store.clone(),
             self.registry.snapshot().settings.store.retention,
@@ -239,6 +248,7 @@ impl Server {
         stop_admin.cancel();
         let _ = keeper.await;
         let _ = sweeper.await;
+        let _ = watcher.await;
         if let Some(admin) = admin {
             let _ = admin.await;
         }

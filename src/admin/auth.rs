@@ -7,12 +7,12 @@ use http::{HeaderMap, StatusCode};
 use crate::model::{AdminToken, Role};
 use crate::problem::Problem;
 
-/// The token calling with `headers`, if one of `tokens` and allowed what `needed`
-/// allows; otherwise the problem to answer.
+/// The token calling with `headers`, if one of `tokens` and allowed what one of
+/// `needed` allows; otherwise the problem to answer.
 pub fn authorize<'a>(
     headers: &HeaderMap,
     tokens: &'a [AdminToken],
-    needed: Role,
+    needed: &[Role],
 ) -> Result<&'a AdminToken, Box<Problem>> {
     if tokens.is_empty() {
         return Err(Box::new(disabled()));
@@ -35,9 +35,10 @@ pub fn authorize<'a>(
             "The bearer token is not one of the configured admin tokens.",
         ));
     };
-    if token.allows(needed) {
+    if needed.iter().any(|role| token.allows(*role)) {
         Ok(token)
     } else {
+        let needed: Vec<&str> = needed.iter().map(|role| role.as_str()).collect();
         Err(Box::new(Problem::new(
             "forbidden",
             StatusCode::FORBIDDEN,
@@ -45,7 +46,7 @@ pub fn authorize<'a>(
             format!(
                 "Token `{}` lacks the `{}` role this call needs.",
                 token.name,
-                needed.as_str()
+                needed.join("` or `")
             ),
         )))
     }

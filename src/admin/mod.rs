@@ -56,7 +56,7 @@ pub fn service(parts: Parts) -> AdminService {
     let parts = Arc::new(parts);
     let endpoints = tower::service_fn(move |request: Request<Incoming>| {
         let parts = parts.clone();
-        async move { Ok::<_, Infallible>(handle(&request, &parts).await) }
+        async move { Ok::<_, Infallible>(handle(request, &parts).await) }
     });
     BoxCloneService::new(
         ServiceBuilder::new()
@@ -66,9 +66,11 @@ pub fn service(parts: Parts) -> AdminService {
     )
 }
 
-async fn handle(request: &Request<Incoming>, parts: &Parts) -> Response<Full<Bytes>> {
-    let path = request.uri().path();
-    let id = request_id(request.headers());
+async fn handle(request: Request<Incoming>, parts: &Parts) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let path = path.as_str();
+    let id = request_id(request.headers()).map(str::to_owned);
+    let id = id.as_deref();
     let problem = |problem: Problem| problem.into_response(Some(path), id);
     // HEAD is GET without the body (hyper leaves it out), as probes expect.
     let read = matches!(*request.method(), Method::GET | Method::HEAD);

@@ -29,6 +29,7 @@ pub(crate) mod schema;
 mod server;
 mod source;
 mod store;
+mod subscriptions;
 mod summary;
 mod target;
 mod tls;
@@ -234,7 +235,7 @@ pub fn default_secret(variables: &[String]) -> String {
 }
 
 /// The top-level keys, in the order they are documented.
-const TOP_LEVEL: [&str; 9] = [
+const TOP_LEVEL: [&str; 10] = [
     "listen",
     "tls",
     "admin",
@@ -242,6 +243,7 @@ const TOP_LEVEL: [&str; 9] = [
     "limits",
     "shutdown_grace",
     "otlp",
+    "subscriptions",
     "targets",
     "routes",
 ];
@@ -363,6 +365,14 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     let otlp = section::<Option<otlp::OtlpConfig>>(top.remove("otlp"), "otlp", &mut errors)
         .flatten()
         .and_then(|otlp| otlp.validate("otlp", &mut errors));
+    let subscriptions = section::<Option<subscriptions::SubscriptionsConfig>>(
+        top.remove("subscriptions"),
+        "subscriptions",
+        &mut errors,
+    )
+    .flatten()
+    .unwrap_or_default()
+    .validate("subscriptions", &mut errors);
 
     let (targets, broken) = validate_targets(top.remove("targets"), &mut errors);
     let by_name: HashMap<String, Arc<Target>> = targets
@@ -392,7 +402,7 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     };
     let paths: Vec<String> = routes.iter().map(|(path, _)| path.clone()).collect();
     let routes = routes.into_iter().map(|(_, route)| route).collect();
-    let snapshot = Snapshot::new(settings, routes, targets, hash(text));
+    let snapshot = Snapshot::new(settings, routes, targets, Arc::new(subscriptions), hash(text));
     if let Err(conflicts) = &snapshot {
         for conflict in conflicts {
             errors.at(

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::otlp::OtlpConfig;
 use super::server::{AdminConfig, LimitsConfig};
 use super::store::StoreConfig;
+use super::subscriptions::SubscriptionsConfig;
 use super::tls::TlsConfig;
 use super::{RouteConfig, TargetConfig, TOP_LEVEL};
 use crate::auth::SCHEMES;
@@ -46,6 +47,9 @@ struct FileSchema {
     /// Export trace spans (a server span per request, a client span per attempt) to
     /// an OpenTelemetry collector over OTLP/HTTP.
     otlp: Option<OtlpConfig>,
+    /// How subscriptions registered through the admin API are sent, and which
+    /// non-public networks they may point into.
+    subscriptions: Option<SubscriptionsConfig>,
     /// Where deliveries go, by name.
     #[schemars(extend("propertyNames" = { "pattern": NAME }, "minProperties" = 1))]
     targets: BTreeMap<String, TargetConfig>,

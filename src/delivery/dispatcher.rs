@@ -35,10 +35,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::breaker::{Breaker, Permit, State};
+use super::guard::AddressGuard;
 use super::rate::RateLimit;
 use super::retry::{self, Decision, Outcome};
-use super::{finish, send, HttpClient, Message, SendError};
-use crate::model::{now_ms, Attempt, Target, TargetRecord, EXCERPT_LIMIT};
+use super::{build_client, finish, send, HttpClient, Message, SendError};
+use crate::model::{is_subscription_target, now_ms, Attempt, Target, TargetRecord, EXCERPT_LIMIT};
 use crate::registry::Snapshot;
 use crate::store::{Completion, DeadLetterFilter, Lease, Store};
 
@@ -83,6 +84,9 @@ struct Shared {
     changing: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     client: HttpClient,
+    /// The client of subscriptions' targets: it connects only where `guard` lets it.
+    guarded: HttpClient,
+    guard: Arc<AddressGuard>,
     /// Where workers and attempts run.
     runtime: DeliveryRuntime,
     /// Cancelled at shutdown: no more claims.
@@ -189,6 +193,7 @@ impl std::fmt::Debug for Worker {
 impl Dispatcher {
     /// A dispatcher with no workers yet, on a runtime of its own.
     pub fn start(store: Arc<dyn Store>, client: HttpClient) -> std::io::Result<Self> {
+        let guard = AddressGuard::new(Vec::new());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("hookgate-delivery")
             .enable_all()
@@ -199,6 +204,8 @@ impl Dispatcher {
                 changing: tokio::sync::Mutex::new(()),
                 store,
                 client,
+                guarded: build_client(Some(guard.clone())),
+                guard,
                 runtime: DeliveryRuntime(Some(runtime)),
                 stop: CancellationToken::new(),
                 abandon: CancellationToken::new(),
@@ -296,6 +303,7 @@ impl Dispatcher {
         unconfigured: &[Arc<Target>],
     ) -> Vec<String> {
         let shared = &self.shared;
+        shared.guard.set_allowed(next.policy.allowed.clone());
         let max_response_body = next.settings.limits.max_response_body;
         let mut workers: HashMap<String, Arc<Worker>> = (**shared.workers.load()).clone();
         for target in &next.targets {
@@ -354,6 +362,7 @@ impl Dispatcher {
             .contains(&target.name);
         let shared = &self.shared;
         metrics::gauge!("hookgate_breaker_open", "target" => target.name.clone()).set(0.0);
+        let name = target.name.clone();
         let worker = Arc::new(Worker {
             name: target.name.clone(),
             breaker: Breaker::new(target.breaker, probe_timeout(&target)),
@@ -361,7 +370,11 @@ impl Dispatcher {
             permits: ArcSwap::from_pointee(Semaphore::new(target.max_concurrency)),
             target: ArcSwap::new(target),
             store: shared.store.clone(),
-            client: shared.client.clone(),
+            client: if is_subscription_target(&name) {
+                shared.guarded.clone()
+            } else {
+                shared.client.clone()
+            },
             wake: Notify::new(),
             max_response_body: max_response_body.into(),
             retired: retired.into(),
@@ -377,6 +390,11 @@ impl Dispatcher {
                 .spawn_on(worker.clone().run(Arc::downgrade(shared)), handle);
         }
         worker
+    }
+
+    /// The guard subscriptions' addresses are checked by.
+    pub fn guard(&self) -> &Arc<AddressGuard> {
+        &self.shared.guard
     }
 
     /// Tells `target`'s worker that new deliveries were just admitted here.

@@ -6,6 +6,7 @@
 pub mod breaker;
 mod client;
 mod dispatcher;
+pub mod guard;
 pub mod rate;
 mod request;
 pub mod retry;

@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request};
 use http_body_util::Full;
 
-use crate::model::{now_ms, trace, Delivery, Destination, PathParams, Route, Target};
+use crate::model::{is_subscription_target, now_ms, trace, Delivery, Destination, PathParams, Route, Target};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those
 /// the client computes for each target itself.
@@ -73,9 +73,16 @@ pub fn event_headers(
     let mut headers = HeaderMap::new();
     // The trace context continues the request's trace (each attempt gets its own
     // span id when sent, in `finish`).
+    // A subscription is an endpoint someone registered at run time: it gets the
+    // event, not the headers the route passes on to the config's own backends.
+    let route_headers: &[HeaderName] = if is_subscription_target(&destination.target.name) {
+        &[]
+    } else {
+        &route.pass_headers
+    };
     let passed = [&header::CONTENT_TYPE, &trace::TRACEPARENT, &trace::TRACESTATE]
         .into_iter()
-        .chain(&route.pass_headers)
+        .chain(route_headers)
         .chain(&destination.target.pass_headers);
     for name in passed {
         if is_hop_by_hop(name, inbound.headers) {

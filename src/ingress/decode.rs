@@ -85,7 +85,9 @@ where
         let mut value = None;
         if json {
             // Events are logged at debug level, so then every route needs the value.
-            let wanted = route.reads_event() || tracing::enabled!(tracing::Level::DEBUG);
+            let wanted = route.reads_event()
+                || exchange.matched.snapshot.filters_events(&route.route.name)
+                || tracing::enabled!(tracing::Level::DEBUG);
             let decoded = if wanted {
                 decode(&exchange.head.headers, &exchange.body).map(|parsed| Some(Arc::new(parsed)))
             } else {

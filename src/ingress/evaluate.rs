@@ -9,16 +9,19 @@
 //! any rule events go on to be admitted without keys (the primary call holds the
 //! request's key).
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::{ready, Either, Ready};
+use http::Method;
 use tower::{Layer, Service};
 
 use super::decode::Decoded;
 use super::error::IngressError;
 use super::Exchange;
 use crate::model::{Destination, Event, Mode};
+use crate::registry::LiveSubscription;
 use crate::rules::{self, RouteView, RulesError};
 
 /// What the evaluate stage establishes: the events to admit, and for a `sync`
@@ -102,9 +105,13 @@ fn evaluate(exchange: &Exchange<Decoded>) -> Result<(Vec<Event>, Option<Primary>
         dedupe: route.dedupe.as_ref(),
         max_events: route.max_events,
     };
+    let subscriptions = exchange.matched.snapshot.subscriptions.of(&route.name);
     if route.mode == Mode::Queue {
-        let evaluation = live.rules.evaluate(&request, view)?;
+        let mut evaluation = live.rules.evaluate(&request, view)?;
         count_dropped(&route.name, evaluation.dropped);
+        for event in &mut evaluation.events {
+            subscribe(event, subscriptions);
+        }
         return Ok((evaluation.events, None));
     }
     let mut event = rules::identity(&request, view)?;
@@ -120,6 +127,7 @@ fn evaluate(exchange: &Exchange<Decoded>) -> Result<(Vec<Event>, Option<Primary>
             });
         }
     }
+    subscribe(&mut event, subscriptions);
     if event.deliveries() > 0 {
         events.push(event);
     }
@@ -132,6 +140,25 @@ fn evaluate(exchange: &Exchange<Decoded>) -> Result<(Vec<Event>, Option<Primary>
         events.extend(evaluation.events);
     }
     Ok((events, primary))
+}
+
+/// Adds a destination for each of `subscriptions` that wants `event` (as its first
+/// rewrite has it) to that rewrite: it is admitted, retried and dead-lettered with
+/// the event's other deliveries.
+fn subscribe(event: &mut Event, subscriptions: &[Arc<LiveSubscription>]) {
+    let Some(rewrite) = event.rewrites.first_mut() else {
+        return;
+    };
+    let value = (!rewrite.value.is_null()).then_some(&*rewrite.value);
+    for live in subscriptions.iter().filter(|live| live.wants(value)) {
+        let method = Method::from_bytes(live.subscription.method.as_bytes()).unwrap_or(Method::POST);
+        rewrite.destinations.push(Destination {
+            target: live.target.clone(),
+            method,
+            url: live.target.url.clone(),
+            headers: Vec::new(),
+        });
+    }
 }
 
 fn count_dropped(route: &str, dropped: usize) {

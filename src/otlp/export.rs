@@ -44,7 +44,7 @@ pub fn install(settings: &OtlpSettings, runtime: Handle) -> Result<(), String> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(Client {
-            inner: build_client(),
+            inner: build_client(None),
             runtime,
         })
         .with_endpoint(settings.endpoint.to_string())

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 mod snapshot;
+mod subscribed;
 mod table;
 
 pub use snapshot::{LiveRoute, Snapshot};
+pub use subscribed::{LiveSubscription, Subscribed};
 pub use table::{Lookup, RouteConflict};
 
 /// Holds the current snapshot.
@@ -46,7 +48,11 @@ fn zeroes(snapshot: &Snapshot) {
     for route in &snapshot.routes {
         crate::metrics_catalog::route_zeroes(&route.route, !route.verifiers.is_empty());
     }
-    for target in &snapshot.targets {
+    for target in snapshot
+        .targets
+        .iter()
+        .filter(|target| !crate::model::is_subscription_target(&target.name))
+    {
         crate::metrics_catalog::target_zeroes(&target.name);
     }
 }

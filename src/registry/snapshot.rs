@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use http::Method;
 
+use super::subscribed::Subscribed;
 use super::table::{Lookup, RouteConflict, RouteTable};
 use crate::auth::Verifier;
-use crate::model::{Route, Secret, Settings, Target};
+use crate::model::{Route, Secret, Settings, SubscriptionPolicy, Target};
 use crate::rules::RouteRules;
 
 /// A route with its checks and compiled rules.
@@ -52,8 +53,14 @@ pub struct Snapshot {
     pub settings: Settings,
     /// Routes, in file order.
     pub routes: Vec<Arc<LiveRoute>>,
-    /// Targets, in file order.
+    /// Targets: the config's in file order, then the subscriptions'.
     pub targets: Vec<Arc<Target>>,
+    /// How subscriptions are sent (`subscriptions:`).
+    pub policy: Arc<SubscriptionPolicy>,
+    /// The subscriptions in the store when it was built.
+    pub subscriptions: Arc<Subscribed>,
+    /// How many of `targets` are the config's.
+    configured: usize,
     /// A short hash of the config file, to tell loads apart.
     pub hash: String,
     /// Secrets whose value is a `${VAR:-default}` default written in the config, by
@@ -72,6 +79,7 @@ impl Snapshot {
         settings: Settings,
         routes: Vec<Arc<LiveRoute>>,
         targets: Vec<Arc<Target>>,
+        policy: Arc<SubscriptionPolicy>,
         hash: String,
     ) -> Result<Snapshot, Vec<RouteConflict>> {
         let table = RouteTable::build(&routes)?;
@@ -88,13 +96,53 @@ impl Snapshot {
         Ok(Snapshot {
             settings,
             routes,
+            configured: targets.len(),
             targets,
+            policy,
+            subscriptions: Arc::default(),
             hash,
             default_secrets: Vec::new(),
             table,
             by_name,
             path_secrets,
         })
+    }
+
+    /// The same config with `subscriptions` (as read from the store) compiled under
+    /// its policy: their targets join the config's.
+    pub fn subscribed(&self, subscriptions: Vec<crate::model::Subscription>) -> Snapshot {
+        let routes: Vec<&str> = self.routes.iter().map(|live| live.route.name.as_str()).collect();
+        let subscribed = Subscribed::build(subscriptions, &self.policy, &routes);
+        let targets = self.targets[..self.configured]
+            .iter()
+            .cloned()
+            .chain(subscribed.all.iter().map(|live| live.target.clone()))
+            .collect();
+        let mut next = Snapshot::new(
+            self.settings.clone(),
+            self.routes.clone(),
+            targets,
+            self.policy.clone(),
+            self.hash.clone(),
+        )
+        .unwrap_or_else(|_| unreachable!("the routes did not conflict when this snapshot was built"));
+        next.configured = self.configured;
+        next.subscriptions = Arc::new(subscribed);
+        next.default_secrets = self.default_secrets.clone();
+        next
+    }
+
+    /// The config's own targets.
+    pub fn configured_targets(&self) -> &[Arc<Target>] {
+        &self.targets[..self.configured]
+    }
+
+    /// Whether events of `route` must be parsed for a subscription's filter.
+    pub fn filters_events(&self, route: &str) -> bool {
+        self.subscriptions
+            .of(route)
+            .iter()
+            .any(|live| live.subscription.filter.is_some())
     }
 
     /// The route for `method` and `path`.

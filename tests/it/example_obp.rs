@@ -255,3 +255,242 @@ async fn every_method_an_obp_webhook_may_use_is_served() {
     data.sort_by_key(|d| d["event_id"].to_string());
     assert_eq!(data, sent);
 }
+
+/// A notification sent to the example's route on `process`, as OBP sends it.
+async fn notify(process: &crate::support::HookgateProcess, body: &[u8]) -> Reply {
+    send(
+        Method::POST,
+        &process.url(&format!("/hooks/obp/{TOKEN}")),
+        &[("content-type", "application/json; charset=utf-8")],
+        body.to_vec(),
+    )
+    .await
+}
+
+/// OBP's three webhook scopes, registered the way an OBP admin would, through the
+/// admin API alone with the example's `obp-admin` token: an account webhook (one
+/// account's `OnBalanceChange`), a bank notification webhook (one bank's
+/// `OnCreateTransaction`, sent with PUT) and a system notification webhook (every
+/// bank's `OnCreateTransaction`). Each receives exactly the notifications its scope
+/// covers, signed, over https; a disabled one receives nothing more; a deleted one
+/// is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_three_obp_webhook_scopes_are_managed_through_the_api() {
+    use crate::support::tls::TestPki;
+    const ADMIN: &str = "obp-admin-token-for-the-example-test-0123456789";
+    let pki = TestPki::new();
+    let (account, bank, system) = (
+        Downstream::start_tls(pki.acceptor.clone()).await,
+        Downstream::start_tls(pki.acceptor.clone()).await,
+        Downstream::start_tls(pki.acceptor.clone()).await,
+    );
+    let (balances, transactions) = (Downstream::start().await, Downstream::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let (balances_url, transactions_url) = (balances.url("/balances"), transactions.url("/transactions"));
+    let process = crate::support::HookgateProcess::spawn_with_env(
+        &example("hookgate.yaml"),
+        &[
+            ("HOOKGATE_LISTEN", "127.0.0.1:0"),
+            ("HOOKGATE_ADMIN_LISTEN", "127.0.0.1:0"),
+            ("OBP_ADMIN_TOKEN", ADMIN),
+            ("OBP_URL_TOKEN", TOKEN),
+            (
+                "SUBSCRIPTION_SIGNING_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+            ("SUBSCRIBER_NETWORK_V4", "127.0.0.1/32"),
+            ("SUBSCRIBER_NETWORK_V6", "::1/128"),
+            ("BALANCES_URL", &balances_url),
+            ("TRANSACTIONS_URL", &transactions_url),
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    let admin = format!(
+        "http://{}",
+        process.admin.expect("the example has an admin listener")
+    );
+    let api = |method: Method, path: String, body: Value| {
+        let admin = admin.clone();
+        async move {
+            let bearer = format!("Bearer {ADMIN}");
+            let body = if body.is_null() {
+                String::new()
+            } else {
+                body.to_string()
+            };
+            send(
+                method,
+                &format!("{admin}{path}"),
+                &[("authorization", &bearer), ("content-type", "application/json")],
+                body,
+            )
+            .await
+        }
+    };
+    let document = api(Method::GET, "/api/v1/openapi.json".into(), Value::Null)
+        .await
+        .json();
+
+    // The scopes, as OBP's management API registers them.
+    let balance =
+        crate::support::examples::json(&crate::support::examples::payload("obp", "on-balance-change"));
+    let created_tx =
+        crate::support::examples::json(&crate::support::examples::payload("obp", "on-create-transaction"));
+    let account_id = balance["account_id"].as_str().unwrap().to_owned();
+    let scopes = [
+        json!({
+            "route": "obp",
+            "url": account.https_url("/account-webhook"),
+            "filter": format!("@.account_id == '{account_id}' && @.event_name == 'OnBalanceChange'"),
+            "description": "account webhook: OnBalanceChange of one account (CanCreateWebhook)",
+        }),
+        json!({
+            "route": "obp",
+            "url": bank.https_url("/bank-notifications"),
+            "method": "PUT",
+            "filter": "@.bank_id == 'gh.29.uk' && @.event_name == 'OnCreateTransaction'",
+            "description": "bank notification webhook (CanCreateAccountNotificationWebhookAtOneBank)",
+        }),
+        json!({
+            "route": "obp",
+            "url": system.https_url("/system-notifications"),
+            "filter": "@.event_name == 'OnCreateTransaction'",
+            "description": "system notification webhook (CanCreateSystemAccountNotificationWebhook)",
+        }),
+    ];
+    let mut ids = Vec::new();
+    for scope in &scopes {
+        let created = api(Method::POST, "/api/v1/subscriptions".into(), scope.clone()).await;
+        assert_eq!(created.status, 201, "{:?}", created.json());
+        let view = created.json();
+        crate::admin_api::assert_fits(&document, &Method::POST, "/api/v1/subscriptions", &view);
+        assert_eq!(
+            created.header("location"),
+            Some(format!("/api/v1/subscriptions/{}", view["id"].as_str().unwrap()).as_str())
+        );
+        assert_eq!(view["is_active"], true);
+        assert_eq!(view["created_by"], "obp-admin");
+        ids.push(view["id"].as_str().unwrap().to_owned());
+    }
+
+    // Listed as OBP lists webhooks: paged, newest first, filtered.
+    let page = api(
+        Method::GET,
+        "/api/v1/subscriptions?route=obp&limit=2&sort_direction=desc".into(),
+        Value::Null,
+    )
+    .await
+    .json();
+    crate::admin_api::assert_fits(&document, &Method::GET, "/api/v1/subscriptions", &page);
+    let listed: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(
+        (page["total"].clone(), page["has_more"].clone()),
+        (json!(3), json!(true))
+    );
+    let rest = api(
+        Method::GET,
+        "/api/v1/subscriptions?route=obp&limit=2&offset=2&sort_direction=desc".into(),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(rest["items"][0]["id"], ids[0].as_str());
+
+    // Notifications: deliveries per request show exactly which scopes matched.
+    let mut other_account = balance.clone();
+    other_account["account_id"] = json!("00000000-0000-0000-0000-000000000000");
+    other_account["event_id"] = json!("6b0f5c1e-2f4a-4a63-9b57-0d3c2b6f1e21");
+    let mut other_bank = created_tx.clone();
+    other_bank["bank_id"] = json!("other.bank.01");
+    other_bank["event_id"] = json!("7ca9a7e4-6d02-40e3-a129-0b2bf89de9b1");
+    for (event, deliveries) in [
+        (&balance, 2),       // balances + the account webhook
+        (&other_account, 1), // balances only
+        (&created_tx, 3),    // transactions + bank + system
+        (&other_bank, 2),    // transactions + system
+    ] {
+        let reply = notify(&process, event.to_string().as_bytes()).await;
+        assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.json()["deliveries"], deliveries, "{event}");
+    }
+    let to_account = account.wait_for(1).await;
+    assert_eq!(to_account[0].path, "/account-webhook");
+    assert_eq!(to_account[0].method, Method::POST);
+    let envelope: Value = serde_json::from_slice(&to_account[0].body).unwrap();
+    assert_eq!(
+        envelope["data"], balance,
+        "the notification, in the example's CloudEvents envelope"
+    );
+    assert!(
+        to_account[0].headers.contains_key("webhook-signature"),
+        "signed as the policy says"
+    );
+    let to_bank = bank.wait_for(1).await;
+    assert_eq!(to_bank[0].method, Method::PUT);
+    let to_system = system.wait_for(2).await;
+    let banks: std::collections::BTreeSet<String> = to_system
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["data"]["bank_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(banks, ["gh.29.uk".to_owned(), "other.bank.01".to_owned()].into());
+
+    // Disabled (OBP's PUT ... {is_active: false}): it receives nothing more.
+    let disabled = api(
+        Method::PATCH,
+        format!("/api/v1/subscriptions/{}", ids[0]),
+        json!({ "is_active": false }),
+    )
+    .await;
+    assert_eq!(disabled.json()["is_active"], false);
+    let mut again = balance.clone();
+    again["event_id"] = json!("8b0f5c1e-2f4a-4a63-9b57-0d3c2b6f1e21");
+    let reply = notify(&process, again.to_string().as_bytes()).await;
+    assert_eq!(reply.json()["deliveries"], 1, "balances only");
+    let inactive = api(
+        Method::GET,
+        "/api/v1/subscriptions?is_active=false".into(),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(inactive["items"][0]["id"], ids[0].as_str());
+    assert_eq!(inactive["total"], 1);
+
+    // Deleted: gone from the API and from the matching.
+    let deleted = api(
+        Method::DELETE,
+        format!("/api/v1/subscriptions/{}", ids[1]),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(deleted.json()["count"], 1);
+    api(
+        Method::GET,
+        format!("/api/v1/subscriptions/{}", ids[1]),
+        Value::Null,
+    )
+    .await
+    .assert_problem(404, "not-found");
+    let mut later = created_tx.clone();
+    later["event_id"] = json!("aca9a7e4-6d02-40e3-a129-0b2bf89de9b1");
+    let reply = notify(&process, later.to_string().as_bytes()).await;
+    assert_eq!(reply.json()["deliveries"], 2, "transactions + system");
+    assert_eq!(system.wait_for(3).await.len(), 3);
+    assert_eq!(account.received().len(), 1);
+    assert_eq!(bank.received().len(), 1);
+    assert_eq!(balances.wait_for(3).await.len(), 3);
+    assert_eq!(transactions.wait_for(3).await.len(), 3);
+}

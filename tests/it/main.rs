@@ -10,6 +10,7 @@ mod admin_api;
 mod admin_dead_letters;
 mod admin_events;
 mod admin_pause;
+mod admin_subscriptions;
 mod auth;
 mod cli;
 

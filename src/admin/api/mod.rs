@@ -5,6 +5,7 @@
 //! handlers answer with.
 
 mod openapi;
+pub mod subscriptions;
 pub mod views;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use http_body_util::Full;
 use schemars::{Schema, SchemaGenerator};
 use serde::Serialize;
 
+use self::subscriptions::{NewSubscription, SubscriptionChange, SubscriptionView};
 use self::views::{Count, DeadLetterView, EventView, Page, RouteView, TargetView};
 use super::auth::authorize;
 use super::Parts;
@@ -24,7 +26,13 @@ use crate::store::{DeadLetterFilter, DeliveryState, EventFilter};
 
 /// The operations that change something, as counted in
 /// `hookgate_admin_operations_total` and logged with the token's name.
-pub const MUTATIONS: &[&str] = &["reload", "replay", "discard", "pause", "resume"];
+pub const MUTATIONS: &[&str] = &["reload", "replay", "discard", "pause", "resume", "subscription"];
+
+/// The largest request body the API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every endpoint may be asked for at most per page.
 pub const MAX_LIMIT: usize = 1000;
@@ -66,6 +74,16 @@ pub enum Operation {
     DiscardDeadLetter,
     /// Dead letters passing a filter deleted.
     DiscardDeadLetters,
+    /// Subscriptions, paged.
+    ListSubscriptions,
+    /// One subscription.
+    GetSubscription,
+    /// A new subscription.
+    CreateSubscription,
+    /// A subscription changed (enabled, disabled, pointed elsewhere).
+    UpdateSubscription,
+    /// A subscription deleted.
+    DeleteSubscription,
 }
 
 /// A query parameter an endpoint takes.
@@ -84,8 +102,8 @@ pub struct Endpoint {
     pub method: Method,
     /// Its path under the listener, `{name}` for a path parameter.
     pub path: &'static str,
-    /// The role a token needs (`None`: no token).
-    pub role: Option<Role>,
+    /// The roles a token needs one of (none: no token is needed).
+    pub roles: &'static [Role],
     /// What it does.
     pub operation: Operation,
     /// Its `operationId` in the document.
@@ -94,18 +112,20 @@ pub struct Endpoint {
     pub summary: &'static str,
     /// Its query parameters; any other is refused.
     pub query: &'static [Param],
+    /// The schema of the request's JSON body, when it takes one.
+    pub request: Option<fn(&mut SchemaGenerator) -> Schema>,
     /// The schema of a successful answer's body.
     pub response: fn(&mut SchemaGenerator) -> Schema,
 }
 
 /// `limit` of every list.
-const LIMIT: Param = Param {
+pub(super) const LIMIT: Param = Param {
     name: "limit",
     description: "Items per page, 1 to 1000 (default 100).",
 };
 
 /// `offset` of every list.
-const OFFSET: Param = Param {
+pub(super) const OFFSET: Param = Param {
     name: "offset",
     description: "Items to skip (default 0, at most 100000).",
 };
@@ -198,175 +218,247 @@ const PAGING: &[Param] = &[
 ];
 
 /// Every endpoint of the API.
-pub static ENDPOINTS: [Endpoint; 17] = [
+pub static ENDPOINTS: [Endpoint; 22] = [
     Endpoint {
         method: Method::GET,
         path: "/api/v1/openapi.json",
-        role: None,
+        roles: &[],
         operation: Operation::OpenApi,
         id: "openApi",
         summary: "This document.",
         query: &[],
+        request: None,
         response: |_| schemars::json_schema!({ "type": "object" }),
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/routes",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::ListRoutes,
         id: "listRoutes",
         summary: "The routes of the config in use, paged.",
         query: PAGING,
+        request: None,
         response: SchemaGenerator::subschema_for::<Page<RouteView>>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/routes/{name}",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::GetRoute,
         id: "getRoute",
         summary: "One route.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<RouteView>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/targets",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::ListTargets,
         id: "listTargets",
         summary: "The targets of the config in use with their breaker, queue, dead letters and last error, paged.",
         query: PAGING,
+        request: None,
         response: SchemaGenerator::subschema_for::<Page<TargetView>>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/targets/{name}",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::GetTarget,
         id: "getTarget",
         summary: "One target with its state.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<TargetView>,
     },
     Endpoint {
         method: Method::POST,
         path: "/api/v1/targets/{name}/pause",
-        role: Some(Role::Operator),
+        roles: &[Role::Operator],
         operation: Operation::PauseTarget,
         id: "pauseTarget",
         summary: "Deliveries to the target wait, spending no attempts, on every instance sharing the store (within a second), across restarts; attempts in flight finish.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<TargetView>,
     },
     Endpoint {
         method: Method::POST,
         path: "/api/v1/targets/{name}/resume",
-        role: Some(Role::Operator),
+        roles: &[Role::Operator],
         operation: Operation::ResumeTarget,
         id: "resumeTarget",
         summary: "Deliveries to the target go again, oldest due first.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<TargetView>,
     },
     Endpoint {
         method: Method::POST,
         path: "/api/v1/reload",
-        role: Some(Role::Admin),
+        roles: &[Role::Admin],
         operation: Operation::Reload,
         id: "reload",
         summary: "Read the config file again; an invalid one changes nothing (422), one changing restart-only keys is refused (409).",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<super::Reloaded>,
     },
     Endpoint {
         method: Method::POST,
         path: "/reload",
-        role: Some(Role::Admin),
+        roles: &[Role::Admin],
         operation: Operation::Reload,
         id: "reloadAtRoot",
         summary: "The same as `POST /api/v1/reload` (what `hookgate reload` calls).",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<super::Reloaded>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/events",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::ListEvents,
         id: "listEvents",
         summary: "Admitted events in the log (kept for `store.retention`), oldest first, with their deliveries' states; bodies for the operator role only.",
         query: EVENT_LIST,
+        request: None,
         response: SchemaGenerator::subschema_for::<Page<EventView>>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/events/{id}",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::GetEvent,
         id: "getEvent",
         summary: "One logged event.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<EventView>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/dead-letters",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::ListDeadLetters,
         id: "listDeadLetters",
         summary: "Dead letters passing the filter, paged; bodies and answer excerpts for the operator role only.",
         query: DEAD_LETTER_LIST,
+        request: None,
         response: SchemaGenerator::subschema_for::<Page<DeadLetterView>>,
     },
     Endpoint {
         method: Method::GET,
         path: "/api/v1/dead-letters/{id}",
-        role: Some(Role::Viewer),
+        roles: &[Role::Viewer],
         operation: Operation::GetDeadLetter,
         id: "getDeadLetter",
         summary: "One dead letter.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<DeadLetterView>,
     },
     Endpoint {
         method: Method::POST,
         path: "/api/v1/dead-letters/{id}/replay",
-        role: Some(Role::Operator),
+        roles: &[Role::Operator],
         operation: Operation::ReplayDeadLetter,
         id: "replayDeadLetter",
         summary: "Put one dead letter back in its queue, due now, attempts reset.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<Count>,
     },
     Endpoint {
         method: Method::POST,
         path: "/api/v1/dead-letters/replay",
-        role: Some(Role::Operator),
+        roles: &[Role::Operator],
         operation: Operation::ReplayDeadLetters,
         id: "replayDeadLetters",
         summary: "Put every dead letter passing the filter back in its queue (`all=true` without a filter).",
         query: DEAD_LETTER_BULK,
+        request: None,
         response: SchemaGenerator::subschema_for::<Count>,
     },
     Endpoint {
         method: Method::DELETE,
         path: "/api/v1/dead-letters/{id}",
-        role: Some(Role::Operator),
+        roles: &[Role::Operator],
         operation: Operation::DiscardDeadLetter,
         id: "discardDeadLetter",
         summary: "Delete one dead letter for good.",
         query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<Count>,
     },
     Endpoint {
         method: Method::POST,
         path: "/api/v1/dead-letters/discard",
-        role: Some(Role::Operator),
+        roles: &[Role::Operator],
         operation: Operation::DiscardDeadLetters,
         id: "discardDeadLetters",
         summary: "Delete every dead letter passing the filter for good (`all=true` without a filter).",
         query: DEAD_LETTER_BULK,
+        request: None,
+        response: SchemaGenerator::subschema_for::<Count>,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/api/v1/subscriptions",
+        roles: &[Role::Viewer, Role::Subscriptions],
+        operation: Operation::ListSubscriptions,
+        id: "listSubscriptions",
+        summary: "Subscriptions (of the token's routes, for a scoped `subscriptions` token), oldest first, paged.",
+        query: subscriptions::LIST,
+        request: None,
+        response: SchemaGenerator::subschema_for::<Page<SubscriptionView>>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/subscriptions",
+        roles: &[Role::Subscriptions],
+        operation: Operation::CreateSubscription,
+        id: "createSubscription",
+        summary: "Register a subscription (201): every later event of its route passing its filter is delivered to its URL, on every instance within a second. The URL must be https and resolve to public addresses (or allowed ones).",
+        query: &[],
+        request: Some(SchemaGenerator::subschema_for::<NewSubscription>),
+        response: SchemaGenerator::subschema_for::<SubscriptionView>,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/api/v1/subscriptions/{id}",
+        roles: &[Role::Viewer, Role::Subscriptions],
+        operation: Operation::GetSubscription,
+        id: "getSubscription",
+        summary: "One subscription.",
+        query: &[],
+        request: None,
+        response: SchemaGenerator::subschema_for::<SubscriptionView>,
+    },
+    Endpoint {
+        method: Method::PATCH,
+        path: "/api/v1/subscriptions/{id}",
+        roles: &[Role::Subscriptions],
+        operation: Operation::UpdateSubscription,
+        id: "updateSubscription",
+        summary: "Change a subscription: enable or disable it (`is_active`), or give it a new URL, method, headers, filter or description.",
+        query: &[],
+        request: Some(SchemaGenerator::subschema_for::<SubscriptionChange>),
+        response: SchemaGenerator::subschema_for::<SubscriptionView>,
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/api/v1/subscriptions/{id}",
+        roles: &[Role::Subscriptions],
+        operation: Operation::DeleteSubscription,
+        id: "deleteSubscription",
+        summary: "Delete a subscription: it receives no new events; what is queued for it is still sent.",
+        query: &[],
+        request: None,
         response: SchemaGenerator::subschema_for::<Count>,
     },
 ];
@@ -398,8 +490,12 @@ pub fn serves(path: &str) -> bool {
 }
 
 /// Answers `request`, whose path [`serves`] accepted.
-pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<Full<Bytes>>, Box<Problem>> {
-    let path = request.uri().path();
+pub async fn handle(
+    request: Request<hyper::body::Incoming>,
+    parts: &Parts,
+) -> Result<Response<Full<Bytes>>, Box<Problem>> {
+    let (request, body) = request.into_parts();
+    let path = request.uri.path();
     let matched = router().at(path).map_err(|_| {
         Problem::new(
             "route-not-found",
@@ -408,10 +504,10 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
             "No admin endpoint has this path.",
         )
     })?;
-    let method = if request.method() == Method::HEAD {
+    let method = if request.method == Method::HEAD {
         Method::GET
     } else {
-        request.method().clone()
+        request.method.clone()
     };
     let Some(endpoint) = matched
         .value
@@ -433,22 +529,35 @@ pub async fn handle<B>(request: &Request<B>, parts: &Parts) -> Result<Response<F
         .as_ref()
         .map_or(&[], |admin| admin.tokens.as_slice());
     // Without tokens the API is off altogether, its document included.
-    let caller = match endpoint.role {
-        Some(role) => Some(authorize(request.headers(), tokens, role)?),
-        None if tokens.is_empty() => return Err(Box::new(super::auth::disabled())),
-        None => None,
+    let caller = match endpoint.roles {
+        [] if tokens.is_empty() => return Err(Box::new(super::auth::disabled())),
+        [] => None,
+        roles => Some(authorize(&request.headers, tokens, roles)?),
     };
     let sort_key = match endpoint.operation {
         Operation::ListDeadLetters => "dead_at",
         Operation::ListEvents => "received_at",
+        Operation::ListSubscriptions => "created_at",
         _ => "name",
     };
-    let query = Query::parse(request.uri().query(), endpoint.query, sort_key)?;
+    let query = Query::parse(request.uri.query(), endpoint.query, sort_key)?;
     let name = matched.params.get("name").unwrap_or_default();
     let id = matched.params.get("id").unwrap_or_default();
     let caller_name = caller.map_or("", |token| token.name.as_str());
     let bodies = caller.is_some_and(|token| token.allows(Role::Operator));
     match endpoint.operation {
+        Operation::ListSubscriptions
+        | Operation::GetSubscription
+        | Operation::CreateSubscription
+        | Operation::UpdateSubscription
+        | Operation::DeleteSubscription => {
+            let caller = caller.ok_or_else(|| Box::new(super::auth::disabled()))?;
+            let body = match endpoint.request {
+                Some(_) => read_body(body).await?,
+                None => Bytes::new(),
+            };
+            subscriptions::handle(endpoint.operation, parts, caller, &query, id, &body).await
+        }
         Operation::OpenApi => json(&openapi::document()),
         Operation::ListRoutes => {
             let routes: Vec<RouteView> = snapshot.routes.iter().map(|route| RouteView::of(route)).collect();
@@ -719,6 +828,16 @@ impl Query {
                         ))
                     }
                 },
+                "sort_direction" => match value.as_str() {
+                    "asc" => parsed.descending = false,
+                    "desc" => parsed.descending = true,
+                    _ => {
+                        return Err(bad_parameter(
+                            "sort_direction",
+                            format!("expected `asc` or `desc`, found `{value}`"),
+                        ))
+                    }
+                },
                 _ => parsed.values.push((name, value)),
             }
         }
@@ -840,6 +959,41 @@ impl Query {
             offset: self.offset,
         }
     }
+}
+
+/// The request's body, at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`].
+async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Box<Problem>> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(Box::new(Problem::new(
+            "body-too-large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Content Too Large",
+            format!("The admin API reads at most {MAX_BODY} bytes of body."),
+        ))),
+        Ok(Err(error)) => Err(bad_field("body", format!("the body could not be read: {error}"))),
+        Err(_) => Err(Box::new(Problem::new(
+            "body-timeout",
+            StatusCode::REQUEST_TIMEOUT,
+            "Request Timeout",
+            format!("The body did not arrive within {}s.", BODY_TIMEOUT.as_secs()),
+        ))),
+    }
+}
+
+/// A 400 naming the body's field at fault.
+fn bad_field(field: &str, message: String) -> Box<Problem> {
+    Box::new(
+        Problem::new(
+            "invalid-body",
+            StatusCode::BAD_REQUEST,
+            "Invalid Body",
+            format!("`{field}`: {message}"),
+        )
+        .with_extension("field", serde_json::Value::String(field.to_owned())),
+    )
 }
 
 fn bad_parameter(name: &str, message: String) -> Box<Problem> {

@@ -23,11 +23,16 @@ pub fn document() -> Value {
         parameters.extend(endpoint.query.iter().map(|param| {
             json!({ "name": param.name, "in": "query", "required": false, "description": param.description, "schema": { "type": "string" } })
         }));
+        let success = if endpoint.operation == super::Operation::CreateSubscription {
+            "201"
+        } else {
+            "200"
+        };
         let mut responses = json!({
-            "200": { "description": "Success.", "content": { "application/json": { "schema": schema } } },
+            success: { "description": "Success.", "content": { "application/json": { "schema": schema } } },
             "400": { "$ref": "#/components/responses/Problem" },
         });
-        if endpoint.role.is_some() {
+        if !endpoint.roles.is_empty() {
             responses["401"] = json!({ "$ref": "#/components/responses/Problem" });
             responses["403"] = json!({ "$ref": "#/components/responses/Problem" });
         }
@@ -37,12 +42,17 @@ pub fn document() -> Value {
             "parameters": parameters,
             "responses": responses,
         });
-        match endpoint.role {
-            Some(role) => {
-                operation["security"] = json!([{ "bearer": [] }]);
-                operation["x-hookgate-role"] = json!(role.as_str());
-            }
-            None => operation["security"] = json!([]),
+        if let Some(body) = endpoint.request {
+            let schema = body(&mut generator).to_value();
+            operation["requestBody"] =
+                json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+        }
+        if endpoint.roles.is_empty() {
+            operation["security"] = json!([]);
+        } else {
+            let roles: Vec<&str> = endpoint.roles.iter().map(|role| role.as_str()).collect();
+            operation["security"] = json!([{ "bearer": [] }]);
+            operation["x-hookgate-role"] = json!(roles.join(" | "));
         }
         let entry = paths
             .entry(endpoint.path.to_owned())
