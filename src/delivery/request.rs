@@ -135,6 +135,7 @@ pub fn delivery(
         route: route.name.clone(),
         target: destination.target.name.clone(),
         event_key,
+        event_id: None,
         request_id: request_id.to_owned(),
         method: destination.method.to_string(),
         url: destination.url.to_string(),

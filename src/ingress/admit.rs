@@ -116,6 +116,8 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
         .events
         .iter()
         .map(|event| {
+            let id = uuid::Uuid::now_v7().to_string();
+            let event_id = &id;
             let deliveries: Vec<_> = event
                 .rewrites
                 .iter()
@@ -123,19 +125,21 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
                     rewrite.destinations.iter().map(move |destination| {
                         let headers =
                             event_headers(inbound, route, destination, rewrite.content_type.as_ref());
-                        delivery(
+                        let mut delivery = delivery(
                             route,
                             destination,
                             &headers,
                             request_id,
                             rewrite.body.clone(),
                             event.dedupe_key.clone(),
-                        )
+                        );
+                        delivery.event_id = Some(event_id.clone());
+                        delivery
                     })
                 })
                 .collect();
             let record = EventRecord {
-                id: uuid::Uuid::now_v7().to_string(),
+                id,
                 route: route.name.clone(),
                 dedupe_key: event.dedupe_key.clone(),
                 request_id: request_id.to_owned(),

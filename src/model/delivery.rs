@@ -18,6 +18,10 @@ pub struct Delivery {
     pub target: String,
     /// The event's dedupe key, when the route has one.
     pub event_key: Option<String>,
+    /// The event's id in the event log (absent in deliveries admitted before the
+    /// log existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
     /// Request id of the inbound request.
     pub request_id: String,
     /// HTTP method.

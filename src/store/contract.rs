@@ -32,6 +32,7 @@ pub fn delivery(route: &str, target: &str, due_at_ms: u64) -> Delivery {
         route: route.to_owned(),
         target: target.to_owned(),
         event_key: None,
+        event_id: None,
         request_id: "req-1".to_owned(),
         method: "POST".to_owned(),
         url: format!("http://127.0.0.1:1/{target}"),

@@ -97,6 +97,7 @@ mod tests {
             route: "r".into(),
             target: "t".into(),
             event_key: Some("evt_1".into()),
+            event_id: Some("0190-e".into()),
             request_id: "req".into(),
             method: "POST".into(),
             url: "http://127.0.0.1:1/x".into(),

@@ -144,6 +144,22 @@ async fn dead_letters_are_managed_while_serving(store: &str) {
     )
     .await;
     assert_eq!(shown.json()["id"], ids[0].as_str());
+    // It names its event, whose log entry lists it as dead.
+    let event_id = shown.json()["event_id"]
+        .as_str()
+        .expect("the dead letter names its event")
+        .to_owned();
+    let event = call(
+        &hookgate,
+        Method::GET,
+        &format!("/api/v1/events/{event_id}"),
+        VIEWER,
+    )
+    .await
+    .json();
+    assert_eq!(event["request_id"], shown.json()["request_id"]);
+    assert_eq!(event["deliveries"][0]["id"], ids[0].as_str(), "{event}");
+    assert_eq!(event["deliveries"][0]["state"], "dead");
     // Answers fit the API's document.
     let document = call(&hookgate, Method::GET, "/api/v1/openapi.json", VIEWER)
         .await

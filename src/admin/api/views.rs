@@ -179,6 +179,8 @@ pub struct DeadLetterView {
     pub target: String,
     /// Its event's dedupe key, if the route dedupes.
     pub event_key: Option<String>,
+    /// Its event's id (`GET /api/v1/events/{id}`).
+    pub event_id: Option<String>,
     /// The request id of the request that brought its event.
     pub request_id: String,
     /// When its event was admitted, RFC 3339.
@@ -235,6 +237,7 @@ impl DeadLetterView {
             route: delivery.route.clone(),
             target: delivery.target.clone(),
             event_key: delivery.event_key.clone(),
+            event_id: delivery.event_id.clone(),
             request_id: delivery.request_id.clone(),
             admitted_at: rfc3339(delivery.created_at_ms),
             attempts: delivery.attempts,
