@@ -804,7 +804,7 @@ impl Worker {
                 let since_ack = now_ms().saturating_sub(delivery.created_at_ms);
                 metrics::histogram!("hookgate_delivery_latency_seconds", "target" => self.name.clone())
                     .record(since_ack as f64 / 1000.0);
-                Completion::Delivered
+                Completion::Delivered { record }
             }
             Decision::RetryAfter(delay) => {
                 tracing::info!(

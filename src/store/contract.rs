@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::{
     Admission, Admitted, Backlog, Completion, DeadLetterFilter, DedupeClaim, DeliveryState, EventAdmission,
-    EventFilter, EventRecord, KeyClaim, Store,
+    EventFilter, EventRecord, Hastened, KeyClaim, Store,
 };
 use crate::model::{now_ms, Attempt, BreakerPolicy, Delivery, Marks, RetryPolicy, TargetRecord};
 
@@ -23,6 +23,11 @@ pub trait Harness: Send + Sync {
     async fn open(&self) -> Arc<dyn Store>;
     /// The lease timeout the store was opened with (keep it short, e.g. 300 ms).
     fn lease_timeout(&self) -> Duration;
+}
+
+/// A successful attempt's completion.
+pub fn delivered() -> Completion {
+    Completion::Delivered { record: record(200) }
 }
 
 /// A delivery to `target` due at `due_at_ms`, with a binary-safe body.
@@ -145,7 +150,7 @@ pub async fn delivered_leases_are_forgotten(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let lease = store.claim("t", 1).await.unwrap().remove(0);
-    store.complete(lease, Completion::Delivered).await.unwrap();
+    store.complete(lease, delivered()).await.unwrap();
     assert_eq!(store.pending("t").await.unwrap(), 0);
     assert!(store.claim("t", 10).await.unwrap().is_empty());
 }
@@ -384,7 +389,7 @@ pub async fn the_backlog_counts_pending_ages_and_dead_letters(store: Arc<dyn Sto
                 record: record(503),
             }
         } else {
-            Completion::Delivered
+            delivered()
         };
         store.complete(lease, completion).await.unwrap();
     }
@@ -478,7 +483,7 @@ pub async fn admitted_events_are_logged_and_swept(store: Arc<dyn Store>) {
         let lease = store.claim(target, 1).await.unwrap().remove(0);
         assert_eq!(lease.delivery.route, "r");
         let completion = if target == "t" {
-            Completion::Delivered
+            delivered()
         } else {
             Completion::Dead {
                 reason: "gone".into(),
@@ -524,6 +529,94 @@ pub async fn pauses_are_kept_until_resumed(harness: &dyn Harness) {
     assert_eq!(store.paused().await.unwrap(), ["t"], "kept across reopening");
     store.set_paused("t", false).await.unwrap();
     assert!(store.paused().await.unwrap().is_empty());
+}
+
+/// Every attempt is logged with its delivery, whatever becomes of it; a delivery is
+/// found by id in each state; one waiting out a backoff can be made due now.
+pub async fn deliveries_are_found_by_id_with_their_attempts(store: Arc<dyn Store>) {
+    assert_eq!(store.delivery("no-such-delivery").await.unwrap(), None);
+    assert_eq!(
+        store.hasten("no-such-delivery").await.unwrap(),
+        Hastened::NotPending
+    );
+    let mut sent = delivery("r", "t", now_ms());
+    sent.event_id = Some("event-1".to_owned());
+    store
+        .admit(admission("r", None, vec![sent.clone()]))
+        .await
+        .unwrap();
+    let report = store.delivery(&sent.id).await.unwrap().expect("pending");
+    assert_eq!((report.state, report.due), (DeliveryState::Pending, true));
+    assert!(report.attempts.is_empty());
+    assert_eq!(store.hasten(&sent.id).await.unwrap(), Hastened::AlreadyDue);
+
+    let lease = store.claim("t", 1).await.unwrap().pop().unwrap();
+    let later = now_ms() + 3_600_000;
+    store
+        .complete(
+            lease,
+            Completion::Retry {
+                due_at_ms: later,
+                record: record(503),
+            },
+        )
+        .await
+        .unwrap();
+    let report = store.delivery(&sent.id).await.unwrap().expect("pending");
+    assert_eq!((report.state, report.due), (DeliveryState::Pending, false));
+    assert_eq!(report.delivery.as_ref().unwrap().due_at_ms, later);
+    assert_eq!(report.attempts.len(), 1);
+    let first = &report.attempts[0];
+    assert_eq!(
+        (first.number, first.target.as_str(), first.route.as_str()),
+        (1, "t", "r")
+    );
+    assert_eq!(first.event_id.as_deref(), Some("event-1"));
+    assert_eq!(first.attempt.status, Some(503));
+    assert_eq!(first.attempt.excerpt.as_deref(), Some("status 503"));
+    assert_eq!(first.attempt.latency_ms, 12);
+    assert!(
+        store.claim("t", 1).await.unwrap().is_empty(),
+        "waiting out its backoff"
+    );
+    assert_eq!(store.hasten(&sent.id).await.unwrap(), Hastened::Now);
+    let lease = store.claim("t", 1).await.unwrap().pop().expect("due now");
+    assert_eq!(lease.delivery.attempts, 1, "attempts unchanged");
+    let report = store.delivery(&sent.id).await.unwrap().expect("leased");
+    assert_eq!((report.state, report.due), (DeliveryState::Pending, true));
+    store
+        .complete(
+            lease,
+            Completion::Dead {
+                reason: "status 400 is not retried".to_owned(),
+                record: record(400),
+            },
+        )
+        .await
+        .unwrap();
+    let report = store.delivery(&sent.id).await.unwrap().expect("dead");
+    assert_eq!(report.state, DeliveryState::Dead);
+    assert_eq!(store.hasten(&sent.id).await.unwrap(), Hastened::NotPending);
+    let numbers: Vec<u32> = report.attempts.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2]);
+
+    assert_eq!(store.replay(std::slice::from_ref(&sent.id)).await.unwrap(), 1);
+    let lease = store.claim("t", 1).await.unwrap().pop().unwrap();
+    store.complete(lease, delivered()).await.unwrap();
+    let report = store
+        .delivery(&sent.id)
+        .await
+        .unwrap()
+        .expect("its attempts outlive it");
+    assert_eq!(report.state, DeliveryState::Delivered);
+    assert_eq!(report.delivery, None);
+    let statuses: Vec<Option<u16>> = report.attempts.iter().map(|a| a.attempt.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(503), Some(400), Some(200)],
+        "a replay appends, never overwrites"
+    );
+    assert_eq!(report.attempts[2].number, 1, "numbered afresh after the replay");
 }
 
 /// Subscriptions are kept, replaced by id, deleted, and kept across reopening.
@@ -739,7 +832,7 @@ pub async fn concurrent_admissions_all_land(store: Arc<dyn Store>) {
         }
         for lease in batch {
             assert!(seen.insert(lease.delivery.id.clone()), "claimed twice");
-            store.complete(lease, Completion::Delivered).await.unwrap();
+            store.complete(lease, delivered()).await.unwrap();
         }
     }
     assert_eq!(seen.len(), 200);
@@ -839,6 +932,12 @@ macro_rules! store_contract {
             async fn pauses_are_kept_until_resumed() {
                 let harness = $harness;
                 contract::pauses_are_kept_until_resumed(&harness).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn deliveries_are_found_by_id_with_their_attempts() {
+                let harness = $harness;
+                contract::deliveries_are_found_by_id_with_their_attempts(harness.open().await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

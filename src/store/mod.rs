@@ -183,8 +183,11 @@ pub struct Lease {
 /// How a worker finishes a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
-    /// Sent successfully: forget it.
-    Delivered,
+    /// Sent successfully: forget it (its attempts stay in the attempt log).
+    Delivered {
+        /// This attempt's outcome.
+        record: Attempt,
+    },
     /// Try again at `due_at_ms`; `record` is this attempt (attempts + 1).
     Retry {
         /// When to try again, unix milliseconds.
@@ -205,6 +208,87 @@ pub enum Completion {
         /// When it is due again, unix milliseconds.
         due_at_ms: u64,
     },
+}
+
+impl Completion {
+    /// The attempt it records, if one was made.
+    pub fn attempt(&self) -> Option<&Attempt> {
+        match self {
+            Completion::Delivered { record }
+            | Completion::Retry { record, .. }
+            | Completion::Dead { record, .. } => Some(record),
+            Completion::Defer { .. } => None,
+        }
+    }
+}
+
+/// One attempt in the attempt log, kept for `store.retention` after the delivery was
+/// admitted, whatever became of the delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedAttempt {
+    /// Its number: 1 for the first attempt.
+    pub number: u32,
+    /// The delivery's target.
+    pub target: String,
+    /// The delivery's route.
+    pub route: String,
+    /// The delivery's event, when it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The outcome.
+    #[serde(flatten)]
+    pub attempt: Attempt,
+}
+
+impl LoggedAttempt {
+    /// Attempt `attempt` of `delivery` (as leased, before this attempt was counted).
+    pub fn of(delivery: &Delivery, attempt: &Attempt) -> Self {
+        Self {
+            number: delivery.attempts.saturating_add(1),
+            target: delivery.target.clone(),
+            route: delivery.route.clone(),
+            event_id: delivery.event_id.clone(),
+            attempt: attempt.clone(),
+        }
+    }
+
+    /// As the store keeps it.
+    pub fn encode(&self) -> Vec<u8> {
+        // Strings and numbers: serialising cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// From the store; `None` (logged) when unreadable.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes)
+            .map_err(|error| tracing::error!(%error, "skipping an unreadable attempt log entry"))
+            .ok()
+    }
+}
+
+/// What the store knows of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Where it is (`Delivered` also when it was discarded).
+    pub state: DeliveryState,
+    /// The delivery while the store holds it (pending or dead).
+    pub delivery: Option<Delivery>,
+    /// Whether it is pending and due: waiting for a worker or being attempted, not
+    /// waiting out a retry's backoff.
+    pub due: bool,
+    /// Its attempts, oldest first.
+    pub attempts: Vec<LoggedAttempt>,
+}
+
+/// What asking for a delivery to be tried now did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hastened {
+    /// It was waiting for a retry; it is due now.
+    Now,
+    /// It is due already, or being attempted.
+    AlreadyDue,
+    /// The store holds no pending delivery with this id.
+    NotPending,
 }
 
 /// Whether a sync-mode dedupe key could be claimed.
@@ -311,6 +395,13 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets logged events received before `before_ms` (some, at most a batch;
     /// call again while it returns a full batch); how many.
     async fn sweep_events(&self, before_ms: u64) -> Result<usize, StoreError>;
+
+    /// What the store knows of delivery `id`: its record while pending or dead, and
+    /// its attempts (kept for the retention); `None` when it knows nothing.
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryReport>, StoreError>;
+
+    /// Makes pending delivery `id` due now if it waits for a retry, attempts unchanged.
+    async fn hasten(&self, id: &str) -> Result<Hastened, StoreError>;
 
     /// Pauses deliveries to `target` (`paused`), or resumes them, for every instance
     /// sharing the store, across restarts.

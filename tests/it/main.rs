@@ -8,6 +8,7 @@ mod support;
 
 mod admin_api;
 mod admin_dead_letters;
+mod admin_deliveries;
 mod admin_events;
 mod admin_pause;
 mod admin_subscriptions;

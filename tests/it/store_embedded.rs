@@ -202,7 +202,7 @@ async fn a_stale_holder_cannot_undo_the_new_holders_lease() {
 
     let mut stale = stale.into_iter();
     store
-        .complete(stale.next().unwrap(), Completion::Delivered)
+        .complete(stale.next().unwrap(), hookgate::store::contract::delivered())
         .await
         .unwrap();
     store
@@ -229,7 +229,10 @@ async fn a_stale_holder_cannot_undo_the_new_holders_lease() {
         .is_empty());
 
     for lease in current {
-        store.complete(lease, Completion::Delivered).await.unwrap();
+        store
+            .complete(lease, hookgate::store::contract::delivered())
+            .await
+            .unwrap();
     }
     assert_eq!(store.pending("t").await.unwrap(), 0);
 }

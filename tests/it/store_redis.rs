@@ -87,7 +87,9 @@ async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
     assert!(a.claim("t", 10).await.unwrap().is_empty(), "b holds them now");
 
     for lease in taken_by_b {
-        b.complete(lease, Completion::Delivered).await.unwrap();
+        b.complete(lease, hookgate::store::contract::delivered())
+            .await
+            .unwrap();
     }
     assert_eq!(b.pending("t").await.unwrap(), 0);
 
@@ -307,10 +309,19 @@ async fn every_key_carries_the_hash_tag() {
         .iter()
         .map(|key| key[tag.len()..].split(':').next().unwrap().to_owned())
         .collect();
-    let expected: HashSet<_> = ["ready", "delayed", "d", "dedupe", "dead", "since", "dead_count"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let expected: HashSet<_> = [
+        "ready",
+        "delayed",
+        "d",
+        "a",
+        "dedupe",
+        "dead",
+        "since",
+        "dead_count",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     assert_eq!(kinds, expected);
     assert!(keys.contains(&format!("{tag}dedupe:r:evt")));
     assert!(keys.contains(&format!("{tag}ready:t")));

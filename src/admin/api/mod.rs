@@ -15,18 +15,26 @@ use schemars::{Schema, SchemaGenerator};
 use serde::Serialize;
 
 use self::subscriptions::{NewSubscription, SubscriptionChange, SubscriptionView};
-use self::views::{Count, DeadLetterView, EventView, Page, RouteView, TargetView};
+use self::views::{Count, DeadLetterView, DeliveryView, EventView, Page, RouteView, TargetView};
 use super::auth::authorize;
 use super::Parts;
 use crate::dlq::Bulk;
 use crate::model::{AdminToken, Role};
 use crate::problem::Problem;
 use crate::registry::Snapshot;
-use crate::store::{DeadLetterFilter, DeliveryState, EventFilter};
+use crate::store::{DeadLetterFilter, DeliveryState, EventFilter, Hastened};
 
 /// The operations that change something, as counted in
 /// `hookgate_admin_operations_total` and logged with the token's name.
-pub const MUTATIONS: &[&str] = &["reload", "replay", "discard", "pause", "resume", "subscription"];
+pub const MUTATIONS: &[&str] = &[
+    "reload",
+    "replay",
+    "discard",
+    "pause",
+    "resume",
+    "retry",
+    "subscription",
+];
 
 /// The largest request body the API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -74,6 +82,10 @@ pub enum Operation {
     DiscardDeadLetter,
     /// Dead letters passing a filter deleted.
     DiscardDeadLetters,
+    /// One delivery with its attempts.
+    GetDelivery,
+    /// One delivery tried now.
+    RetryDelivery,
     /// Subscriptions, paged.
     ListSubscriptions,
     /// One subscription.
@@ -218,7 +230,7 @@ const PAGING: &[Param] = &[
 ];
 
 /// Every endpoint of the API.
-pub static ENDPOINTS: [Endpoint; 22] = [
+pub static ENDPOINTS: [Endpoint; 24] = [
     Endpoint {
         method: Method::GET,
         path: "/api/v1/openapi.json",
@@ -408,6 +420,28 @@ pub static ENDPOINTS: [Endpoint; 22] = [
     },
     Endpoint {
         method: Method::GET,
+        path: "/api/v1/deliveries/{id}",
+        roles: &[Role::Viewer],
+        operation: Operation::GetDelivery,
+        id: "getDelivery",
+        summary: "One delivery (ids are in events and dead letters): its state, next attempt and every attempt made, with time, status, duration, error and (for operators) the answer's start.",
+        query: &[],
+        request: None,
+        response: SchemaGenerator::subschema_for::<DeliveryView>,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/api/v1/deliveries/{id}/retry",
+        roles: &[Role::Operator],
+        operation: Operation::RetryDelivery,
+        id: "retryDelivery",
+        summary: "Try a delivery now: one waiting out a retry's backoff becomes due at once, a dead one is replayed (attempts reset). A delivery already due or delivered is 409.",
+        query: &[],
+        request: None,
+        response: SchemaGenerator::subschema_for::<DeliveryView>,
+    },
+    Endpoint {
+        method: Method::GET,
         path: "/api/v1/subscriptions",
         roles: &[Role::Viewer, Role::Subscriptions],
         operation: Operation::ListSubscriptions,
@@ -559,6 +593,45 @@ pub async fn handle(
             subscriptions::handle(endpoint.operation, parts, caller, &query, id, &body).await
         }
         Operation::OpenApi => json(&openapi::document()),
+        Operation::GetDelivery => {
+            let report = delivery(parts, id).await?;
+            json(&DeliveryView::of(id, &report, bodies))
+        }
+        Operation::RetryDelivery => {
+            let report = delivery(parts, id).await?;
+            let target = DeliveryView::of(id, &report, false).target;
+            match report.state {
+                DeliveryState::Dead => {
+                    parts
+                        .store
+                        .replay(&[id.to_owned()])
+                        .await
+                        .map_err(store_problem)?;
+                }
+                DeliveryState::Pending => {
+                    match parts.store.hasten(id).await.map_err(store_problem)? {
+                        Hastened::Now => {}
+                        Hastened::AlreadyDue => return Err(conflict(
+                            "delivery-already-due",
+                            "The delivery is due already: it is queued for its worker or being attempted.",
+                        )),
+                        Hastened::NotPending => {
+                            return Err(conflict("delivery-finished", "The delivery finished meanwhile."))
+                        }
+                    }
+                }
+                DeliveryState::Delivered => {
+                    return Err(conflict(
+                        "delivery-finished",
+                        "The delivery was delivered (or discarded); it is not sent again.",
+                    ))
+                }
+            }
+            parts.dispatcher.wake(&target);
+            changed(caller_name, "retry", id);
+            let report = delivery(parts, id).await?;
+            json(&DeliveryView::of(id, &report, bodies))
+        }
         Operation::ListRoutes => {
             let routes: Vec<RouteView> = snapshot.routes.iter().map(|route| RouteView::of(route)).collect();
             json(&query.page(routes, |route| route.name.clone()))
@@ -671,6 +744,20 @@ fn changed(token: &str, operation: &'static str, what: &str) {
     metrics::counter!("hookgate_admin_operations_total", "operation" => operation, "token" => token.to_owned())
         .increment(1);
     tracing::info!(token, operation, what, "admin operation");
+}
+
+/// What the store knows of delivery `id`, or 404.
+async fn delivery(parts: &Parts, id: &str) -> Result<crate::store::DeliveryReport, Box<Problem>> {
+    parts
+        .store
+        .delivery(id)
+        .await
+        .map_err(store_problem)?
+        .ok_or_else(|| Box::new(not_found("delivery", id)))
+}
+
+fn conflict(slug: &'static str, detail: &'static str) -> Box<Problem> {
+    Box::new(Problem::new(slug, StatusCode::CONFLICT, "Conflict", detail))
 }
 
 /// The dead letter `id`, or 404.

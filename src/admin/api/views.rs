@@ -219,6 +219,87 @@ pub struct AttemptView {
     pub excerpt: Option<String>,
 }
 
+impl AttemptView {
+    /// The view of `attempt`; the answer's excerpt only `with_bodies`.
+    pub fn of(attempt: &crate::model::Attempt, with_bodies: bool) -> Self {
+        Self {
+            at: rfc3339(attempt.at_ms),
+            status: attempt.status,
+            latency_ms: attempt.latency_ms,
+            error: attempt.error.clone(),
+            excerpt: attempt.excerpt.clone().filter(|_| with_bodies),
+        }
+    }
+}
+
+/// One delivery and its attempts.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryView {
+    /// Its id (also `Hookgate-Delivery-Id`).
+    pub id: String,
+    /// `pending`, `delivered` (or discarded) or `dead`.
+    pub state: crate::store::DeliveryState,
+    /// Its event, when known (`GET /api/v1/events/{id}`).
+    pub event_id: Option<String>,
+    /// The route its event came in on.
+    pub route: String,
+    /// The target it goes to.
+    pub target: String,
+    /// Pending: when it is next tried, RFC 3339 (now or past: it is due, or being
+    /// attempted).
+    pub next_attempt_at: Option<String>,
+    /// Dead: why.
+    pub reason: Option<String>,
+    /// Every attempt, oldest first, kept for `store.retention` (numbers start again
+    /// at 1 after a replay).
+    pub attempts: Vec<DeliveryAttemptView>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryAttemptView {
+    /// 1 for the first attempt (of its run, after a replay).
+    pub number: u32,
+    /// What happened.
+    #[serde(flatten)]
+    pub attempt: AttemptView,
+}
+
+impl DeliveryView {
+    /// The view of `report` about delivery `id`; answer excerpts only `with_bodies`.
+    pub fn of(id: &str, report: &crate::store::DeliveryReport, with_bodies: bool) -> Self {
+        let first = report.attempts.first();
+        let delivery = report.delivery.as_ref();
+        Self {
+            id: id.to_owned(),
+            state: report.state,
+            event_id: delivery
+                .and_then(|d| d.event_id.clone())
+                .or_else(|| first.and_then(|a| a.event_id.clone())),
+            route: delivery
+                .map(|d| d.route.clone())
+                .or_else(|| first.map(|a| a.route.clone()))
+                .unwrap_or_default(),
+            target: delivery
+                .map(|d| d.target.clone())
+                .or_else(|| first.map(|a| a.target.clone()))
+                .unwrap_or_default(),
+            next_attempt_at: delivery
+                .filter(|_| report.state == crate::store::DeliveryState::Pending)
+                .map(|d| rfc3339(d.due_at_ms)),
+            reason: delivery.and_then(|d| d.dead_reason.clone()),
+            attempts: report
+                .attempts
+                .iter()
+                .map(|logged| DeliveryAttemptView {
+                    number: logged.number,
+                    attempt: AttemptView::of(&logged.attempt, with_bodies),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl DeadLetterView {
     /// The view of `delivery`; bodies only `with_bodies`, masked by `redact`.
     pub fn of(
@@ -248,13 +329,10 @@ impl DeadLetterView {
                 .parse()
                 .map_or_else(|_| "***".to_owned(), |uri| masked_url(&uri)),
             headers: delivery.headers.iter().map(|(name, _)| name.clone()).collect(),
-            last_attempt: delivery.last_attempt.as_ref().map(|attempt| AttemptView {
-                at: rfc3339(attempt.at_ms),
-                status: attempt.status,
-                latency_ms: attempt.latency_ms,
-                error: attempt.error.clone(),
-                excerpt: attempt.excerpt.clone().filter(|_| with_bodies),
-            }),
+            last_attempt: delivery
+                .last_attempt
+                .as_ref()
+                .map(|attempt| AttemptView::of(attempt, with_bodies)),
             body,
             body_encoding,
         }
@@ -308,7 +386,7 @@ pub struct EventView {
 /// One delivery of a logged event.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct EventDelivery {
-    /// The delivery's id (see `/api/v1/dead-letters/{id}` when it is dead).
+    /// The delivery's id (`/api/v1/deliveries/{id}` shows its attempts).
     pub id: String,
     /// Its target.
     pub target: String,

@@ -11,6 +11,7 @@
 
 mod codec;
 mod handle;
+mod locate;
 mod ops;
 mod reads;
 mod tables;
@@ -30,8 +31,8 @@ use self::handle::Handle;
 use self::tables::unavailable;
 use self::writer::{Done, Finish, Op, Request, Writer};
 use super::{
-    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, EventFilter, KeyClaim, Lease,
-    LoggedEvent, Store, StoreError,
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryReport, EventFilter,
+    Hastened, KeyClaim, Lease, LoggedAttempt, LoggedEvent, Store, StoreError,
 };
 use crate::model::{now_ms, Delivery, Subscription, TargetRecord};
 
@@ -206,8 +207,12 @@ impl Store for EmbeddedStore {
 
     async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError> {
         let mut lease = lease;
+        let logged = completion.attempt().map(|attempt| {
+            let entry = LoggedAttempt::of(&lease.delivery, attempt);
+            (entry.number, entry.encode())
+        });
         let finish = match completion {
-            Completion::Delivered => Finish::Forget,
+            Completion::Delivered { .. } => Finish::Forget,
             Completion::Defer { due_at_ms } => Finish::Requeue {
                 due_at_ms,
                 record: None,
@@ -233,7 +238,13 @@ impl Store for EmbeddedStore {
             }
         };
         let lease = codec::lease_key(lease)?;
-        self.write(Op::Complete { lease, finish }).await.map(drop)
+        self.write(Op::Complete {
+            lease,
+            finish,
+            logged,
+        })
+        .await
+        .map(drop)
     }
 
     async fn release(&self, leases: Vec<Lease>) -> Result<(), StoreError> {
@@ -308,6 +319,18 @@ impl Store for EmbeddedStore {
 
     async fn paused(&self) -> Result<Vec<String>, StoreError> {
         self.read(reads::paused).await
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryReport>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |db| reads::delivery(db, &id)).await
+    }
+
+    async fn hasten(&self, id: &str) -> Result<Hastened, StoreError> {
+        match self.write(Op::Hasten(id.to_owned())).await? {
+            Done::Hastened(hastened) => Ok(hastened),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {

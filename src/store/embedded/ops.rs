@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
+use super::locate::{self, Located};
 use super::tables::{
-    DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING,
+    ATTEMPTS, DEAD, DEAD_COUNT, DEAD_IDS, DEDUPE, DEDUPE_EXPIRY, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING,
     PENDING_SINCE, READY, SUBSCRIPTIONS, TARGETS,
 };
 use super::writer::{Claimed, Done, Finish, LeaseKey};
-use crate::store::{record, Admission, Admitted, KeyClaim};
+use crate::store::{record, Admission, Admitted, Hastened, KeyClaim};
 
 /// Every table, opened once per batch.
 pub(super) struct Tables<'txn> {
@@ -31,6 +32,7 @@ pub(super) struct Tables<'txn> {
     event_ids: Table<'txn, &'static str, u64>,
     targets: Table<'txn, &'static str, &'static [u8]>,
     subscriptions: Table<'txn, &'static str, &'static [u8]>,
+    attempts: Table<'txn, (&'static str, u32), &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -51,6 +53,7 @@ impl<'txn> Tables<'txn> {
             event_ids: txn.open_table(EVENT_IDS)?,
             targets: txn.open_table(TARGETS)?,
             subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+            attempts: txn.open_table(ATTEMPTS)?,
         })
     }
 }
@@ -187,9 +190,51 @@ pub(super) fn complete(
     now: u64,
     lease: &LeaseKey,
     how: &Finish,
+    logged: Option<&(u32, Vec<u8>)>,
 ) -> Result<Done, StorageError> {
-    finish(tables, now, lease, how)?;
+    if finish(tables, now, lease, how)? {
+        if let Some((_, attempt)) = logged {
+            // Appended: numbers restart after a replay, the log does not.
+            let id = lease.id.as_str();
+            let last = tables
+                .attempts
+                .range((id, 0)..=(id, u32::MAX))?
+                .next_back()
+                .transpose()?
+                .map_or(0, |(key, _)| key.value().1);
+            tables
+                .attempts
+                .insert((id, last.saturating_add(1)), attempt.as_slice())?;
+        }
+    }
     Ok(Done::Nothing)
+}
+
+/// Makes pending delivery `id` due now if it waits for a retry.
+pub(super) fn hasten(tables: &mut Tables<'_>, now: u64, id: &str) -> Result<Done, StorageError> {
+    let found = locate::pending(
+        &tables.pending,
+        &tables.pending_since,
+        &tables.ready,
+        &tables.leased,
+        id,
+    )?;
+    let hastened = match found {
+        Some(Located::Ready {
+            target,
+            due_at_ms,
+            record,
+        }) if due_at_ms > now => {
+            tables.ready.remove((target.as_str(), due_at_ms, id))?;
+            tables
+                .ready
+                .insert((target.as_str(), now, id), record.as_slice())?;
+            Hastened::Now
+        }
+        Some(_) => Hastened::AlreadyDue,
+        None => Hastened::NotPending,
+    };
+    Ok(Done::Hastened(hastened))
 }
 
 /// Returns leases unattempted: due now, their stored bytes moved as they are.
@@ -207,7 +252,7 @@ pub(super) fn release(tables: &mut Tables<'_>, now: u64, leases: &[LeaseKey]) ->
 /// Ends a lease. A lease that is no longer in `LEASED` under its token expired and
 /// was claimed again (or returned at a restart): its new holder owns the delivery
 /// now, so the stale holder's outcome is dropped rather than duplicating it.
-fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> Result<(), StorageError> {
+fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> Result<bool, StorageError> {
     let (target, id) = (lease.target.as_str(), lease.id.as_str());
     let Some(stored) = tables
         .leased
@@ -218,7 +263,7 @@ fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> 
             target,
             "Lease expired before it was completed; ignored."
         );
-        return Ok(());
+        return Ok(false);
     };
     match how {
         Finish::Forget => {
@@ -239,7 +284,7 @@ fn finish(tables: &mut Tables<'_>, now: u64, lease: &LeaseKey, how: &Finish) -> 
             tally(&mut tables.dead_count, target, 1)?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Moves dead letters back to their queues, due now, attempts and reason reset. The
@@ -318,7 +363,19 @@ pub(super) fn sweep_events(
         tables.events.remove((*received_ms, id.as_str()))?;
         tables.event_ids.remove(id.as_str())?;
     }
-    Ok(Done::Replayed(expired.len()))
+    // Attempts go with the events of their time: a delivery's id is a UUIDv7
+    // minted at admission.
+    let floor = locate::uuid_v7_floor(before_ms);
+    let mut attempts = Vec::new();
+    for entry in tables.attempts.range(("", 0)..(floor.as_str(), 0))?.take(cap) {
+        let (key, _) = entry?;
+        let (id, number) = key.value();
+        attempts.push((id.to_owned(), number));
+    }
+    for (id, number) in &attempts {
+        tables.attempts.remove((id.as_str(), *number))?;
+    }
+    Ok(Done::Replayed(expired.len() + attempts.len()))
 }
 
 /// Pauses or resumes `target`.

@@ -3,12 +3,16 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::locate::{self, Located};
 use super::tables::{
-    unavailable, DEAD, DEAD_COUNT, DEAD_IDS, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING, PENDING_SINCE,
-    READY, SUBSCRIPTIONS, TARGETS,
+    unavailable, ATTEMPTS, DEAD, DEAD_COUNT, DEAD_IDS, EVENTS, EVENT_IDS, LEASED, PAUSED, PENDING,
+    PENDING_SINCE, READY, SUBSCRIPTIONS, TARGETS,
 };
 use crate::model::{Delivery, Subscription, TargetRecord};
-use crate::store::{record, Backlog, DeadLetterFilter, DeliveryState, EventFilter, LoggedEvent, StoreError};
+use crate::store::{
+    record, Backlog, DeadLetterFilter, DeliveryReport, DeliveryState, EventFilter, LoggedAttempt,
+    LoggedEvent, StoreError,
+};
 
 /// Whether `target` has anything a claim would take: a due delivery or an expired
 /// lease. Looks at the first entry of two ranges, so it is cheap enough to run on
@@ -173,6 +177,69 @@ pub(super) fn paused(db: &Database) -> Result<Vec<String>, StoreError> {
         names.push(name.value().to_owned());
     }
     Ok(names)
+}
+
+/// What the store knows of delivery `id`.
+pub(super) fn delivery(db: &Database, id: &str) -> Result<Option<DeliveryReport>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable("starting a read"))?;
+    let open = |error| unavailable("opening a table")(error);
+    let attempts_table = txn.open_table(ATTEMPTS).map_err(open)?;
+    let mut attempts = Vec::new();
+    for entry in attempts_table
+        .range((id, 0)..=(id, u32::MAX))
+        .map_err(unavailable("scanning attempts"))?
+    {
+        let (_, bytes) = entry.map_err(unavailable("reading attempts"))?;
+        attempts.extend(LoggedAttempt::decode(bytes.value()));
+    }
+    let dead_ids = txn.open_table(DEAD_IDS).map_err(open)?;
+    if let Some(dead_at) = dead_ids.get(id).map_err(unavailable("reading dead_ids"))? {
+        let dead = txn.open_table(DEAD).map_err(open)?;
+        if let Some(bytes) = dead
+            .get((dead_at.value(), id))
+            .map_err(unavailable("reading dead"))?
+        {
+            return Ok(Some(DeliveryReport {
+                state: DeliveryState::Dead,
+                delivery: Some(record::decode(id, bytes.value())?),
+                due: false,
+                attempts,
+            }));
+        }
+    }
+    let found = locate::pending(
+        &txn.open_table(PENDING).map_err(open)?,
+        &txn.open_table(PENDING_SINCE).map_err(open)?,
+        &txn.open_table(READY).map_err(open)?,
+        &txn.open_table(LEASED).map_err(open)?,
+        id,
+    )
+    .map_err(unavailable("finding a delivery"))?;
+    Ok(match found {
+        Some(Located::Ready {
+            record: bytes,
+            due_at_ms,
+            ..
+        }) => Some(DeliveryReport {
+            state: DeliveryState::Pending,
+            delivery: Some(record::decode(id, &bytes)?),
+            due: due_at_ms <= crate::model::now_ms(),
+            attempts,
+        }),
+        Some(Located::Leased { record: bytes }) => Some(DeliveryReport {
+            state: DeliveryState::Pending,
+            delivery: Some(record::decode(id, &bytes)?),
+            due: true,
+            attempts,
+        }),
+        None if attempts.is_empty() => None,
+        None => Some(DeliveryReport {
+            state: DeliveryState::Delivered,
+            delivery: None,
+            due: false,
+            attempts,
+        }),
+    })
 }
 
 /// Every subscription; an unreadable one is logged and skipped.

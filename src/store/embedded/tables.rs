@@ -56,6 +56,10 @@ pub(super) const PAUSED: TableDefinition<&str, u64> = TableDefinition::new("paus
 
 /// name → target definition (JSON): the last known definition of every target, so
 /// deliveries of a target removed from the config are still sent after a restart.
+/// (delivery id, attempt number) → the attempt ([`LoggedAttempt`](crate::store::LoggedAttempt)
+/// JSON); swept with the event log, by the time in the delivery's UUIDv7 id.
+pub(super) const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
+
 /// subscription id → the subscription (JSON).
 pub(super) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
 

@@ -16,7 +16,7 @@ use super::handle::Handle;
 use super::ops::{self, Tables};
 use super::tables::unavailable;
 use crate::model::now_ms;
-use crate::store::{Admission, Admitted, KeyClaim, StoreError};
+use crate::store::{Admission, Admitted, Hastened, KeyClaim, StoreError};
 
 /// Most requests applied in one transaction: bounds how long the first caller of a
 /// burst waits behind the others.
@@ -69,7 +69,10 @@ pub(super) enum Op {
     Complete {
         lease: LeaseKey,
         finish: Finish,
+        /// (attempt number, the attempt encoded) for the attempt log.
+        logged: Option<(u32, Vec<u8>)>,
     },
+    Hasten(String),
     Release(Vec<LeaseKey>),
     ClaimKey {
         route: String,
@@ -104,6 +107,7 @@ pub(super) enum Done {
     Claimed(Vec<Claimed>),
     KeyClaim(KeyClaim),
     Replayed(usize),
+    Hastened(Hastened),
     Nothing,
 }
 
@@ -218,7 +222,12 @@ impl Writer {
                 let lease_ms = u64::try_from(self.lease_timeout.as_millis()).unwrap_or(u64::MAX);
                 ops::claim(tables, now, now.saturating_add(lease_ms), target, *max)
             }
-            Op::Complete { lease, finish } => ops::complete(tables, now, lease, finish),
+            Op::Complete {
+                lease,
+                finish,
+                logged,
+            } => ops::complete(tables, now, lease, finish, logged.as_ref()),
+            Op::Hasten(id) => ops::hasten(tables, now, id),
             Op::Release(leases) => ops::release(tables, now, leases),
             Op::ClaimKey { route, key, ttl } => ops::claim_key(tables, now, route, key, *ttl),
             Op::ReleaseKey { route, key } => ops::release_key(tables, now, route, key),

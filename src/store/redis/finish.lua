@@ -3,22 +3,24 @@
 -- a late completion never resurrects or duplicates a delivery.
 --
 -- A delivery that leaves the queue (delivered or dead) leaves its target's
--- pending-since set; a dead one counts in the dead-letter counts.
+-- pending-since set; a dead one counts in the dead-letter counts. An attempt made is
+-- appended to the delivery's attempt log, which expires with the retention.
 --
 -- KEYS[1]: the dead set; KEYS[2]: the dead-letter counts (target → count); then per
--- lease: ready stream, delayed set, record key, pending-since set.
--- ARGV[1]: consumer group; ARGV[2]: number of leases n.
--- ARGV[3 + 6i ..]: per lease i (0-based): kind (`delivered`, `delay` or `dead`), entry
+-- lease: ready stream, delayed set, record key, pending-since set, attempt log.
+-- ARGV[1]: consumer group; ARGV[2]: number of leases n; ARGV[3]: the retention (ms).
+-- ARGV[4 + 7i ..]: per lease i (0-based): kind (`delivered`, `delay` or `dead`), entry
 -- id (the lease token), delivery id, new record bytes ('' when delivered), score (due
--- time for `delay`, dead-letter time for `dead`, unix ms), target.
+-- time for `delay`, dead-letter time for `dead`, unix ms), target, the attempt to log
+-- ('' when none was made).
 -- Returns how many leases were finished.
 
-local group, n = ARGV[1], tonumber(ARGV[2])
-if not n or n < 0 or #KEYS ~= 2 + 4 * n or #ARGV ~= 2 + 6 * n then
+local group, n, retention = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+if not n or n < 0 or #KEYS ~= 2 + 5 * n or #ARGV ~= 3 + 7 * n or not tonumber(retention) then
   return redis.error_reply('ERR hookgate finish: wrong number of keys or arguments')
 end
 for i = 0, n - 1 do
-  local kind, score = ARGV[3 + 6 * i], ARGV[7 + 6 * i]
+  local kind, score = ARGV[4 + 7 * i], ARGV[8 + 7 * i]
   if (kind ~= 'delivered' and kind ~= 'delay' and kind ~= 'dead') or not tonumber(score) then
     return redis.error_reply('ERR hookgate finish: bad kind or score')
   end
@@ -26,9 +28,11 @@ end
 
 local finished = 0
 for i = 0, n - 1 do
-  local ready, delayed, record, since = KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i]
-  local kind, entry, id, bytes, score, target =
-    ARGV[3 + 6 * i], ARGV[4 + 6 * i], ARGV[5 + 6 * i], ARGV[6 + 6 * i], ARGV[7 + 6 * i], ARGV[8 + 6 * i]
+  local ready, delayed, record, since, log =
+    KEYS[3 + 5 * i], KEYS[4 + 5 * i], KEYS[5 + 5 * i], KEYS[6 + 5 * i], KEYS[7 + 5 * i]
+  local kind, entry, id, bytes, score, target, attempt =
+    ARGV[4 + 7 * i], ARGV[5 + 7 * i], ARGV[6 + 7 * i], ARGV[7 + 7 * i], ARGV[8 + 7 * i], ARGV[9 + 7 * i],
+    ARGV[10 + 7 * i]
   -- XACK answers 1 only while the entry is pending; pcall: a malformed token or a
   -- vanished group means the lease is gone, not that the batch failed.
   if redis.pcall('XACK', ready, group, entry) == 1 then
@@ -45,6 +49,10 @@ for i = 0, n - 1 do
         redis.call('ZREM', since, id)
         redis.call('HINCRBY', KEYS[2], target, 1)
       end
+    end
+    if attempt ~= '' then
+      redis.call('RPUSH', log, attempt)
+      redis.call('PEXPIRE', log, retention)
     end
     finished = finished + 1
   end

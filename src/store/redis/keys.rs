@@ -12,6 +12,7 @@
 //! | `{p}:dead_count`               | hash       | target → its dead letters                    |
 //! | `{p}:paused`                   | hash       | paused target → when it was paused (unix ms) |
 //! | `{p}:e:<event id>`             | string     | a logged event, with the retention as its TTL |
+//! | `{p}:a:<delivery id>`         | list       | the delivery's attempts (JSON), with the retention as its TTL |
 //! | `{p}:events`                   | sorted set | logged event ids, scored by admission time   |
 //! | `{p}:subscriptions`           | hash       | subscription id → the subscription (JSON)    |
 //! | `{p}:targets`                  | hash       | target name → its last known definition (JSON) |
@@ -72,6 +73,11 @@ impl Keys {
     /// The logged event `id`.
     pub(super) fn event(&self, id: &str) -> String {
         format!("{}e:{id}", self.tag)
+    }
+
+    /// The attempt log of delivery `id`.
+    pub(super) fn attempts(&self, id: &str) -> String {
+        format!("{}a:{id}", self.tag)
     }
 
     /// The event log's time index.

@@ -28,8 +28,8 @@ use async_trait::async_trait;
 
 use super::error::ErrorKind as StoreErrorKind;
 use super::{
-    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryState, EventFilter, KeyClaim,
-    Lease, LoggedEvent, Store, StoreError,
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryReport, DeliveryState,
+    EventFilter, Hastened, KeyClaim, Lease, LoggedAttempt, LoggedEvent, Store, StoreError,
 };
 use crate::model::{now_ms, Delivery, Subscription, TargetRecord};
 
@@ -225,24 +225,31 @@ struct Finish<'a> {
     kind: &'static str,
     record: Vec<u8>,
     score: u64,
+    /// The attempt for the attempt log ('' when none was made).
+    logged: Vec<u8>,
 }
 
 /// What the finish script does with `lease` after `completion`.
 fn finish_item<'a>(lease: &'a Lease, completion: &Completion) -> Finish<'a> {
     let mut delivery = match completion {
         // The record is deleted: nothing to re-encode.
-        Completion::Delivered => {
+        Completion::Delivered { record } => {
             return Finish {
                 lease,
                 kind: "delivered",
                 record: Vec::new(),
                 score: 0,
+                logged: LoggedAttempt::of(&lease.delivery, record).encode(),
             }
         }
         _ => lease.delivery.clone(),
     };
+    let logged = completion
+        .attempt()
+        .map(|attempt| LoggedAttempt::of(&lease.delivery, attempt).encode())
+        .unwrap_or_default();
     let (kind, score) = match completion {
-        Completion::Delivered => ("delivered", 0),
+        Completion::Delivered { .. } => ("delivered", 0),
         Completion::Retry { due_at_ms, record } => {
             delivery.attempts = delivery.attempts.saturating_add(1);
             delivery.last_attempt = Some(record.clone());
@@ -265,6 +272,7 @@ fn finish_item<'a>(lease: &'a Lease, completion: &Completion) -> Finish<'a> {
         kind,
         record: record::encode(&delivery),
         score,
+        logged,
     }
 }
 
@@ -432,7 +440,8 @@ impl RedisStore {
                 .key(self.keys.dead())
                 .key(self.keys.dead_count())
                 .arg(GROUP)
-                .arg(batch.len());
+                .arg(batch.len())
+                .arg(self.retention_ms);
             for item in batch {
                 let delivery = &item.lease.delivery;
                 invocation
@@ -440,12 +449,14 @@ impl RedisStore {
                     .key(self.keys.delayed(&delivery.target))
                     .key(self.keys.record(&delivery.id))
                     .key(self.keys.since(&delivery.target))
+                    .key(self.keys.attempts(&delivery.id))
                     .arg(item.kind)
                     .arg(&item.lease.token)
                     .arg(&delivery.id)
                     .arg(&item.record)
                     .arg(item.score)
-                    .arg(&delivery.target);
+                    .arg(&delivery.target)
+                    .arg(&item.logged);
             }
             let count: usize = self
                 .run(|mut connection| {
@@ -639,6 +650,7 @@ impl Store for RedisStore {
                     kind: "delay",
                     record: record::encode(&delivery),
                     score: now,
+                    logged: Vec::new(),
                 }
             })
             .collect();
@@ -876,6 +888,84 @@ impl Store for RedisStore {
         let mut command = ::redis::cmd("HKEYS");
         command.arg(self.keys.paused());
         self.query(command).await
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryReport>, StoreError> {
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("GET")
+            .arg(self.keys.record(id))
+            .cmd("ZSCORE")
+            .arg(self.keys.dead())
+            .arg(id)
+            .cmd("LRANGE")
+            .arg(self.keys.attempts(id))
+            .arg(0)
+            .arg(-1);
+        let (stored, dead, logged): (Option<Vec<u8>>, Option<f64>, Vec<Vec<u8>>) = self
+            .run(|mut connection| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut connection).await }
+            })
+            .await?;
+        let attempts: Vec<LoggedAttempt> = logged
+            .iter()
+            .filter_map(|bytes| LoggedAttempt::decode(bytes))
+            .collect();
+        let delivery = match stored {
+            Some(bytes) => Some(record::decode(id, &bytes)?),
+            None => None,
+        };
+        let Some(delivery) = delivery else {
+            return Ok((!attempts.is_empty()).then_some(DeliveryReport {
+                state: DeliveryState::Delivered,
+                delivery: None,
+                due: false,
+                attempts,
+            }));
+        };
+        let (state, due) = if dead.is_some() {
+            (DeliveryState::Dead, false)
+        } else {
+            let mut command = ::redis::cmd("ZSCORE");
+            command.arg(self.keys.delayed(&delivery.target)).arg(id);
+            let delayed: Option<f64> = self.query(command).await?;
+            // In the stream (due, or being attempted), or in the delayed set and due.
+            let due = delayed.is_none_or(|score| score <= now_ms() as f64);
+            (DeliveryState::Pending, due)
+        };
+        Ok(Some(DeliveryReport {
+            state,
+            delivery: Some(delivery),
+            due,
+            attempts,
+        }))
+    }
+
+    async fn hasten(&self, id: &str) -> Result<Hastened, StoreError> {
+        let Some(report) = self.delivery(id).await? else {
+            return Ok(Hastened::NotPending);
+        };
+        let (DeliveryState::Pending, Some(delivery)) = (report.state, report.delivery) else {
+            return Ok(Hastened::NotPending);
+        };
+        if report.due {
+            return Ok(Hastened::AlreadyDue);
+        }
+        // XX: only while it waits in the delayed set (not yet due, so not in the
+        // stream); CH: answers 1 when the score changed.
+        let mut command = ::redis::cmd("ZADD");
+        command
+            .arg(self.keys.delayed(&delivery.target))
+            .arg("XX")
+            .arg("CH")
+            .arg(now_ms())
+            .arg(id);
+        let changed: i64 = self.query(command).await?;
+        Ok(if changed > 0 {
+            Hastened::Now
+        } else {
+            Hastened::AlreadyDue
+        })
     }
 
     async fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
