@@ -107,6 +107,30 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// List or show logged events (every admitted event, kept for
+    /// `store.retention`) with their deliveries' states: through the admin API of the
+    /// hookgate running on the config, or in the store itself when none runs.
+    Events {
+        /// Config file (its `admin` and `store` sections are used).
+        #[arg(
+            long,
+            short,
+            env = "HOOKGATE_CONFIG",
+            default_value = "config/hookgate.yaml",
+            global = true
+        )]
+        config: PathBuf,
+        /// Admin listener of the running hookgate, instead of the config's
+        /// `admin.listen` (then it must answer).
+        #[arg(long, global = true)]
+        admin: Option<SocketAddr>,
+        /// Admin API token (default: the config's first token that may read events,
+        /// bodies included if one may).
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: EventsAction,
+    },
     /// Ask a running hookgate to read its config file again (`POST /reload` on its
     /// admin listener); the new file is validated first and, if invalid, changes
     /// nothing.
@@ -183,6 +207,46 @@ enum DlqAction {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum EventsAction {
+    /// List logged events, oldest first: e.g. what a partner missed between two
+    /// times (`--route tradevest --since 2026-12-01T10:00:00Z --until ...`).
+    List {
+        /// Only this route's.
+        #[arg(long)]
+        route: Option<String>,
+        /// Received since: RFC 3339 time or a duration ago (`2h`).
+        #[arg(long, value_parser = hookgate::dlq::parse_time)]
+        since: Option<u64>,
+        /// Received before: RFC 3339 time or a duration ago.
+        #[arg(long, value_parser = hookgate::dlq::parse_time)]
+        until: Option<u64>,
+        /// Only those in this state: `pending`, `delivered` or `dead`.
+        #[arg(long, value_parser = parse_state)]
+        state: Option<hookgate::store::DeliveryState>,
+        /// Only the event with this dedupe key.
+        #[arg(long)]
+        dedupe_key: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print each event as a JSON line (bodies included) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one logged event, its body and deliveries included, as JSON.
+    Show {
+        /// Its id.
+        id: String,
+    },
+}
+
+/// `pending`, `delivered` or `dead`.
+fn parse_state(text: &str) -> Result<hookgate::store::DeliveryState, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("expected `pending`, `delivered` or `dead`, found `{text}`"))
 }
 
 #[derive(clap::Args)]
@@ -333,6 +397,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(dead_letters(&config, admin, token, action))
+        }
+        Command::Events {
+            config,
+            admin,
+            token,
+            action,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(events(&config, admin, token, action))
         }
         Command::Reload { config, admin, token } => {
             let admin = match admin {
@@ -520,6 +593,61 @@ async fn dead_letters(
         "{count} dead letter{} {done}",
         if count == 1 { "" } else { "s" }
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn events(
+    path: &std::path::Path,
+    admin: Option<SocketAddr>,
+    token: Option<String>,
+    action: EventsAction,
+) -> anyhow::Result<ExitCode> {
+    let token = match token {
+        Some(token) => Some(token),
+        None => match hookgate::config::admin_token(path, hookgate::model::Role::Operator)
+            .map_err(anyhow::Error::msg)?
+        {
+            Some(token) => Some(token),
+            None => hookgate::config::admin_token(path, hookgate::model::Role::Viewer)
+                .map_err(anyhow::Error::msg)?,
+        },
+    };
+    let source = match dlq_source(path, admin, token).await? {
+        Ok(source) => source,
+        Err(code) => return Ok(code),
+    };
+    let mut out = std::io::stdout().lock();
+    match action {
+        EventsAction::List {
+            route,
+            since,
+            until,
+            state,
+            dedupe_key,
+            limit,
+            json,
+        } => {
+            let filter = hookgate::store::EventFilter {
+                route,
+                since_ms: since,
+                until_ms: until,
+                dedupe_key,
+                state,
+            };
+            let events = source.events(&filter, limit).await?;
+            if json {
+                for event in &events {
+                    writeln!(out, "{}", serde_json::to_string(event)?)?;
+                }
+            } else {
+                out.write_all(hookgate::dlq::render_events(&events).as_bytes())?;
+            }
+        }
+        EventsAction::Show { id } => {
+            let event = source.event(&id).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&event)?)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -71,6 +71,50 @@ pub fn render(dead: &[DeadLetterView]) -> String {
     out
 }
 
+/// Events as a table, one per line, then how many.
+pub fn render_events(events: &[crate::admin::api::views::EventView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<36}  {:<24}  {:<16}  {:<9}  {:<36}  DELIVERIES",
+        "ID", "RECEIVED", "ROUTE", "STATE", "DEDUPE KEY"
+    );
+    for event in events {
+        let state = serde_json::to_value(event.state)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let deliveries: Vec<String> = event
+            .deliveries
+            .iter()
+            .map(|delivery| {
+                let state = serde_json::to_value(delivery.state)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("{}:{state}", delivery.target)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<24}  {:<16}  {:<9}  {:<36}  {}",
+            event.id,
+            event.received_at,
+            event.route,
+            state,
+            event.dedupe_key.as_deref().unwrap_or("-"),
+            deliveries.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} event{}",
+        events.len(),
+        if events.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
 /// What to do with dead letters in bulk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bulk {

@@ -1,6 +1,7 @@
-//! Where `hookgate dlq` works: through a running hookgate's admin API (its store is
-//! busy serving, and the embedded one is locked), or on the store itself when no
-//! hookgate runs. Both answer with the API's views, so the output is the same.
+//! Where `hookgate dlq` and `hookgate events` work: through a running hookgate's
+//! admin API (its store is busy serving, and the embedded one is locked), or on the
+//! store itself when no hookgate runs. Both answer with the API's views, so the
+//! output is the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +12,10 @@ use http_body_util::{BodyExt, Full};
 use serde::de::DeserializeOwned;
 
 use super::{apply, Bulk};
-use crate::admin::api::views::{rfc3339, Count, DeadLetterView, Page};
+use crate::admin::api::views::{rfc3339, Count, DeadLetterView, EventView, Page};
 use crate::delivery::HttpClient;
 use crate::registry::Snapshot;
-use crate::store::{DeadLetterFilter, Store, StoreError};
+use crate::store::{DeadLetterFilter, DeliveryState, EventFilter, Store, StoreError};
 
 /// The largest page the API gives.
 const PAGE: usize = crate::admin::api::MAX_LIMIT;
@@ -39,8 +40,8 @@ pub enum DlqError {
     /// The admin API answered something this command cannot read.
     #[error("the admin API answered something unexpected: {0}")]
     Unexpected(String),
-    /// No dead letter has this id.
-    #[error("no dead letter has the id `{0}`")]
+    /// No dead letter (or event) has this id.
+    #[error("nothing has the id `{0}`")]
     NotFound(String),
 }
 
@@ -119,6 +120,51 @@ impl Source {
             }
             Source::Api { .. } => {
                 self.call(Method::GET, &format!("/api/v1/dead-letters/{}", segment(id)))
+                    .await
+            }
+        }
+    }
+
+    /// Logged events passing `filter`, oldest first, at most `limit`.
+    pub async fn events(&self, filter: &EventFilter, limit: usize) -> Result<Vec<EventView>, DlqError> {
+        match self {
+            Source::Store(store, _) => Ok(store
+                .events(filter, limit)
+                .await?
+                .iter()
+                .map(|event| EventView::of(event, true))
+                .collect()),
+            Source::Api { .. } => {
+                let mut found = Vec::new();
+                while found.len() < limit {
+                    let size = (limit - found.len()).min(PAGE);
+                    let path = format!(
+                        "/api/v1/events?{}&limit={size}&offset={}",
+                        event_query(filter),
+                        found.len()
+                    );
+                    let page: Page<EventView> = self.call(Method::GET, &path).await?;
+                    let more = page.has_more;
+                    found.extend(page.items);
+                    if !more {
+                        break;
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// The logged event `id`.
+    pub async fn event(&self, id: &str) -> Result<EventView, DlqError> {
+        match self {
+            Source::Store(store, _) => store
+                .event(id)
+                .await?
+                .map(|event| EventView::of(&event, true))
+                .ok_or_else(|| DlqError::NotFound(id.to_owned())),
+            Source::Api { .. } => {
+                self.call(Method::GET, &format!("/api/v1/events/{}", segment(id)))
                     .await
             }
         }
@@ -226,6 +272,28 @@ fn query(filter: &DeadLetterFilter, bulk: bool) -> String {
     }
     if bulk && *filter == DeadLetterFilter::default() {
         pairs.append_pair("all", "true");
+    }
+    pairs.finish()
+}
+
+/// `filter` as the events list's query parameters.
+fn event_query(filter: &EventFilter) -> String {
+    let state = filter.state.map(|state| match state {
+        DeliveryState::Pending => "pending".to_owned(),
+        DeliveryState::Delivered => "delivered".to_owned(),
+        DeliveryState::Dead => "dead".to_owned(),
+    });
+    let mut pairs = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [
+        ("route", filter.route.clone()),
+        ("since", filter.since_ms.map(rfc3339)),
+        ("until", filter.until_ms.map(rfc3339)),
+        ("state", state),
+        ("dedupe_key", filter.dedupe_key.clone()),
+    ] {
+        if let Some(value) = value {
+            pairs.append_pair(name, &value);
+        }
     }
     pairs.finish()
 }

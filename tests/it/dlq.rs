@@ -166,3 +166,122 @@ async fn dead_letters_are_managed_through_a_running_hookgate() {
     assert!(stderr.contains("`admin` section"), "{stderr}");
     drop(silent);
 }
+
+/// `hookgate events` lists exactly the events of a time window and shows one,
+/// through a running hookgate's API, then (once it stopped) from the store itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_listed_by_time_window_through_the_api_and_from_the_store() {
+    let downstream = Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\n{}\nstore: {{ embedded: {{ path: {:?} }} }}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n  - {{ name: other, path: /other, targets: [t] }}\n",
+            crate::support::ADMIN,
+            dir.path().join("data").display(),
+            downstream.url("/t")
+        ),
+    )
+    .unwrap();
+    let process = crate::support::HookgateProcess::spawn(&path);
+    let stamp = || {
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    assert_eq!(
+        post_json(&process.url("/in"), r#"{"n":"before"}"#).await.status,
+        202
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let since = stamp();
+    for n in 0..3 {
+        assert_eq!(
+            post_json(&process.url("/in"), format!(r#"{{"n":{n}}}"#))
+                .await
+                .status,
+            202
+        );
+    }
+    assert_eq!(
+        post_json(&process.url("/other"), r#"{"n":"elsewhere"}"#)
+            .await
+            .status,
+        202
+    );
+    let until = stamp();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        post_json(&process.url("/in"), r#"{"n":"after"}"#).await.status,
+        202
+    );
+    downstream.wait_for(6).await;
+
+    let events = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("events")
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("run hookgate events");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        (String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+    };
+    let window = [
+        "list",
+        "--route",
+        "r",
+        "--since",
+        since.as_str(),
+        "--until",
+        until.as_str(),
+        "--json",
+    ];
+    let admin = process.admin.expect("admin listener").to_string();
+    let through = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--admin", admin.as_str()]);
+        events(&all)
+    };
+    let (listed, how) = through(&window);
+    assert!(how.contains("through the admin API"), "{how}");
+    let bodies: Vec<String> = listed
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#],
+        "exactly the window's, in order"
+    );
+    let first: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (shown, _) = through(&["show", &id]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["route"], "r");
+    assert_eq!(shown["deliveries"][0]["target"], "t");
+    let (table, _) = through(&[
+        "list",
+        "--route",
+        "r",
+        "--since",
+        since.as_str(),
+        "--until",
+        until.as_str(),
+    ]);
+    assert!(table.contains("3 events") && table.contains(&id), "{table}");
+
+    // No hookgate runs: the store itself answers the same.
+    drop(process.stop_and_collect_logs());
+    let (listed, how) = events(&window);
+    assert!(!how.contains("through the admin API"), "{how}");
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+}
