@@ -18,8 +18,9 @@ use http_body_util::Full;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::query::Query;
 use super::views::{masked_url, rfc3339, Count};
-use super::{bad_field, changed, json, not_found, store_problem, Operation, Query};
+use super::{bad_field, changed, json, not_found, store_problem, Operation};
 use crate::admin::Parts;
 use crate::model::{now_ms, AdminToken, Role, Subscription};
 use crate::problem::Problem;
@@ -141,8 +142,8 @@ pub const LIST: &[super::Param] = &[
         name: "is_active",
         description: "`true`: only enabled ones; `false`: only disabled ones.",
     },
-    super::LIMIT,
-    super::OFFSET,
+    super::endpoints::LIMIT,
+    super::endpoints::OFFSET,
     super::Param {
         name: "sort_direction",
         description: "`asc` (default: oldest first) or `desc`.",
