@@ -209,6 +209,16 @@ async fn a_scoped_token_sees_and_manages_only_its_routes() {
     )
     .await
     .assert_problem(404, "not-found");
+    let newest = call(
+        &admin,
+        Method::GET,
+        "/api/v1/subscriptions?sort=-created_at&limit=1",
+        ADMIN_TOKEN,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(newest["items"][0]["route"], "a", "the later one first");
     let all = call(&admin, Method::GET, "/api/v1/subscriptions", ADMIN_TOKEN, "")
         .await
         .json();

@@ -148,6 +148,10 @@ pub const LIST: &[super::Param] = &[
         name: "sort_direction",
         description: "`asc` (default: oldest first) or `desc`.",
     },
+    super::Param {
+        name: "sort",
+        description: "`created_at` (default: oldest first) or `-created_at`, as for other lists.",
+    },
 ];
 
 /// Answers a subscription call; `id` is the path's, `body` the request's.
