@@ -343,3 +343,40 @@ async fn admit_throughput() {
         200.0 / elapsed.as_secs_f64()
     );
 }
+
+/// The attempt log is bounded like the event log: the sweep forgets the attempts of
+/// deliveries admitted before its cut-off (by the time in their UUIDv7 ids) and
+/// keeps later ones. (On Redis each attempt list carries the retention as its TTL.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_forgets_attempts_of_deliveries_admitted_before_the_cut_off() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir, LEASE_TIMEOUT).await;
+    let old = delivery("r", "t", now_ms());
+    store
+        .admit(admission("r", None, vec![old.clone()]))
+        .await
+        .unwrap();
+    let lease = store.claim("t", 1).await.unwrap().pop().unwrap();
+    store
+        .complete(lease, Completion::Delivered { record: record(200) })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let cut_off = now_ms();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let new = delivery("r", "t", now_ms());
+    store
+        .admit(admission("r", None, vec![new.clone()]))
+        .await
+        .unwrap();
+    let lease = store.claim("t", 1).await.unwrap().pop().unwrap();
+    store
+        .complete(lease, Completion::Delivered { record: record(200) })
+        .await
+        .unwrap();
+    assert!(store.delivery(&old.id).await.unwrap().is_some());
+    while store.sweep_events(cut_off).await.unwrap() > 0 {}
+    assert_eq!(store.delivery(&old.id).await.unwrap(), None, "swept");
+    let kept = store.delivery(&new.id).await.unwrap().expect("kept");
+    assert_eq!(kept.attempts.len(), 1);
+}
