@@ -580,6 +580,9 @@ pub async fn deliveries_are_found_by_id_with_their_attempts(store: Arc<dyn Store
         "waiting out its backoff"
     );
     assert_eq!(store.hasten(&sent.id).await.unwrap(), Hastened::Now);
+    let report = store.delivery(&sent.id).await.unwrap().expect("pending");
+    assert!(report.due);
+    assert!(report.delivery.unwrap().due_at_ms <= now_ms(), "shown due now");
     let lease = store.claim("t", 1).await.unwrap().pop().expect("due now");
     assert_eq!(lease.delivery.attempts, 1, "attempts unchanged");
     let report = store.delivery(&sent.id).await.unwrap().expect("leased");

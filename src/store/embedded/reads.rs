@@ -222,7 +222,12 @@ pub(super) fn delivery(db: &Database, id: &str) -> Result<Option<DeliveryReport>
             ..
         }) => Some(DeliveryReport {
             state: DeliveryState::Pending,
-            delivery: Some(record::decode(id, &bytes)?),
+            // The queue's key says when it is due (a retry made due now moves the
+            // key, not the record).
+            delivery: Some(Delivery {
+                due_at_ms,
+                ..record::decode(id, &bytes)?
+            }),
             due: due_at_ms <= crate::model::now_ms(),
             attempts,
         }),

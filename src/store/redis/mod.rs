@@ -915,7 +915,7 @@ impl Store for RedisStore {
             Some(bytes) => Some(record::decode(id, &bytes)?),
             None => None,
         };
-        let Some(delivery) = delivery else {
+        let Some(mut delivery) = delivery else {
             return Ok((!attempts.is_empty()).then_some(DeliveryReport {
                 state: DeliveryState::Delivered,
                 delivery: None,
@@ -929,6 +929,11 @@ impl Store for RedisStore {
             let mut command = ::redis::cmd("ZSCORE");
             command.arg(self.keys.delayed(&delivery.target)).arg(id);
             let delayed: Option<f64> = self.query(command).await?;
+            // The delayed set's score is when it is due (a retry made due now moves
+            // the score, not the record).
+            if let Some(score) = delayed {
+                delivery.due_at_ms = score as u64;
+            }
             // In the stream (due, or being attempted), or in the delayed set and due.
             let due = delayed.is_none_or(|score| score <= now_ms() as f64);
             (DeliveryState::Pending, due)
