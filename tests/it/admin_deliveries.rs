@@ -39,15 +39,15 @@ async fn until(hookgate: &Hookgate, path: &str, token: &str, holds: impl Fn(&Val
     }
 }
 
-/// `slow` retries after an hour (so only `retry` sends it again); `strict` does not
-/// retry a 400.
+/// `slow` first answers 503 with `Retry-After: 3600` (so only `retry` sends it again
+/// soon); `strict` does not retry a 400.
 fn config(store: &str, slow: &Downstream, strict: &Downstream) -> String {
     format!(
         "admin:\n  listen: 127.0.0.1:0\n  tokens:\n\
          \x20   - {{ name: ops, token: {ADMIN_TOKEN}, roles: [admin] }}\n\
          \x20   - {{ name: dashboards, token: {VIEWER}, roles: [viewer] }}\n\
          {store}targets:\n\
-         \x20 slow: {{ url: \"{}\", retry: {{ initial_backoff: 1h, max_backoff: 1h }} }}\n\
+         \x20 slow: {{ url: \"{}\" }}\n\
          \x20 strict: {{ url: \"{}\" }}\n\
          routes:\n  - {{ name: r, path: /in, targets: [slow, strict] }}\n",
         slow.url("/slow"),
@@ -57,7 +57,8 @@ fn config(store: &str, slow: &Downstream, strict: &Downstream) -> String {
 
 async fn check(store: &str) {
     let (slow, strict) = (Downstream::start().await, Downstream::start().await);
-    slow.set(|b| b.script.push_back((503, None)));
+    // Retry-After fixes the wait (a backoff is drawn at random below its ceiling).
+    slow.set(|b| b.script.push_back((503, Some("3600"))));
     strict.set(|b| b.status = http::StatusCode::BAD_REQUEST);
     let hookgate = Hookgate::start(&config(store, &slow, &strict)).await;
     let document = call(&hookgate, Method::GET, "/api/v1/openapi.json", VIEWER)
