@@ -210,6 +210,8 @@ async fn events_are_listed_by_time_window_through_the_api_and_from_the_store() {
             .status,
         202
     );
+    // Milliseconds apart from the window's last event, which the store compares in ms.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let until = stamp();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(
