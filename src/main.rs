@@ -87,23 +87,8 @@ enum Command {
     /// hookgate running on the config (its store is in use), or in the store itself
     /// when none runs.
     Dlq {
-        /// Config file (its `admin` and `store` sections are used).
-        #[arg(
-            long,
-            short,
-            env = "HOOKGATE_CONFIG",
-            default_value = "config/hookgate.yaml",
-            global = true
-        )]
-        config: PathBuf,
-        /// Admin listener of the running hookgate, instead of the config's
-        /// `admin.listen` (then it must answer).
-        #[arg(long, global = true)]
-        admin: Option<SocketAddr>,
-        /// Admin API token (default: the config's first token with the `operator`
-        /// or `admin` role).
-        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true, global = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        api: AdminApi,
         #[command(subcommand)]
         action: DlqAction,
     },
@@ -111,23 +96,8 @@ enum Command {
     /// `store.retention`) with their deliveries' states: through the admin API of the
     /// hookgate running on the config, or in the store itself when none runs.
     Events {
-        /// Config file (its `admin` and `store` sections are used).
-        #[arg(
-            long,
-            short,
-            env = "HOOKGATE_CONFIG",
-            default_value = "config/hookgate.yaml",
-            global = true
-        )]
-        config: PathBuf,
-        /// Admin listener of the running hookgate, instead of the config's
-        /// `admin.listen` (then it must answer).
-        #[arg(long, global = true)]
-        admin: Option<SocketAddr>,
-        /// Admin API token (default: the config's first token that may read events,
-        /// bodies included if one may).
-        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true, global = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        api: AdminApi,
         #[command(subcommand)]
         action: EventsAction,
     },
@@ -174,6 +144,28 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
+}
+
+/// Where `dlq` and `events` find the running hookgate (or its store).
+#[derive(clap::Args)]
+struct AdminApi {
+    /// Config file (its `admin` and `store` sections are used).
+    #[arg(
+        long,
+        short,
+        env = "HOOKGATE_CONFIG",
+        default_value = "config/hookgate.yaml",
+        global = true
+    )]
+    config: PathBuf,
+    /// Admin listener of the running hookgate, instead of the config's
+    /// `admin.listen` (then it must answer).
+    #[arg(long, global = true)]
+    admin: Option<SocketAddr>,
+    /// Admin API token (default: the config's first token with the `operator` or
+    /// `admin` role, else, for `events`, one with `viewer`).
+    #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -389,23 +381,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().lock().write_all(command.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dlq {
-            config,
-            admin,
-            token,
-            action,
-        } => {
+        Command::Dlq { api, action } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(dead_letters(&config, admin, token, action))
+            runtime.block_on(dead_letters(&api.config, api.admin, api.token, action))
         }
-        Command::Events {
-            config,
-            admin,
-            token,
-            action,
-        } => {
+        Command::Events { api, action } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(events(&config, admin, token, action))
+            runtime.block_on(events(&api.config, api.admin, api.token, action))
         }
         Command::Reload { config, admin, token } => {
             let admin = match admin {
