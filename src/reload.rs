@@ -22,6 +22,14 @@ use crate::store::Store;
 /// (it is tried again by [`Reloader::keep_definitions`]).
 const SAVE_DEADLINE: Duration = Duration::from_secs(2);
 
+/// Waits `interval`; false when `stop` comes first (the caller's loop ends).
+pub async fn tick(interval: Duration, stop: &tokio_util::sync::CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(interval) => true,
+        () = stop.cancelled() => false,
+    }
+}
+
 /// Where configs come from.
 pub trait Source: Send + Sync {
     /// Reads and validates the config.
@@ -135,11 +143,7 @@ impl Reloader {
         interval: Duration,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = stop.cancelled() => return,
-            }
+        while tick(interval, &stop).await {
             if let Err(error) = self.refresh_subscriptions().await {
                 crate::metrics_catalog::store_error("subscriptions", &error);
                 tracing::debug!(%error, "reading the subscriptions failed; the last known ones hold");
@@ -222,11 +226,7 @@ impl Reloader {
         interval: Duration,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = stop.cancelled() => return,
-            }
+        while tick(interval, &stop).await {
             let changes = self.dispatcher.changes().await;
             self.save(&self.dispatcher.definitions()).await;
             let running = self.dispatcher.retired();

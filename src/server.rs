@@ -53,9 +53,8 @@ async fn sweep_events(store: Arc<dyn Store>, retention: std::time::Duration, sto
                 }
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(SWEEP_EVENTS) => {}
-            () = stop.cancelled() => return,
+        if !crate::reload::tick(SWEEP_EVENTS, &stop).await {
+            return;
         }
     }
 }
