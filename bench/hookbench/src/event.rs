@@ -1,6 +1,7 @@
-//! The body every scenario sends: Klavi's `consent_authorised` event, compact as Klavi
-//! sends it (`JSON.stringify`), with a unique `eventId` per request and the
-//! `X-Klavi-Signature` (hex HMAC-SHA256 of the body) that hookgate's `klavi` check wants.
+//! The body every scenario sends: Klavi's `consent_authorised` event in an array,
+//! compact as Klavi sends it (`JSON.stringify`), with a unique `eventId` per event and
+//! the `X-Klavi-Signature` (hex HMAC-SHA256 of the body) that hookgate's `klavi` check
+//! wants. A batch template repeats the event, each copy with its own id.
 
 use anyhow::{bail, Context};
 use hmac::{Hmac, Mac};
@@ -9,10 +10,12 @@ use sha2::Sha256;
 const FIXTURE: &str = include_str!("../../../examples/klavi/payloads/consent_authorised.json");
 const MARKER: &str = "@@EVENT_ID@@";
 
-/// A request body with a hole where the event id goes, and the key that signs it.
+/// An event with a hole where its id goes, how many of them a body holds, and the
+/// key that signs it.
 pub struct EventTemplate {
     head: Vec<u8>,
     tail: Vec<u8>,
+    batch: usize,
     mac: Hmac<Sha256>,
 }
 
@@ -25,15 +28,17 @@ pub struct Signed {
 }
 
 impl EventTemplate {
-    /// The Klavi fixture, signed with `secret`.
-    pub fn klavi(secret: &str) -> anyhow::Result<Self> {
-        let mut events: serde_json::Value =
-            serde_json::from_str(FIXTURE).context("parsing the Klavi fixture")?;
-        let Some(first) = events.get_mut(0).and_then(|event| event.get_mut("eventId")) else {
+    /// The Klavi fixture's first event, `batch` of them per body, signed with `secret`.
+    pub fn klavi(secret: &str, batch: usize) -> anyhow::Result<Self> {
+        let events: serde_json::Value = serde_json::from_str(FIXTURE).context("parsing the Klavi fixture")?;
+        let Some(mut event) = events.get(0).cloned() else {
+            bail!("the Klavi fixture has no $[0]");
+        };
+        let Some(id) = event.get_mut("eventId") else {
             bail!("the Klavi fixture has no $[0].eventId");
         };
-        *first = serde_json::Value::String(MARKER.to_owned());
-        let compact = serde_json::to_string(&events)?;
+        *id = serde_json::Value::String(MARKER.to_owned());
+        let compact = serde_json::to_string(&event)?;
         let Some((head, tail)) = compact.split_once(MARKER) else {
             bail!("event id marker lost in serialisation");
         };
@@ -41,16 +46,30 @@ impl EventTemplate {
         Ok(Self {
             head: head.as_bytes().to_vec(),
             tail: tail.as_bytes().to_vec(),
+            batch: batch.max(1),
             mac,
         })
     }
 
-    /// The body for event `id` (which must not need JSON escaping) and its signature.
+    /// The body for request `id` (which must not need JSON escaping) and its
+    /// signature. Its one event has the id `id`; a batch's events have `id-e0`,
+    /// `id-e1`, and so on.
     pub fn render(&self, id: &str) -> Signed {
-        let mut body = Vec::with_capacity(self.head.len() + id.len() + self.tail.len());
-        body.extend_from_slice(&self.head);
-        body.extend_from_slice(id.as_bytes());
-        body.extend_from_slice(&self.tail);
+        let each = self.head.len() + id.len() + self.tail.len() + 8;
+        let mut body = Vec::with_capacity(2 + each * self.batch);
+        body.push(b'[');
+        for index in 0..self.batch {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&self.head);
+            body.extend_from_slice(id.as_bytes());
+            if self.batch > 1 {
+                body.extend_from_slice(format!("-e{index}").as_bytes());
+            }
+            body.extend_from_slice(&self.tail);
+        }
+        body.push(b']');
         let mut mac = self.mac.clone();
         mac.update(&body);
         let signature = hex::encode(mac.finalize().into_bytes());
@@ -83,7 +102,7 @@ mod tests {
 
     #[test]
     fn rendered_body_carries_the_id_and_a_verifiable_signature() {
-        let template = EventTemplate::klavi("s3cret").unwrap();
+        let template = EventTemplate::klavi("s3cret", 1).unwrap();
         let signed = template.render("run1-c2-s3");
         let value: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
         assert_eq!(value[0]["eventId"], "run1-c2-s3");
@@ -92,6 +111,16 @@ mod tests {
         mac.update(&signed.body);
         assert_eq!(signed.signature, hex::encode(mac.finalize().into_bytes()));
         assert!(!signed.body.contains(&b'\n'), "Klavi sends compact JSON");
+    }
+
+    #[test]
+    fn a_batch_holds_distinct_ids() {
+        let template = EventTemplate::klavi("s3cret", 3).unwrap();
+        let signed = template.render("r1");
+        let value: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
+        let ids: Vec<&str> = (0..3).map(|i| value[i]["eventId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["r1-e0", "r1-e1", "r1-e2"]);
+        assert_eq!(value.as_array().unwrap().len(), 3);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod client;
 mod event;
+mod forward;
 mod load;
 mod process;
 mod report;
@@ -37,6 +38,15 @@ enum Commands {
         #[arg(long, default_value = "127.0.0.1:9100")]
         listen: SocketAddr,
     },
+    /// Forward every request to one upstream: the bare-stack baseline.
+    Forward {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Where to forward to.
+        #[arg(long)]
+        upstream: SocketAddr,
+    },
     /// Post signed Klavi events to one URL and print what happened as JSON.
     Load {
         /// Server address.
@@ -57,6 +67,9 @@ enum Commands {
         /// Secret of X-Klavi-Signature.
         #[arg(long, default_value = scenario::KLAVI_SECRET)]
         secret: String,
+        /// Events per request.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
     },
     /// Run the scenarios and write the results.
     Run {
@@ -94,6 +107,10 @@ enum Commands {
         /// repetition, writing `<scenario>.perf.data` into this directory.
         #[arg(long)]
         perf: Option<PathBuf>,
+        /// Placement modes, in order: `unpinned` (any process on any CPU) and
+        /// `pinned` (the system under test on CPU 0, the rest on CPU 1).
+        #[arg(long, value_delimiter = ',', default_value = "unpinned,pinned", value_parser = run::Mode::parse)]
+        modes: Vec<run::Mode>,
     },
 }
 
@@ -106,6 +123,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Commands::Sink { listen } => sink::serve(listen).await,
+            Commands::Forward { listen, upstream } => forward::serve(listen, upstream).await,
             Commands::Load {
                 addr,
                 path,
@@ -113,6 +131,7 @@ fn main() -> anyhow::Result<()> {
                 duration,
                 rate,
                 secret,
+                batch,
             } => {
                 let outcome = load::run(load::Load {
                     addr,
@@ -121,7 +140,7 @@ fn main() -> anyhow::Result<()> {
                     duration,
                     rate,
                     run_id: format!("load-{}", std::process::id()),
-                    template: Arc::new(event::EventTemplate::klavi(&secret)?),
+                    template: Arc::new(event::EventTemplate::klavi(&secret, batch)?),
                 })
                 .await?;
                 let summary = serde_json::json!({
@@ -148,6 +167,7 @@ fn main() -> anyhow::Result<()> {
                 connections,
                 only,
                 perf,
+                modes,
             } => {
                 let options = run::Options {
                     hookgate,
@@ -160,6 +180,7 @@ fn main() -> anyhow::Result<()> {
                     only,
                     stall: Duration::from_secs(15),
                     perf,
+                    modes,
                 };
                 let settings = report::Settings {
                     duration_s: duration.as_secs_f64(),

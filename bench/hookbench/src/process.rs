@@ -1,6 +1,7 @@
 //! Child processes of a benchmark run (sink, redis-server, nginx, hookgate) and what
 //! `/proc` says about them: CPU time and peak resident memory.
 
+use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Stdio;
@@ -67,6 +68,65 @@ impl Process {
         }
         Ok(())
     }
+}
+
+/// The CPUs a process may run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cpus {
+    /// Any of the machine's.
+    Any,
+    /// Only this one.
+    Only(usize),
+}
+
+impl Cpus {
+    /// Worker threads a process placed here gets: one per CPU it may use.
+    pub fn threads(self) -> usize {
+        match self {
+            Cpus::Any => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Cpus::Only(_) => 1,
+        }
+    }
+}
+
+/// A command running `program` on `cpus` (through `taskset` when pinned).
+pub fn placed(program: impl AsRef<OsStr>, cpus: Cpus) -> Command {
+    match cpus {
+        Cpus::Any => Command::new(program),
+        Cpus::Only(cpu) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpu.to_string()).arg(program);
+            command
+        }
+    }
+}
+
+/// Moves every thread of this process to `cpus` (`Any`: all of the machine's).
+pub fn place_self(cpus: Cpus) -> anyhow::Result<()> {
+    let list = match cpus {
+        Cpus::Any => format!("0-{}", machine_cpus().saturating_sub(1)),
+        Cpus::Only(cpu) => cpu.to_string(),
+    };
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &list, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset -a -p -c {list} failed: {status}");
+    }
+    Ok(())
+}
+
+/// CPUs the machine has online (not only those this process may use now).
+pub fn machine_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|online| {
+            let last = online.trim().rsplit([',', '-']).next()?;
+            last.parse::<usize>().ok().map(|last| last + 1)
+        })
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// A loopback port nobody listens on right now.

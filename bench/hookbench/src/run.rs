@@ -1,5 +1,12 @@
-//! The runner: starts the sink and redis-server, then for each scenario starts the system
-//! under test, warms it up, measures it `reps` times and stops it.
+//! The runner: for each placement mode, starts the sink and redis-server, then for each
+//! scenario starts the system under test, warms it up, measures it `reps` times and
+//! stops it.
+//!
+//! Unpinned, every process may use every CPU. Pinned, the system under test has CPU 0
+//! to itself (nginx with one worker; hookgate and the stack baseline see one CPU, so
+//! one ingress thread and one delivery thread) and everything else (this runner and
+//! its load generator, the sink, redis-server) runs on CPU 1: a per-core comparison
+//! that its neighbours disturb less.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,10 +20,60 @@ use tokio::process::Command;
 use crate::client::call;
 use crate::event::EventTemplate;
 use crate::load::{self, Load, Outcome};
-use crate::process::{cpu_time, free_port, peak_rss, wait_listening, Process};
-use crate::report::{lost, HalfLoad, Sample, ScenarioResult};
-use crate::scenario::{hookgate_config, nginx_config, Front, HookgatePorts, Scenario, Store, KLAVI_SECRET};
+use crate::process::{
+    cpu_time, free_port, machine_cpus, peak_rss, place_self, placed, wait_listening, Cpus, Process,
+};
+use crate::report::{lost, HalfLoad, ModeResult, Sample, ScenarioResult};
+use crate::scenario::{hookgate_config, nginx_config, Front, HookgatePorts, Scenario, KLAVI_SECRET};
 use crate::sink::Stats;
+
+/// How the processes of a run are placed on CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every process on any CPU.
+    Unpinned,
+    /// The system under test on CPU 0; load, sink and Redis on CPU 1.
+    Pinned,
+}
+
+impl Mode {
+    /// Parses `unpinned` or `pinned`.
+    pub fn parse(text: &str) -> Result<Mode, String> {
+        match text {
+            "unpinned" => Ok(Mode::Unpinned),
+            "pinned" => Ok(Mode::Pinned),
+            _ => Err(format!("expected `unpinned` or `pinned`, found `{text}`")),
+        }
+    }
+
+    /// Its name in the results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Unpinned => "unpinned",
+            Mode::Pinned => "pinned",
+        }
+    }
+
+    /// Where the system under test runs.
+    fn proxy(self) -> Cpus {
+        match self {
+            Mode::Unpinned => Cpus::Any,
+            Mode::Pinned => Cpus::Only(0),
+        }
+    }
+
+    /// Where the load generator, the sink and redis-server run.
+    fn rest(self) -> Cpus {
+        match self {
+            Mode::Unpinned => Cpus::Any,
+            Mode::Pinned => Cpus::Only(1),
+        }
+    }
+}
+
+/// How long deliveries may trail the load and still count as keeping pace.
+const PACE_GRACE: Duration = Duration::from_secs(2);
 
 /// How to run the benchmark.
 #[derive(Debug, Clone)]
@@ -42,32 +99,52 @@ pub struct Options {
     /// Record a CPU profile of the system under test during the first repetition,
     /// with `perf record`, into this directory (one `<scenario>.perf.data` each).
     pub perf: Option<PathBuf>,
+    /// The placement modes to run, in order.
+    pub modes: Vec<Mode>,
 }
 
 struct Bench {
     options: Options,
+    mode: Mode,
     dir: PathBuf,
     sink: SocketAddr,
     redis: SocketAddr,
     redis_pid: u32,
-    template: Arc<EventTemplate>,
     runs: u64,
 }
 
-/// Runs every selected scenario; the results in run order.
-pub async fn run(options: Options) -> anyhow::Result<Vec<ScenarioResult>> {
+/// Runs every selected scenario in every mode; the results in run order.
+pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
     let dir = std::env::temp_dir().join(format!("hookbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = run_in(options, &dir).await;
-    if result.is_ok() {
-        let _ = std::fs::remove_dir_all(&dir);
-    } else {
-        eprintln!("logs kept in {}", dir.display());
+    let mut results = Vec::new();
+    let mut outcome = Ok(());
+    for &mode in &options.modes {
+        outcome = run_mode(options.clone(), mode, &dir).await.map(|scenarios| {
+            results.push(ModeResult {
+                mode: mode.name().to_owned(),
+                scenarios,
+            })
+        });
+        // Whatever happened, later work (and the caller) gets every CPU back.
+        place_self(Cpus::Any)?;
+        if outcome.is_err() {
+            break;
+        }
     }
-    result
+    match outcome {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(results)
+        }
+        Err(error) => {
+            eprintln!("logs kept in {}", dir.display());
+            Err(error)
+        }
+    }
 }
 
-async fn run_in(options: Options, dir: &Path) -> anyhow::Result<Vec<ScenarioResult>> {
+async fn run_mode(options: Options, mode: Mode, dir: &Path) -> anyhow::Result<Vec<ScenarioResult>> {
     let scenarios: Vec<Scenario> = Scenario::all()
         .into_iter()
         .filter(|scenario| options.only.is_empty() || options.only.contains(&scenario.name))
@@ -75,9 +152,20 @@ async fn run_in(options: Options, dir: &Path) -> anyhow::Result<Vec<ScenarioResu
     if scenarios.is_empty() {
         bail!("no scenario matches --only {:?}", options.only);
     }
+    if mode == Mode::Pinned {
+        if machine_cpus() < 2 {
+            bail!("the pinned mode needs two CPUs; this machine has one");
+        }
+        eprintln!("= pinned: system under test on CPU 0; load, sink and redis-server on CPU 1");
+    } else {
+        eprintln!("= unpinned");
+    }
+    place_self(mode.rest())?;
+    let dir = &dir.join(mode.name());
+    std::fs::create_dir_all(dir)?;
 
     let sink_addr = free_port()?;
-    let mut command = Command::new(std::env::current_exe()?);
+    let mut command = placed(std::env::current_exe()?, mode.rest());
     command.args(["sink", "--listen", &sink_addr.to_string()]);
     let mut sink = Process::spawn("sink", command, &dir.join("sink.log"))?;
     wait_listening(&mut sink, sink_addr).await?;
@@ -85,7 +173,7 @@ async fn run_in(options: Options, dir: &Path) -> anyhow::Result<Vec<ScenarioResu
     let redis_addr = free_port()?;
     let redis_dir = dir.join("redis");
     std::fs::create_dir_all(&redis_dir)?;
-    let mut command = Command::new(&options.redis_server);
+    let mut command = placed(&options.redis_server, mode.rest());
     command.args(["--bind", "127.0.0.1", "--port", &redis_addr.port().to_string()]);
     // Durable as a production Redis store should be: append-only file, fsync every second.
     command.args(["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]);
@@ -96,10 +184,10 @@ async fn run_in(options: Options, dir: &Path) -> anyhow::Result<Vec<ScenarioResu
     let mut bench = Bench {
         redis_pid: redis.pid()?,
         options,
+        mode,
         dir: dir.to_owned(),
         sink: sink_addr,
         redis: redis_addr,
-        template: Arc::new(EventTemplate::klavi(KLAVI_SECRET)?),
         runs: 0,
     };
     let mut results = Vec::new();
@@ -112,18 +200,34 @@ async fn run_in(options: Options, dir: &Path) -> anyhow::Result<Vec<ScenarioResu
     Ok(results)
 }
 
+/// What a drain found.
+pub struct Drained {
+    /// The sink's counts at the end.
+    pub stats: Stats,
+    /// How long the drain took.
+    pub took: Duration,
+    /// Distinct deliveries (over all targets) that had arrived `PACE_GRACE` after
+    /// the load ended.
+    pub in_grace: u64,
+}
+
 impl Bench {
     async fn scenario(&mut self, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
         let (mut front, addr) = self.start(scenario).await?;
+        let uses_redis = scenario.uses_redis();
+        let template = Arc::new(EventTemplate::klavi(KLAVI_SECRET, scenario.batch)?);
+        let events = |outcome: &Outcome| outcome.acked * scenario.batch as u64;
+
+        self.reset_sink().await?;
+        let warmup = self
+            .load(scenario, &template, addr, self.options.warmup, None)
+            .await?;
+        self.drain(scenario, events(&warmup)).await?;
+        // Taken after the warm-up: nginx's master listens before it forks its workers.
         let measured_pids = match &front {
             Some(process) => process.pids()?,
             None => Vec::new(),
         };
-        let uses_redis = scenario.front == Front::HookgateFull(Store::Redis);
-
-        self.reset_sink().await?;
-        let warmup = self.load(scenario, addr, self.options.warmup, None).await?;
-        self.drain(scenario, warmup.acked).await?;
 
         let mut samples = Vec::new();
         for rep in 1..=self.options.reps {
@@ -136,8 +240,10 @@ impl Bench {
                 }
                 _ => None,
             };
-            let outcome = self.load(scenario, addr, self.options.duration, None).await?;
-            let (stats, drained) = self.drain(scenario, outcome.acked).await?;
+            let outcome = self
+                .load(scenario, &template, addr, self.options.duration, None)
+                .await?;
+            let drained = self.drain(scenario, events(&outcome)).await?;
             let cpu = cpu_time(&measured_pids).saturating_sub(cpu_before);
             let redis_cpu = cpu_time(&[self.redis_pid]).saturating_sub(redis_before);
             if let Some(profiler) = profiler {
@@ -149,8 +255,7 @@ impl Bench {
             let sample = Sample::new(
                 scenario,
                 &outcome,
-                &stats,
-                drained,
+                &drained,
                 (!measured_pids.is_empty()).then_some(cpu),
                 uses_redis.then_some(redis_cpu),
             );
@@ -163,13 +268,14 @@ impl Bench {
 
         let mut result = ScenarioResult::new(scenario, samples);
         if scenario.half_load {
-            let rate = result.median.accepted_per_s / 2.0;
+            // Half the peak request rate (accepted/s counts events).
+            let rate = result.median.accepted_per_s / scenario.batch as f64 / 2.0;
             self.reset_sink().await?;
             let outcome = self
-                .load(scenario, addr, self.options.duration, Some(rate))
+                .load(scenario, &template, addr, self.options.duration, Some(rate))
                 .await?;
-            let (stats, _) = self.drain(scenario, outcome.acked).await?;
-            let lost = lost(scenario, outcome.acked, &stats);
+            let drained = self.drain(scenario, events(&outcome)).await?;
+            let lost = lost(scenario, events(&outcome), &drained.stats);
             let half = HalfLoad {
                 rate,
                 accepted_per_s: outcome.acked_per_second(),
@@ -211,17 +317,30 @@ impl Bench {
     async fn start(&self, scenario: &Scenario) -> anyhow::Result<(Option<Process>, SocketAddr)> {
         let listen = free_port()?;
         let name = &scenario.name;
+        let cpus = self.mode.proxy();
         let mut process = match scenario.front {
             Front::Direct => return Ok((None, self.sink)),
             Front::Nginx => {
                 let conf = self.dir.join("nginx.conf");
-                std::fs::write(&conf, nginx_config(&self.dir, listen, self.sink))?;
-                let mut command = Command::new(&self.options.nginx);
+                let workers = cpus.threads();
+                std::fs::write(&conf, nginx_config(&self.dir, listen, self.sink, workers))?;
+                let mut command = placed(&self.options.nginx, cpus);
                 command.arg("-p").arg(&self.dir).arg("-c").arg(&conf);
                 command.arg("-e").arg(self.dir.join("nginx-error.log"));
                 Process::spawn("nginx", command, &self.dir.join("nginx.log"))?
             }
-            Front::HookgatePlain | Front::HookgateFull(_) => {
+            Front::Stack => {
+                let mut command = placed(std::env::current_exe()?, cpus);
+                command.args(["--threads", &cpus.threads().to_string(), "forward"]);
+                command.args([
+                    "--listen",
+                    &listen.to_string(),
+                    "--upstream",
+                    &self.sink.to_string(),
+                ]);
+                Process::spawn("forward", command, &self.dir.join("forward.log"))?
+            }
+            Front::HookgatePlain | Front::HookgateFull(..) => {
                 let ports = HookgatePorts {
                     listen,
                     admin: free_port()?,
@@ -232,7 +351,7 @@ impl Bench {
                 let yaml = hookgate_config(scenario, &ports, &data);
                 let config = self.dir.join(format!("{name}.yaml"));
                 std::fs::write(&config, yaml)?;
-                let mut command = Command::new(&self.options.hookgate);
+                let mut command = placed(&self.options.hookgate, cpus);
                 command.arg("serve").arg("--config").arg(&config);
                 Process::spawn("hookgate", command, &self.dir.join(format!("{name}.log")))?
             }
@@ -244,6 +363,7 @@ impl Bench {
     async fn load(
         &mut self,
         scenario: &Scenario,
+        template: &Arc<EventTemplate>,
         addr: SocketAddr,
         duration: Duration,
         rate: Option<f64>,
@@ -253,28 +373,37 @@ impl Bench {
         load::run(Load {
             addr,
             path: scenario.request_path().to_owned(),
-            connections: self.options.connections,
+            connections: scenario.connections.unwrap_or(self.options.connections),
             duration,
             rate,
             run_id,
-            template: self.template.clone(),
+            template: template.clone(),
         })
         .await
     }
 
     /// Waits until every target has seen `acked` distinct events, or until nothing new
-    /// has arrived for `stall`. Returns the sink's counts and how long the wait took.
-    async fn drain(&self, scenario: &Scenario, acked: u64) -> anyhow::Result<(Stats, Duration)> {
+    /// has arrived for `stall`. Returns the sink's counts, how long the wait took, and
+    /// how many had arrived `PACE_GRACE` after the load ended.
+    async fn drain(&self, scenario: &Scenario, acked: u64) -> anyhow::Result<Drained> {
         let started = Instant::now();
         let mut last_progress = Instant::now();
         let mut last_total = 0;
+        let mut in_grace = None;
+        let paths = scenario.target_paths();
         loop {
             let stats = self.stats().await?;
-            let paths = scenario.target_paths();
-            if paths.iter().all(|path| stats.unique(path) >= acked) {
-                return Ok((stats, started.elapsed()));
-            }
             let total: u64 = paths.iter().map(|path| stats.unique(path)).sum();
+            if in_grace.is_none() && started.elapsed() >= PACE_GRACE {
+                in_grace = Some(total);
+            }
+            if paths.iter().all(|path| stats.unique(path) >= acked) {
+                return Ok(Drained {
+                    in_grace: in_grace.unwrap_or(total),
+                    stats,
+                    took: started.elapsed(),
+                });
+            }
             if total != last_total {
                 last_total = total;
                 last_progress = Instant::now();
@@ -283,7 +412,11 @@ impl Bench {
                     "   drain stalled: {total} of {} deliveries",
                     acked * scenario.targets as u64
                 );
-                return Ok((stats, started.elapsed()));
+                return Ok(Drained {
+                    in_grace: in_grace.unwrap_or(total),
+                    stats,
+                    took: started.elapsed(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

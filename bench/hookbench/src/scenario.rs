@@ -20,10 +20,23 @@ pub enum Front {
     Direct,
     /// nginx as a keep-alive reverse proxy.
     Nginx,
+    /// The stack baseline: a bare hyper forwarder on hookgate's crates (no tower, no
+    /// logging), doing nginx's job; the gap to hookgate-plain is what hookgate adds.
+    Stack,
     /// hookgate, sync mode, no checks: the same job as nginx.
     HookgatePlain,
-    /// hookgate's full pipeline: Klavi HMAC, dedupe on eventId, one rule, fan-out, queue.
-    HookgateFull(Store),
+    /// hookgate's full pipeline: Klavi HMAC, dedupe on eventId, rules, fan-out, queue.
+    HookgateFull(Store, Rules),
+}
+
+/// The rule set of a full-pipeline scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    /// One rule (`eventName == 'consent_authorised'`, one `set`) forwarding to every target.
+    One,
+    /// The Klavi example's rule set (examples/klavi): validation, `search()` rules,
+    /// `set`, and `redact` paths; consents reach the one target.
+    KlaviExample,
 }
 
 /// One scenario of the run.
@@ -37,6 +50,10 @@ pub struct Scenario {
     pub targets: usize,
     /// Also measure latency at half the measured peak rate.
     pub half_load: bool,
+    /// Events in each request (a JSON array of them).
+    pub batch: usize,
+    /// Load-generator connections, when not the run's setting.
+    pub connections: Option<usize>,
 }
 
 impl Scenario {
@@ -46,6 +63,8 @@ impl Scenario {
             front,
             targets,
             half_load: false,
+            batch: 1,
+            connections: None,
         }
     }
 
@@ -58,23 +77,37 @@ impl Scenario {
             scenario.half_load = true;
             scenario
         };
+        let full = |store| Front::HookgateFull(store, Rules::One);
+        // 10,000 events per request: a few connections, so admission (not the
+        // load generator's signing of 3 MB bodies) is what is measured.
+        let mut big_array = Scenario::new("big-array", full(Store::Redis), 1);
+        big_array.batch = BIG_ARRAY;
+        big_array.connections = Some(2);
         vec![
             half(Scenario::new("direct", Front::Direct, 1)),
             half(Scenario::new("nginx", Front::Nginx, 1)),
+            half(Scenario::new("stack", Front::Stack, 1)),
             half(Scenario::new("hookgate-plain", Front::HookgatePlain, 1)),
-            half(Scenario::new("full-redis", Front::HookgateFull(Store::Redis), 2)),
-            Scenario::new("full-embedded", Front::HookgateFull(Store::Embedded), 2),
-            Scenario::new("fan-out-1", Front::HookgateFull(Store::Redis), 1),
-            Scenario::new("fan-out-4", Front::HookgateFull(Store::Redis), 4),
-            Scenario::new("fan-out-8", Front::HookgateFull(Store::Redis), 8),
+            half(Scenario::new("full-redis", full(Store::Redis), 2)),
+            Scenario::new("full-embedded", full(Store::Embedded), 2),
+            Scenario::new("rules", Front::HookgateFull(Store::Redis, Rules::KlaviExample), 1),
+            big_array,
+            Scenario::new("fan-out-1", full(Store::Redis), 1),
+            Scenario::new("fan-out-4", full(Store::Redis), 4),
+            Scenario::new("fan-out-8", full(Store::Redis), 8),
         ]
+    }
+
+    /// Whether hookgate keeps this scenario's deliveries in the run's redis-server.
+    pub fn uses_redis(&self) -> bool {
+        matches!(self.front, Front::HookgateFull(Store::Redis, _))
     }
 
     /// The path the load generator posts to.
     pub fn request_path(&self) -> &'static str {
         match self.front {
-            Front::Direct | Front::Nginx => "/t1",
-            Front::HookgatePlain | Front::HookgateFull(_) => "/hooks/klavi",
+            Front::Direct | Front::Nginx | Front::Stack => "/t1",
+            Front::HookgatePlain | Front::HookgateFull(..) => "/hooks/klavi",
         }
     }
 
@@ -92,13 +125,17 @@ impl Scenario {
 /// The HMAC secret shared by the load generator and hookgate's `klavi` check.
 pub const KLAVI_SECRET: &str = "bench-klavi-secret";
 
-/// nginx with two workers proxying everything to the sink over kept-alive connections.
-pub fn nginx_config(dir: &Path, listen: SocketAddr, sink: SocketAddr) -> String {
+/// Events per request in the `big-array` scenario.
+pub const BIG_ARRAY: usize = 10_000;
+
+/// nginx with `workers` workers proxying everything to the sink over kept-alive
+/// connections.
+pub fn nginx_config(dir: &Path, listen: SocketAddr, sink: SocketAddr, workers: usize) -> String {
     let dir = dir.display();
     format!(
         r#"daemon off;
 master_process on;
-worker_processes 2;
+worker_processes {workers};
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
 events {{
@@ -143,7 +180,7 @@ pub struct HookgatePorts {
 pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) -> String {
     let mut yaml = format!("listen: {}\nadmin:\n  listen: {}\n", ports.listen, ports.admin);
     match scenario.front {
-        Front::HookgateFull(Store::Redis) => {
+        Front::HookgateFull(Store::Redis, _) => {
             // Each scenario keeps its own keys in the shared redis-server.
             let _ = writeln!(
                 yaml,
@@ -167,15 +204,11 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
     let targets: Vec<String> = (1..=scenario.targets).map(|index| format!("t{index}")).collect();
     let targets = targets.join(", ");
     yaml.push_str("routes:\n");
-    if scenario.front == Front::HookgatePlain {
-        let _ = writeln!(
-            yaml,
-            "  - name: plain\n    path: /hooks/klavi\n    mode: sync\n    targets: [{targets}]"
-        );
-    } else {
-        let _ = write!(
-            yaml,
-            r#"  - name: klavi
+    match scenario.front {
+        Front::HookgateFull(_, Rules::One) => {
+            let _ = write!(
+                yaml,
+                r#"  - name: klavi
     path: /hooks/klavi
     mode: queue
     auth:
@@ -189,7 +222,48 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
         forward: [{targets}]
     default: drop
 "#
-        );
+            );
+            if scenario.batch > 1 {
+                let _ = writeln!(yaml, "    max_events: {}\n    max_body: 64MiB", scenario.batch);
+            }
+        }
+        Front::HookgateFull(_, Rules::KlaviExample) => {
+            let _ = write!(
+                yaml,
+                r#"  - name: klavi
+    path: /hooks/klavi
+    mode: queue
+    auth:
+      - klavi: {{ secrets: ["{KLAVI_SECRET}"] }}
+    redact: ["$..personalTaxId", "$..businessTaxId", "$..taxId"]
+    split: "$[*]"
+    dedupe: {{ key: "$.eventId", ttl: 72h }}
+    validate:
+      required: ["$.eventId", "$.eventName", "$.eventTime"]
+      formats: {{ "$.eventTime": date-time }}
+    rules:
+      - when: "search(@.eventName, '^consent_')"
+        transform:
+          - set: {{ "$.source": klavi }}
+        forward: [t1]
+      - when: "search(@.eventName, '^product_')"
+        transform:
+          - set: {{ "$.source": klavi }}
+        forward: [t1]
+      - when: "@.eventName == 'link_created'"
+        transform:
+          - set: {{ "$.source": klavi }}
+        forward: [t1]
+    default: drop
+"#
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                yaml,
+                "  - name: plain\n    path: /hooks/klavi\n    mode: sync\n    targets: [{targets}]"
+            );
+        }
     }
     yaml
 }
