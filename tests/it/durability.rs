@@ -275,8 +275,8 @@ async fn a_store_that_refuses_for_good_is_answered_500_and_claims_nothing() {
     let client = ::redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let () = ::redis::cmd("SET")
-        .arg("{clash}:delayed:t")
-        .arg("not a sorted set")
+        .arg("{clash}:ready:t")
+        .arg("not a stream")
         .query_async(&mut connection)
         .await
         .unwrap();
@@ -287,7 +287,7 @@ async fn a_store_that_refuses_for_good_is_answered_500_and_claims_nothing() {
     assert_eq!(refused.header("retry-after"), None, "retrying will not help");
 
     let () = ::redis::cmd("DEL")
-        .arg("{clash}:delayed:t")
+        .arg("{clash}:ready:t")
         .query_async(&mut connection)
         .await
         .unwrap();

@@ -125,23 +125,18 @@ async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_order_by_due_time_across_admissions_and_retries() {
+    // New deliveries go straight to the ready stream, so a retry that fell due must
+    // be queued before any delivery admitted after that: the admission promotes it.
     let server = RedisServer::start();
     let store = open(&server, &unique_prefix(), "c").await;
     let now = now_ms();
-    let young = delivery("r", "t", now);
+    let first = delivery("r", "t", now);
     store
-        .admit(admission("r", None, vec![young.clone()]))
-        .await
-        .unwrap();
-    let old = delivery("r", "t", now - 5_000);
-    store
-        .admit(admission("r", None, vec![old.clone()]))
+        .admit(admission("r", None, vec![first.clone()]))
         .await
         .unwrap();
     let claimed: Vec<_> = store.claim("t", 1).await.unwrap();
-    assert_eq!(claimed[0].delivery.id, old.id, "the older due time first");
-
-    // A retry due before the young one goes ahead of it too.
+    assert_eq!(claimed[0].delivery.id, first.id);
     store
         .complete(
             claimed.into_iter().next().unwrap(),
@@ -152,14 +147,28 @@ async fn claims_order_by_due_time_across_admissions_and_retries() {
         )
         .await
         .unwrap();
-    let ids: Vec<_> = store
-        .claim("t", 10)
+    // Admitted after the retry fell due: queued behind it.
+    let later = delivery("r", "t", now);
+    store
+        .admit(admission("r", None, vec![later.clone()]))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.delivery.id)
-        .collect();
-    assert_eq!(ids, vec![old.id, young.id]);
+        .unwrap();
+    let young = delivery("r", "t", now);
+    store
+        .admit(admission("r", None, vec![young.clone()]))
+        .await
+        .unwrap();
+    // One at a time: a claim orders what it takes, but not what it leaves.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let claimed = store.claim("t", 1).await.unwrap();
+        ids.extend(claimed.into_iter().map(|lease| lease.delivery.id));
+    }
+    assert_eq!(
+        ids,
+        vec![first.id, later.id, young.id],
+        "the retry due before the later admissions is claimed first"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,4 +365,81 @@ async fn admit_throughput() {
             2_000.0 / elapsed.as_secs_f64()
         );
     }
+}
+
+/// Concurrent admissions share script calls (a group commit), and each request still
+/// succeeds or fails on its own: a request refused for a clashing key leaves nothing
+/// behind, and the others in its group are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_admissions_are_grouped_and_fail_alone() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let store = Arc::new(open(&server, &prefix, "c").await);
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let () = ::redis::cmd("SET")
+        .arg(format!("{{{prefix}}}:ready:clash"))
+        .arg("not a stream")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let () = ::redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    const REQUESTS: usize = 200;
+    let admissions = (0..REQUESTS).map(|i| {
+        let store = store.clone();
+        let target = if i % 4 == 0 { "clash" } else { "t" };
+        let key = format!("k{i}");
+        tokio::spawn(async move {
+            let delivery = delivery("r", target, now_ms());
+            store.admit(admission("r", Some(&key), vec![delivery])).await
+        })
+    });
+    let results = futures_util::future::join_all(admissions).await;
+    for (i, result) in results.into_iter().enumerate() {
+        let result = result.unwrap();
+        if i % 4 == 0 {
+            let error = result.expect_err("a clashing key refuses the request");
+            assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
+        } else {
+            assert_eq!(result.unwrap(), vec![Admitted::Stored], "request {i}");
+        }
+    }
+    assert_eq!(
+        store.pending("t").await.unwrap(),
+        (REQUESTS - REQUESTS / 4) as u64
+    );
+
+    let stats: String = ::redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let calls: usize = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (1..REQUESTS).contains(&calls),
+        "{REQUESTS} concurrent admissions took {calls} script calls"
+    );
+
+    // The refused requests claimed no dedupe key: once the clash is cleared, the
+    // providers' retries are admitted.
+    let () = ::redis::cmd("DEL")
+        .arg(format!("{{{prefix}}}:ready:clash"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let retried = store
+        .admit(admission("r", Some("k0"), vec![delivery("r", "clash", now_ms())]))
+        .await
+        .unwrap();
+    assert_eq!(retried, vec![Admitted::Stored]);
 }

@@ -2,9 +2,10 @@
 --   1. if asked to, reclaims entries leased longer than the lease timeout (their holder
 --      is presumed dead) with XAUTOCLAIM (the caller asks about once a second: it
 --      walks every pending entry, which is costly under load),
---   2. promotes due deliveries from the delayed set to the ready stream, oldest due
---      first (only as many as this claim can take, so the stream holds no unread
---      backlog and the delayed set's order is the claim order),
+--   2. promotes due deliveries (retries, deferrals, replays) from the delayed set to
+--      the ready stream, oldest due first, as many as this claim can take (new
+--      deliveries are in the stream already: admission puts them there, after
+--      promoting the retries due before them; see admit.lua),
 --   3. reads new entries for this consumer with XREADGROUP (never BLOCK: a script
 --      cannot block, and the client multiplexes one connection),
 --   4. fetches each record; an entry whose record is gone is acknowledged and dropped.

@@ -3,8 +3,8 @@
 //!
 //! | key                            | type       | holds                                        |
 //! |--------------------------------|------------|----------------------------------------------|
-//! | `{p}:ready:<target>`           | stream     | due deliveries (`id=<delivery id>`), group `workers` |
-//! | `{p}:delayed:<target>`         | sorted set | deliveries not yet promoted, scored by due time |
+//! | `{p}:ready:<target>`           | stream     | due deliveries (`id=<delivery id>`), group `workers`: new ones from admission, others when promoted |
+//! | `{p}:delayed:<target>`         | sorted set | retries, deferrals and replays not yet promoted, scored by due time |
 //! | `{p}:d:<delivery id>`          | string     | the delivery ([`record`](crate::store::record) bytes) |
 //! | `{p}:dedupe:<route>:<key>`     | string     | `pending` or `done`, with a TTL              |
 //! | `{p}:since:<target>`           | sorted set | deliveries ready, delayed or leased, scored by admission time |

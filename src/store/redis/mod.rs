@@ -1,11 +1,12 @@
 //! The Redis store: the [`Store`] shared by several hookgate instances, so they can
 //! sit behind one load balancer with all state in Redis.
 //!
-//! Admission (dedupe + enqueue) is one Lua script. Each target has a delayed sorted
-//! set (deliveries scored by due time: new ones, retries, deferrals, replays) and a
-//! ready stream read by the consumer group `workers`: a claim promotes due deliveries
-//! from the set to the stream, oldest due first, and reads them as this instance's
-//! consumer, all in one script. The lease token is the stream entry id; a lease held
+//! Admission (dedupe + enqueue) is one Lua script, called once for every group of
+//! requests admitted together (see `group.rs`). Each target has a ready stream read
+//! by the consumer group `workers`, where new deliveries go at once, and a delayed
+//! sorted set (retries, deferrals, replays, scored by due time): admissions and claims
+//! promote due deliveries from the set to the stream, oldest due first, and a claim
+//! reads the stream as this instance's consumer, all in one script. The lease token is the stream entry id; a lease held
 //! longer than the lease timeout (its instance died) is taken over with XAUTOCLAIM by
 //! the next claim on that target. The key layout is in `keys.rs`; every key shares one
 //! hash tag so the scripts also run on one slot of a Redis Cluster.
@@ -33,9 +34,11 @@ use super::{
 };
 use crate::model::{now_ms, Delivery, Subscription, TargetRecord};
 
+mod group;
 mod keys;
 mod scripts;
 
+use group::{Admitter, Committer};
 use keys::Keys;
 use scripts::Scripts;
 
@@ -114,6 +117,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     keys: Keys,
     scripts: Scripts,
+    admitter: Admitter,
     consumer: String,
     lease_timeout_ms: u64,
     retention_ms: u64,
@@ -159,15 +163,24 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
                 redact(&options.url)
             ))
         })?;
+    let scripts = Scripts::new();
+    let retention_ms = millis(options.retention);
+    let admitter = Admitter::start(Committer {
+        connection: connection.clone(),
+        keys: keys.clone(),
+        script: scripts.admit.clone(),
+        retention_ms,
+    });
     let store = RedisStore {
         connection,
         keys,
-        scripts: Scripts::new(),
+        scripts,
+        admitter,
         consumer: options.consumer,
         lease_timeout_ms: u64::try_from(options.lease_timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1),
-        retention_ms: millis(options.retention),
+        retention_ms,
         reclaimed_at: std::sync::Mutex::default(),
     };
     store.check_server().await?;
@@ -191,27 +204,39 @@ async fn deadline<T>(operation: impl Future<Output = RedisResult<T>>) -> RedisRe
 /// connection, a timeout, a server loading, failing over, out of memory, or a
 /// script failing for one of those reasons) may pass, and is unavailability.
 fn unavailable(error: RedisError) -> StoreError {
+    StoreError::new(classify(&error), "redis").because(error)
+}
+
+/// Whether `error` is a rejection or unavailability (see [`unavailable`]).
+fn classify(error: &RedisError) -> StoreErrorKind {
     use ::redis::{ErrorKind, ServerErrorKind};
-    let rejected = match error.kind() {
-        ErrorKind::Server(ServerErrorKind::NoPerm | ServerErrorKind::CrossSlot) => true,
+    match error.kind() {
+        ErrorKind::Server(ServerErrorKind::NoPerm | ServerErrorKind::CrossSlot) => StoreErrorKind::Rejected,
         ErrorKind::Server(ServerErrorKind::ResponseError) | ErrorKind::Extension => {
-            let text = error.to_string();
-            matches!(error.code(), Some("WRONGTYPE"))
-                || text.contains("WRONGTYPE")
-                || text.contains("hookgate admit:")
-                || text.contains("hookgate claim:")
-                || text.contains("hookgate finish:")
-                || text.contains("hookgate replay:")
-                || text.contains("hookgate discard:")
+            if matches!(error.code(), Some("WRONGTYPE")) {
+                StoreErrorKind::Rejected
+            } else {
+                classify_text(&error.to_string())
+            }
         }
-        _ => false,
-    };
-    let kind = if rejected {
+        _ => StoreErrorKind::Unavailable,
+    }
+}
+
+/// The kind of an error Redis answered, from its text (a script's reply carries
+/// only that).
+fn classify_text(text: &str) -> StoreErrorKind {
+    let rejected = ["WRONGTYPE", "NOPERM", "CROSSSLOT"]
+        .iter()
+        .any(|code| text.contains(code))
+        || ["admit", "claim", "finish", "replay", "discard"]
+            .iter()
+            .any(|script| text.contains(&format!("hookgate {script}:")));
+    if rejected {
         StoreErrorKind::Rejected
     } else {
         StoreErrorKind::Unavailable
-    };
-    StoreError::new(kind, "redis").because(error)
+    }
 }
 
 /// Milliseconds of `duration`, at least 1 (Redis refuses a zero expiry).
@@ -529,61 +554,7 @@ impl Store for RedisStore {
         if admission.events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut invocation = self.scripts.admit.prepare_invoke();
-        invocation.arg(admission.events.len());
-        for event in &admission.events {
-            match &event.dedupe {
-                Some(claim) => {
-                    invocation
-                        .key(self.keys.dedupe(&admission.route, &claim.key))
-                        .arg(millis(claim.ttl));
-                }
-                None => {
-                    invocation.arg("");
-                }
-            }
-            invocation.arg(event.deliveries.len());
-            match &event.record {
-                Some(record) => {
-                    invocation
-                        .key(self.keys.event(&record.id))
-                        .key(self.keys.events())
-                        .arg(&record.id)
-                        .arg(record::encode_event(record))
-                        .arg(record.received_ms)
-                        .arg(self.retention_ms);
-                }
-                None => {
-                    invocation.arg("").arg("").arg(0).arg(0);
-                }
-            }
-            for delivery in &event.deliveries {
-                invocation
-                    .key(self.keys.record(&delivery.id))
-                    .key(self.keys.delayed(&delivery.target))
-                    .key(self.keys.since(&delivery.target))
-                    .arg(&delivery.id)
-                    .arg(record::encode(delivery))
-                    .arg(delivery.due_at_ms)
-                    .arg(delivery.created_at_ms);
-            }
-        }
-        let stored: Vec<i64> = self
-            .run(|mut connection| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut connection).await }
-            })
-            .await?;
-        Ok(stored
-            .into_iter()
-            .map(|stored| {
-                if stored == 1 {
-                    Admitted::Stored
-                } else {
-                    Admitted::Duplicate
-                }
-            })
-            .collect())
+        self.admitter.admit(admission).await
     }
 
     async fn claim(&self, target: &str, max: usize) -> Result<Vec<Lease>, StoreError> {

@@ -7,7 +7,7 @@ use redis::Script;
 /// The store's scripts, hashed once at connect.
 #[derive(Debug, Clone)]
 pub(super) struct Scripts {
-    /// Dedupe + enqueue of one admission.
+    /// Dedupe + enqueue of a group of admissions.
     pub(super) admit: Script,
     /// Reclaim, promote, read and fetch for one target.
     pub(super) claim: Script,
