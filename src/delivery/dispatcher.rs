@@ -852,8 +852,7 @@ impl Worker {
                 std::mem::take(&mut finished.completions)
             };
             let count = batch.len();
-            let kept = batch.clone();
-            let Err(error) = self.store.complete_all(batch).await else {
+            let Err(error) = self.store.complete_all(&batch).await else {
                 failing_since = None;
                 continue;
             };
@@ -870,7 +869,7 @@ impl Worker {
             tracing::warn!(%error, count, "recording attempts failed; trying again");
             {
                 let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
-                let later = std::mem::replace(&mut finished.completions, kept);
+                let later = std::mem::replace(&mut finished.completions, batch);
                 finished.completions.extend(later);
             }
             tokio::time::sleep(RECORD_RETRY).await;

@@ -169,13 +169,23 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
 
 /// What the event log keeps of `event`: the event (as its first targets receive
 /// it) with the route's `redact` paths masked, or its bytes when the route does not
-/// parse JSON.
+/// parse JSON. Only an event a mask matches is copied to be masked; the others are
+/// logged as the bytes already rendered for their targets.
 fn logged_body(route: &Route, event: &Event) -> Bytes {
     let Some(rewrite) = event.rewrites.first() else {
         return Bytes::new();
     };
     if rewrite.value.is_null() {
         return rewrite.body.clone();
+    }
+    if !route.redact.iter().any(|mask| mask.matches(&rewrite.value)) {
+        // A JSON rewrite's bytes are the event itself; another output (CloudEvents)
+        // wraps it, and the log keeps the event.
+        return if rewrite.content_type.is_none() {
+            rewrite.body.clone()
+        } else {
+            Bytes::from(serde_json::to_vec(&*rewrite.value).unwrap_or_default())
+        };
     }
     let mut shown = (*rewrite.value).clone();
     let masked = serde_json::Value::String("***".to_owned());

@@ -96,6 +96,11 @@ impl Mask {
     pub fn apply(&self, root: &mut Value, with: &Value) {
         mask(root, &self.steps, with);
     }
+
+    /// Whether this mask matches anything in `root` (so masking it would change it).
+    pub fn matches(&self, root: &Value) -> bool {
+        found(root, &self.steps)
+    }
 }
 
 fn bracket(inside: &str) -> Option<Select> {
@@ -128,6 +133,31 @@ fn mask(node: &mut Value, steps: &[Step], with: &Value) {
     }
 }
 
+/// Whether `steps` match anything below `node`.
+fn found(node: &Value, steps: &[Step]) -> bool {
+    let Some((step, rest)) = steps.split_first() else {
+        return true;
+    };
+    match step {
+        Step::Child(select) => selected(node, select).any(|child| found(child, rest)),
+        Step::Descendant(select) => {
+            selected(node, select).any(|child| found(child, rest))
+                || selected(node, &Select::Any).any(|child| found(child, steps))
+        }
+    }
+}
+
+/// The children of `node` that `select` picks.
+fn selected<'a>(node: &'a Value, select: &'a Select) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+    match (select, node) {
+        (Select::Key(key), Value::Object(map)) => Box::new(map.get(key).into_iter()),
+        (Select::Index(index), Value::Array(items)) => Box::new(items.get(*index).into_iter()),
+        (Select::Any, Value::Object(map)) => Box::new(map.values()),
+        (Select::Any, Value::Array(items)) => Box::new(items.iter()),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
 fn each_selected(node: &mut Value, select: &Select, mut visit: impl FnMut(&mut Value)) {
     match (select, node) {
         (Select::Key(key), Value::Object(map)) => {
@@ -152,7 +182,10 @@ mod tests {
     use serde_json::json;
 
     fn masked(path: &str, mut value: Value) -> Value {
-        Mask::parse(path).unwrap().apply(&mut value, &json!("***"));
+        let mask = Mask::parse(path).unwrap();
+        let before = value.clone();
+        mask.apply(&mut value, &json!("***"));
+        assert_eq!(mask.matches(&before), value != before, "{path} on {before}");
         value
     }
 

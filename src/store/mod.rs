@@ -356,10 +356,11 @@ pub trait Store: Send + Sync + 'static {
     /// be finished and the rest come back after their lease timeout. The default
     /// issues them concurrently (a store that group-commits writes them together);
     /// stores that can finish many in one round trip override it.
-    async fn complete_all(&self, completions: Vec<(Lease, Completion)>) -> Result<(), StoreError> {
+    /// The leases are borrowed: a caller keeps them to try again after an error.
+    async fn complete_all(&self, completions: &[(Lease, Completion)]) -> Result<(), StoreError> {
         let calls = completions
-            .into_iter()
-            .map(|(lease, completion)| self.complete(lease, completion));
+            .iter()
+            .map(|(lease, completion)| self.complete(lease.clone(), completion.clone()));
         futures_util::future::join_all(calls).await.into_iter().collect()
     }
 

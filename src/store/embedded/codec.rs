@@ -45,7 +45,7 @@ pub(super) fn lease(claimed: Claimed) -> Result<Lease, StoreError> {
 }
 
 /// Parses a lease back into where the writer finds it, before anything is written.
-pub(super) fn lease_key(lease: Lease) -> Result<LeaseKey, StoreError> {
+pub(super) fn lease_key(lease: &Lease) -> Result<LeaseKey, StoreError> {
     let parsed = lease
         .token
         .split_once(':')
@@ -57,8 +57,8 @@ pub(super) fn lease_key(lease: Lease) -> Result<LeaseKey, StoreError> {
         ));
     };
     Ok(LeaseKey {
-        target: lease.delivery.target,
-        id: lease.delivery.id,
+        target: lease.delivery.target.clone(),
+        id: lease.delivery.id.clone(),
         deadline_ms,
         due_at_ms,
     })

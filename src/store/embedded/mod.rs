@@ -118,6 +118,49 @@ impl EmbeddedStore {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Finishes `lease` as `completion` says; only a retried or dead delivery is
+    /// copied, to record its attempt.
+    async fn finish(&self, lease: &Lease, completion: &Completion) -> Result<(), StoreError> {
+        let logged = completion.attempt().map(|attempt| {
+            let entry = LoggedAttempt::of(&lease.delivery, attempt);
+            (entry.number, entry.encode())
+        });
+        let finish = match completion {
+            Completion::Delivered { .. } => Finish::Forget,
+            Completion::Defer { due_at_ms } => Finish::Requeue {
+                due_at_ms: *due_at_ms,
+                record: None,
+            },
+            Completion::Retry { due_at_ms, record } => {
+                let mut delivery = lease.delivery.clone();
+                delivery.attempts = delivery.attempts.saturating_add(1);
+                delivery.last_attempt = Some(record.clone());
+                delivery.due_at_ms = *due_at_ms;
+                Finish::Requeue {
+                    due_at_ms: *due_at_ms,
+                    record: Some(codec::encode(&delivery)?),
+                }
+            }
+            Completion::Dead { reason, record } => {
+                let mut delivery = lease.delivery.clone();
+                delivery.attempts = delivery.attempts.saturating_add(1);
+                delivery.last_attempt = Some(record.clone());
+                delivery.dead_reason = Some(reason.clone());
+                Finish::Bury {
+                    record: codec::encode(&delivery)?,
+                }
+            }
+        };
+        let lease = codec::lease_key(lease)?;
+        self.write(Op::Complete {
+            lease,
+            finish,
+            logged,
+        })
+        .await
+        .map(drop)
+    }
+
     /// Runs a read transaction off the async threads (a read may wait for the disk).
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
@@ -206,55 +249,21 @@ impl Store for EmbeddedStore {
     }
 
     async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError> {
-        let mut lease = lease;
-        let logged = completion.attempt().map(|attempt| {
-            let entry = LoggedAttempt::of(&lease.delivery, attempt);
-            (entry.number, entry.encode())
-        });
-        let finish = match completion {
-            Completion::Delivered { .. } => Finish::Forget,
-            Completion::Defer { due_at_ms } => Finish::Requeue {
-                due_at_ms,
-                record: None,
-            },
-            Completion::Retry { due_at_ms, record } => {
-                let delivery = &mut lease.delivery;
-                delivery.attempts = delivery.attempts.saturating_add(1);
-                delivery.last_attempt = Some(record);
-                delivery.due_at_ms = due_at_ms;
-                Finish::Requeue {
-                    due_at_ms,
-                    record: Some(codec::encode(delivery)?),
-                }
-            }
-            Completion::Dead { reason, record } => {
-                let delivery = &mut lease.delivery;
-                delivery.attempts = delivery.attempts.saturating_add(1);
-                delivery.last_attempt = Some(record);
-                delivery.dead_reason = Some(reason);
-                Finish::Bury {
-                    record: codec::encode(delivery)?,
-                }
-            }
-        };
-        let lease = codec::lease_key(lease)?;
-        self.write(Op::Complete {
-            lease,
-            finish,
-            logged,
-        })
-        .await
-        .map(drop)
+        self.finish(&lease, &completion).await
+    }
+
+    async fn complete_all(&self, completions: &[(Lease, Completion)]) -> Result<(), StoreError> {
+        let calls = completions
+            .iter()
+            .map(|(lease, completion)| self.finish(lease, completion));
+        futures_util::future::join_all(calls).await.into_iter().collect()
     }
 
     async fn release(&self, leases: Vec<Lease>) -> Result<(), StoreError> {
         if leases.is_empty() {
             return Ok(());
         }
-        let leases = leases
-            .into_iter()
-            .map(codec::lease_key)
-            .collect::<Result<_, _>>()?;
+        let leases = leases.iter().map(codec::lease_key).collect::<Result<_, _>>()?;
         self.write(Op::Release(leases)).await.map(drop)
     }
 

@@ -598,10 +598,10 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError> {
-        self.complete_all(vec![(lease, completion)]).await
+        self.complete_all(&[(lease, completion)]).await
     }
 
-    async fn complete_all(&self, completions: Vec<(Lease, Completion)>) -> Result<(), StoreError> {
+    async fn complete_all(&self, completions: &[(Lease, Completion)]) -> Result<(), StoreError> {
         let items: Vec<Finish<'_>> = completions
             .iter()
             .map(|(lease, completion)| finish_item(lease, completion))
