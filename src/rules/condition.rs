@@ -2,9 +2,9 @@
 //! optional header and path-parameter equalities, compiled once at load.
 
 use http::{HeaderMap, HeaderName};
-use jsonpath_rust::parser::model::JpQuery;
 use serde_json::Value;
 
+use super::filter::Filter;
 use crate::model::PathParams;
 
 /// A compiled `when`.
@@ -12,7 +12,7 @@ use crate::model::PathParams;
 pub struct Condition {
     /// The filter as written.
     pub text: Option<String>,
-    filter: Option<JpQuery>,
+    filter: Option<Filter>,
     headers: Vec<(HeaderName, String)>,
     params: Vec<(String, String)>,
 }
@@ -52,10 +52,10 @@ impl Condition {
         params: Vec<(String, String)>,
     ) -> Result<Condition, String> {
         let compiled = match filter {
-            Some(expression) => Some(
-                jsonpath_rust::parser::parse_json_path(&format!("$[?{expression}]"))
+            Some(expression) => Some(Filter::compile(
+                &jsonpath_rust::parser::parse_json_path(&format!("$[?{expression}]"))
                     .map_err(|error| filter_error(expression, &error.to_string()))?,
-            ),
+            )),
             None => None,
         };
         Ok(Condition {
@@ -79,15 +79,7 @@ impl Condition {
         if !(headers_match && params_match) {
             return false;
         }
-        match &self.filter {
-            None => true,
-            // The filter selects among an array's items; the event is wrapped as the
-            // only item so that `@` is the event itself.
-            Some(query) => {
-                let wrapped = Value::Array(vec![event.clone()]);
-                jsonpath_rust::query::js_path_process(query, &wrapped).is_ok_and(|hits| !hits.is_empty())
-            }
-        }
+        self.filter.as_ref().is_none_or(|filter| filter.matches(event))
     }
 }
 

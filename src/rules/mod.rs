@@ -27,6 +27,8 @@ pub mod condition;
 pub mod dedupe;
 mod destination;
 mod error;
+pub mod filter;
+pub mod singular;
 pub mod transform;
 pub mod validate;
 
