@@ -14,6 +14,7 @@ use crate::model::path::Path;
 use crate::model::template::Template;
 use crate::model::Target;
 use crate::rules::condition::Condition;
+use crate::rules::split::Split;
 use crate::rules::transform::{Shape, Step};
 use crate::rules::validate::{Format, Validation};
 use crate::rules::{CloudEvents, Fallback, Output, RouteRules, Rule};
@@ -183,14 +184,14 @@ impl RouteRulesConfig {
         targets_written: bool,
         errors: &mut Collector<'_>,
     ) -> RouteRules {
-        let split: Vec<(String, jsonpath_rust::parser::model::JpQuery)> = match self.split {
+        let split: Vec<Split> = match self.split {
             None => Vec::new(),
             Some(OneOrMany::One(text)) => vec![text],
             Some(OneOrMany::Many(texts)) => texts,
         }
         .into_iter()
         .filter_map(|text| match jsonpath_rust::parser::parse_json_path(&text) {
-            Ok(query) => Some((text, query)),
+            Ok(query) => Some(Split::new(text, query)),
             Err(error) => {
                 errors.at(
                     &format!("{path}.split"),
@@ -205,8 +206,8 @@ impl RouteRulesConfig {
             let at = format!("{path}.validate");
             for (source, config) in std::mem::take(&mut validate.per_split) {
                 let at = format!("{at}.per_split.{source}");
-                let Some(index) = split.iter().position(|(text, _)| *text == source) else {
-                    let listed: Vec<&str> = split.iter().map(|(text, _)| text.as_str()).collect();
+                let Some(index) = split.iter().position(|path| path.as_str() == source) else {
+                    let listed: Vec<&str> = split.iter().map(Split::as_str).collect();
                     errors.at(
                         &at,
                         format!(

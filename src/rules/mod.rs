@@ -15,9 +15,10 @@
 
 use std::sync::Arc;
 
+use std::fmt::Display;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Uri};
-use jsonpath_rust::parser::model::JpQuery;
 use serde_json::{Map, Value};
 
 use crate::model::template::{Line, Scope, Template};
@@ -29,12 +30,14 @@ mod destination;
 mod error;
 pub mod filter;
 pub mod singular;
+pub mod split;
 pub mod transform;
 pub mod validate;
 
 use condition::Condition;
 pub use destination::destination;
 pub use error::{EventError, RulesError};
+use split::{Location, Selected, Split};
 use transform::Step;
 use validate::{Validation, Violation};
 
@@ -86,7 +89,7 @@ pub struct CloudEvents {
 #[derive(Debug, Clone)]
 pub struct RouteRules {
     /// Paths selecting the events of a body; none: the body is the one event.
-    pub split: Vec<(String, JpQuery)>,
+    pub split: Vec<Split>,
     /// Checks every event must pass.
     pub validation: Validation,
     /// Checks the events of one split path must also pass, by its index in `split`
@@ -202,7 +205,12 @@ impl RouteRules {
             });
         }
         let mut violations = Vec::new();
-        for (location, event, source) in &events {
+        for Selected {
+            event,
+            location,
+            source,
+        } in &events
+        {
             violations.extend(self.validation.check(event, location));
             if let Some(validation) = source.and_then(|index| self.per_split.get(index)) {
                 violations.extend(validation.check(event, location));
@@ -212,24 +220,24 @@ impl RouteRules {
             return Err(RulesError::Invalid(violations));
         }
         let mut evaluation = Evaluation::default();
-        for (location, source, _) in events {
-            let location = if location.is_empty() {
-                "$".to_owned()
-            } else {
-                location
-            };
+        for Selected {
+            event: source,
+            location,
+            ..
+        } in events
+        {
             let mut rewrites = Vec::new();
             let mut matched = false;
             for rule in &self.rules {
                 let applies = rule
                     .when
                     .as_ref()
-                    .is_none_or(|when| when.matches(&source, request.headers, request.params));
+                    .is_none_or(|when| when.matches(source, request.headers, request.params));
                 if !applies {
                     continue;
                 }
                 matched = true;
-                match self.apply(rule, source.clone(), request) {
+                match self.apply(rule, source, request) {
                     Ok(rewrite) => rewrites.push(rewrite),
                     Err(error) => violations.push(violation(&location, &error)),
                 }
@@ -243,10 +251,12 @@ impl RouteRules {
                         evaluation.dropped += 1;
                         continue;
                     }
-                    Fallback::Forward => match self.rewrite(source.clone(), route.targets, request) {
-                        Ok(rewrite) => rewrites.push(rewrite),
-                        Err(error) => violations.push(violation(&location, &error)),
-                    },
+                    Fallback::Forward => {
+                        match self.rewrite(shared(source, request), route.targets, request) {
+                            Ok(rewrite) => rewrites.push(rewrite),
+                            Err(error) => violations.push(violation(&location, &error)),
+                        }
+                    }
                 }
             }
             if rewrites.is_empty() || !violations.is_empty() {
@@ -256,7 +266,7 @@ impl RouteRules {
             // its identity; only a body-hash key needs its bytes.
             let hashed = route.dedupe.is_some_and(|dedupe| !dedupe.reads_event());
             let bytes = if hashed {
-                serde_json::to_vec(&source).unwrap_or_default()
+                serde_json::to_vec(source).unwrap_or_default()
             } else {
                 Vec::new()
             };
@@ -265,7 +275,7 @@ impl RouteRules {
                 dedupe::Source {
                     headers: request.headers,
                     bytes: &bytes,
-                    value: Some(&source),
+                    value: Some(source),
                 },
             )?;
             evaluation.events.push(Event {
@@ -303,43 +313,49 @@ impl RouteRules {
         }]))
     }
 
-    /// The events of `body` with their locations (`$[0]`, `$['products'][1]`).
-    /// The events of `body`: each with its location, and the index of the split path
-    /// that selected it (`None` when the route does not split).
-    fn split(&self, body: &Value) -> Vec<(String, Value, Option<usize>)> {
+    /// The events of `body` (`$[0]`, `$['products'][1]`, ...), borrowed from it,
+    /// each with the index of the split path that selected it.
+    fn split<'a>(&'a self, body: &'a Value) -> Vec<Selected<'a>> {
         if self.split.is_empty() {
-            return vec![(String::new(), body.clone(), None)];
+            return vec![Selected {
+                event: body,
+                location: Location::Body,
+                source: None,
+            }];
         }
         let mut events = Vec::new();
-        for (index, (_, query)) in self.split.iter().enumerate() {
-            if let Ok(hits) = jsonpath_rust::query::js_path_process(query, body) {
-                events.extend(
-                    hits.into_iter()
-                        .map(|hit| (hit.path.clone(), hit.val.clone(), Some(index))),
-                );
-            }
+        for (index, split) in self.split.iter().enumerate() {
+            split.select(body, index, &mut events);
         }
         events
     }
 
-    fn apply(&self, rule: &Rule, mut event: Value, request: &Request<'_>) -> Result<Rewrite, EventError> {
-        for step in &rule.transform {
-            step.apply(&mut event, request.params, request.headers, request.line())?;
-        }
+    /// `rule` applied to `event`: its copy rewritten by the rule's transform (when
+    /// it has one), rendered and addressed to the rule's targets.
+    fn apply(&self, rule: &Rule, event: &Value, request: &Request<'_>) -> Result<Rewrite, EventError> {
+        let event = if rule.transform.is_empty() {
+            shared(event, request)
+        } else {
+            let mut event = event.clone();
+            for step in &rule.transform {
+                step.apply(&mut event, request.params, request.headers, request.line())?;
+            }
+            Arc::new(event)
+        };
         self.rewrite(event, &rule.forward, request)
     }
 
     /// `event` rendered in the route's output and addressed to `targets`.
     fn rewrite(
         &self,
-        event: Value,
+        event: Arc<Value>,
         targets: &[Arc<Target>],
         request: &Request<'_>,
     ) -> Result<Rewrite, EventError> {
         let destinations = addressed(targets, &event, request)?;
         let (body, content_type) = self.render(&event, request)?;
         Ok(Rewrite {
-            value: Arc::new(event),
+            value: event,
             body,
             content_type,
             destinations,
@@ -435,9 +451,18 @@ fn addressed(
         .collect()
 }
 
-fn violation(location: &str, error: &EventError) -> Violation {
+/// `event` as a rewrite's value: the request's own body when the event is all of
+/// it, shared rather than copied.
+fn shared(event: &Value, request: &Request<'_>) -> Arc<Value> {
+    match request.value {
+        Some(body) if std::ptr::eq(&**body, event) => Arc::clone(body),
+        _ => Arc::new(event.clone()),
+    }
+}
+
+fn violation(location: &(impl Display + ?Sized), error: &EventError) -> Violation {
     Violation {
-        path: location.to_owned(),
+        path: location.to_string(),
         message: error.to_string(),
     }
 }

@@ -2,6 +2,8 @@
 //! admitted. Every violation of every event is reported, so a sender can fix all of
 //! them at once.
 
+use std::fmt;
+
 use serde_json::Value;
 
 use crate::model::path::Path;
@@ -88,9 +90,10 @@ pub struct Validation {
 }
 
 impl Validation {
-    /// Every violation of `event`, with paths prefixed by `prefix` (e.g. `$[2]`).
-    pub fn check(&self, event: &Value, prefix: &str) -> Vec<Violation> {
-        let located = |path: &Path| match prefix {
+    /// Every violation of `event`, with paths prefixed by `prefix` (e.g. `$[2]`),
+    /// which is written out only for a violation.
+    pub fn check(&self, event: &Value, prefix: &(impl fmt::Display + ?Sized)) -> Vec<Violation> {
+        let located = |path: &Path| match prefix.to_string().as_str() {
             "" => path.as_str().to_owned(),
             prefix => format!("{prefix}{}", &path.as_str()[1..]),
         };
