@@ -11,10 +11,12 @@
 //! and notifications that differ in anything are not merged.
 
 use http::HeaderMap;
+use jsonpath_rust::parser::model::JpQuery;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::RulesError;
+use super::singular::{walk, Walk};
 use crate::model::{Dedupe, DedupeSource};
 
 /// The event a key is computed from.
@@ -33,17 +35,11 @@ pub fn key(dedupe: Option<&Dedupe>, source: Source<'_>) -> Result<Option<String>
     let Some(dedupe) = dedupe else { return Ok(None) };
     let missing = |location: String| RulesError::KeyMissing { location };
     let key = match &dedupe.source {
-        DedupeSource::Path { text, query } => {
-            let found = source
-                .value
-                .and_then(|value| jsonpath_rust::query::js_path_process(query, value).ok())
-                .and_then(|hits| hits.into_iter().next().map(|hit| hit.val().clone()));
-            match found {
-                Some(Value::Null) | None => return Err(missing(text.clone())),
-                Some(Value::String(text)) => text,
-                Some(other) => other.to_string(),
-            }
-        }
+        DedupeSource::Path { text, query } => match source.value.and_then(|value| first(query, value)) {
+            Some(Value::Null) | None => return Err(missing(text.clone())),
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        },
         DedupeSource::Header(name) => source
             .headers
             .get(name)
@@ -74,6 +70,20 @@ pub fn key(dedupe: Option<&Dedupe>, source: Source<'_>) -> Result<Option<String>
         DedupeSource::BodyHash => hash(source.bytes),
     };
     Ok(Some(key))
+}
+
+/// The first node `query` selects in `value`: looked up directly when the query is
+/// singular (`$.eventId`), by jsonpath-rust otherwise (`$.items[*].id`).
+fn first<'a>(query: &JpQuery, value: &'a Value) -> Option<&'a Value> {
+    match walk(&query.segments, value) {
+        Walk::Found(node) => Some(node),
+        Walk::Absent => None,
+        Walk::NotSingular => jsonpath_rust::query::js_path_process(query, value)
+            .ok()?
+            .into_iter()
+            .next()
+            .map(|hit| hit.val),
+    }
 }
 
 /// SHA-256 of `bytes`, hex.
@@ -112,6 +122,17 @@ mod tests {
         assert_eq!(key_of("$.eventId").unwrap().as_deref(), Some("evt_1"));
         assert_eq!(key_of("$.n").unwrap().as_deref(), Some("7"));
         assert_eq!(key_of("$.items[*].id").unwrap().as_deref(), Some("a"));
+        assert_eq!(key_of("$.items[-1].id").unwrap().as_deref(), Some("b"));
+        assert_eq!(key_of("$['items'][1]['id']").unwrap().as_deref(), Some("b"));
+        assert_eq!(
+            key_of("$.items").unwrap().as_deref(),
+            Some(r#"[{"id":"a"},{"id":"b"}]"#)
+        );
+        assert!(matches!(
+            key_of("$.items[2].id"),
+            Err(RulesError::KeyMissing { .. })
+        ));
+        assert!(matches!(key_of("$.n.x"), Err(RulesError::KeyMissing { .. })));
         assert!(matches!(key_of("$.missing"), Err(RulesError::KeyMissing { .. })));
         assert_eq!(key(None, of(&headers, b"", Some(&body))).unwrap(), None);
     }

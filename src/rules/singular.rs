@@ -67,6 +67,36 @@ impl Singular {
     }
 }
 
+/// What walking a query's segments found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Walk<'a> {
+    /// The node the singular query selects.
+    Found(&'a Value),
+    /// The query is singular and selects nothing here.
+    Absent,
+    /// The query may select several nodes; it cannot be walked.
+    NotSingular,
+}
+
+/// Walks `segments` from `root`, without compiling them, when they make a singular
+/// query.
+pub fn walk<'a>(segments: &[Segment], root: &'a Value) -> Walk<'a> {
+    let mut node = Some(root);
+    for segment in segments {
+        let selector = match segment {
+            Segment::Selector(selector) => selector,
+            Segment::Selectors(selectors) if selectors.len() == 1 => &selectors[0],
+            _ => return Walk::NotSingular,
+        };
+        node = match selector {
+            Selector::Name(name) => node.and_then(|node| node.as_object()?.get(name)),
+            Selector::Index(index) => node.and_then(|node| element(node.as_array()?, *index)),
+            _ => return Walk::NotSingular,
+        };
+    }
+    node.map_or(Walk::Absent, Walk::Found)
+}
+
 /// The element at `index` (negative: from the end), if the array has it.
 pub fn element(items: &[Value], index: i64) -> Option<&Value> {
     let at = if index >= 0 {
@@ -158,6 +188,23 @@ mod tests {
         for text in ["$[*]", "$.a[*]", "$..a", "$['a','b']", "$[0:2]", "$[?@.a]"] {
             let parsed = jsonpath_rust::parser::parse_json_path(text).unwrap();
             assert_eq!(Singular::from_segments(&parsed.segments), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn walks_singular_segments_without_compiling_them() {
+        let value = json!({"a": [{"b": 1}], "é": null});
+        let walked = |text: &str| {
+            let parsed = jsonpath_rust::parser::parse_json_path(text).unwrap();
+            walk(&parsed.segments, &value)
+        };
+        assert_eq!(walked("$.a[-1].b"), Walk::Found(&json!(1)));
+        assert_eq!(walked("$['é']"), Walk::Found(&Value::Null));
+        assert_eq!(walked("$.a[1].b"), Walk::Absent);
+        assert_eq!(walked("$.a.b"), Walk::Absent);
+        assert_eq!(walked("$.missing[0]"), Walk::Absent);
+        for text in ["$.a[*].b", "$..b", "$.a[0:1]", "$['a','é']"] {
+            assert_eq!(walked(text), Walk::NotSingular, "{text}");
         }
     }
 
