@@ -1,5 +1,6 @@
 //! Rule evaluation for the Klavi rule set: split, validate, match, rewrite and render
-//! one Klavi request, per event. `cargo bench --bench rules`.
+//! one Klavi request, per event; and the same event sent as a CloudEvents envelope
+//! to a target URL filled from it. `cargo bench --bench rules`.
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use std::hint::black_box;
@@ -15,6 +16,7 @@ targets:
   consents: { url: "http://127.0.0.1:9001/consents" }
   products: { url: "http://127.0.0.1:9002/products" }
   links: { url: "http://127.0.0.1:9003/links" }
+  by_link: { url: "http://127.0.0.1:9004/links/{$.payload.linkId}/consents?institution={$.payload.consents.institutionCode}" }
 routes:
   - name: klavi
     path: /hooks/klavi
@@ -34,17 +36,34 @@ routes:
       - when: "@.eventName == 'link_created'"
         forward: [links]
     default: drop
+  - name: klavi-cloudevents
+    path: /hooks/klavi-cloudevents
+    split: "$[*]"
+    dedupe: { key: "$.eventId" }
+    rules:
+      - when: "search(@.eventName, '^consent_')"
+        forward: [by_link]
+    default: drop
+    output:
+      cloudevents:
+        source: "https://klavi.example/partners/{$.partnerAppId}"
+        type: "com.klavi.{$.eventName}"
+        id: "{$.eventId}"
+        subject: "{$.payload.consents.consentId}"
 "#;
 
 fn klavi(c: &mut Criterion) {
     let config = hookgate::config::parse(CONFIG, "bench.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let live = &config.routes[0];
-    let (rules, route) = (&live.rules, &live.route);
-    let view = RouteView {
-        targets: &route.targets,
-        dedupe: route.dedupe.as_ref(),
-        max_events: route.max_events,
+    let route = |index: usize| {
+        let live = &config.routes[index];
+        let view = RouteView {
+            targets: &live.route.targets,
+            dedupe: live.route.dedupe.as_ref(),
+            max_events: live.route.max_events,
+        };
+        (&live.rules, view)
     };
+    let (rules, view) = route(0);
     let fixture = include_bytes!("../tests/fixtures/klavi-consent_authorised.json");
     let event = std::sync::Arc::new(serde_json::from_slice::<serde_json::Value>(fixture).unwrap_or_default());
     let (headers, params, body) = (HeaderMap::new(), PathParams::default(), Bytes::new());
@@ -58,6 +77,14 @@ fn klavi(c: &mut Criterion) {
         value: Some(value),
     };
 
+    let (cloudevents, cloudevents_view) = route(1);
+    for (rules, view) in [(rules, view), (cloudevents, cloudevents_view)] {
+        let events = rules
+            .evaluate(&request(&event), view)
+            .map(|evaluation| evaluation.events.len());
+        assert_eq!(events, Ok(1), "each rule set makes one event of the fixture");
+    }
+
     let mut group = c.benchmark_group("klavi rules");
     group.throughput(Throughput::Elements(1));
     group.bench_function(
@@ -66,6 +93,17 @@ fn klavi(c: &mut Criterion) {
             b.iter(|| {
                 let evaluation = rules
                     .evaluate(&request(black_box(&event)), view)
+                    .unwrap_or_default();
+                black_box(evaluation.events.len())
+            })
+        },
+    );
+    group.bench_function(
+        "one consent event as CloudEvents (templated attributes and target URL)",
+        |b| {
+            b.iter(|| {
+                let evaluation = cloudevents
+                    .evaluate(&request(black_box(&event)), cloudevents_view)
                     .unwrap_or_default();
                 black_box(evaluation.events.len())
             })
