@@ -7,6 +7,7 @@
 //! an empty string silently sent on.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use http::{HeaderMap, Method, Uri};
 use serde_json::Value;
@@ -217,6 +218,13 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
+                // A JSON value that is not a string is written as JSON, in place.
+                Piece::Json(path) => match json(path, scope.event)? {
+                    Value::String(text) => out.push_str(text),
+                    other => {
+                        let _ = write!(out, "{other}");
+                    }
+                },
                 placeholder => out.push_str(&fill(placeholder, scope)?),
             }
         }
@@ -283,20 +291,26 @@ impl Template {
                         .strip_prefix('/')
                         .filter(|_| out.ends_with('/'))
                         .unwrap_or(&path);
-                    out.push_str(&percent::encode(path, percent::PATH));
+                    encode(&mut out, path.as_bytes(), percent::PATH);
                 }
                 UrlPart::Path => {
                     let whole_segment = out.ends_with('/');
                     if whole_segment && (*value == *b"." || *value == *b"..") {
                         return Err(unsafe_value("`.` and `..` are not accepted as a path segment"));
                     }
-                    out.push_str(&percent::encode(&value, percent::SEGMENT));
+                    encode(&mut out, &value, percent::SEGMENT);
                 }
-                UrlPart::Query => out.push_str(&percent::encode(&value, percent::UNRESERVED)),
+                UrlPart::Query => encode(&mut out, &value, percent::UNRESERVED),
             }
         }
         Ok(out)
     }
+}
+
+/// Appends `bytes` to `out` with every byte of `set`, and every non-ASCII byte,
+/// written as `%XX` (as [`percent::encode`] does, in place).
+fn encode(out: &mut String, bytes: &[u8], set: &'static percent_encoding::AsciiSet) {
+    out.extend(percent_encoding::percent_encode(bytes, set));
 }
 
 /// Where in a URL the text written so far ends.
@@ -340,14 +354,9 @@ impl UrlPart {
 fn fill<'a>(piece: &'a Piece, scope: Scope<'a>) -> Result<Cow<'a, str>, TemplateError> {
     Ok(match piece {
         Piece::Literal(text) => text.into(),
-        Piece::Json(path) => match path.get(scope.event) {
-            None | Some(Value::Null) => {
-                return Err(TemplateError::NoValue {
-                    path: path.as_str().to_owned(),
-                })
-            }
-            Some(Value::String(text)) => text.as_str().into(),
-            Some(other) => other.to_string().into(),
+        Piece::Json(path) => match json(path, scope.event)? {
+            Value::String(text) => text.as_str().into(),
+            other => other.to_string().into(),
         },
         Piece::Param(name) => scope
             .params
@@ -367,6 +376,16 @@ fn fill<'a>(piece: &'a Piece, scope: Scope<'a>) -> Result<Cow<'a, str>, Template
             .ok_or_else(|| TemplateError::NoQuery { name: name.clone() })?
             .into(),
     })
+}
+
+/// The value at `path` in `event`; an absent or null value is an error naming it.
+fn json<'a>(path: &Path, event: &'a Value) -> Result<&'a Value, TemplateError> {
+    match path.get(event) {
+        None | Some(Value::Null) => Err(TemplateError::NoValue {
+            path: path.as_str().to_owned(),
+        }),
+        Some(value) => Ok(value),
+    }
 }
 
 /// A placeholder as written, for messages.

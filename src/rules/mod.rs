@@ -19,7 +19,7 @@ use std::fmt::Display;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Uri};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::model::template::{Line, Scope, Template};
 use crate::model::{Dedupe, Destination, Event, PathParams, Rewrite, Target};
@@ -27,6 +27,7 @@ use crate::model::{Dedupe, Destination, Event, PathParams, Rewrite, Target};
 pub mod condition;
 pub mod dedupe;
 mod destination;
+mod envelope;
 mod error;
 pub mod filter;
 pub mod singular;
@@ -371,46 +372,16 @@ impl RouteRules {
         event: &Value,
         request: &Request<'_>,
     ) -> Result<(Bytes, Option<HeaderValue>), EventError> {
-        let (document, content_type) = match &self.output {
-            Output::Json => (None, None),
-            Output::CloudEvents(attributes) => {
-                let CloudEvents {
-                    source,
-                    kind,
-                    id,
-                    subject,
-                    extensions,
-                } = &**attributes;
-                let scope = request.scope(event);
-                let mut envelope = Map::new();
-                envelope.insert("specversion".into(), "1.0".into());
-                let id = match id {
-                    Some(template) => template.render(scope)?,
-                    None => uuid::Uuid::now_v7().to_string(),
-                };
-                envelope.insert("id".into(), id.into());
-                envelope.insert("source".into(), source.render(scope)?.into());
-                envelope.insert("type".into(), kind.render(scope)?.into());
-                if let Some(subject) = subject {
-                    envelope.insert("subject".into(), subject.render(scope)?.into());
-                }
-                envelope.insert(
-                    "time".into(),
-                    humantime::format_rfc3339_millis(std::time::SystemTime::now())
-                        .to_string()
-                        .into(),
-                );
-                envelope.insert("datacontenttype".into(), "application/json".into());
-                for (name, value) in extensions {
-                    envelope.insert(name.clone(), value.render(scope)?.into());
-                }
-                envelope.insert("data".into(), event.clone());
-                let content_type = HeaderValue::from_static("application/cloudevents+json");
-                (Some(Value::Object(envelope)), Some(content_type))
-            }
+        let (bytes, content_type) = match &self.output {
+            Output::Json => (
+                serde_json::to_vec(event).map_err(|error| EventError::Render(error.to_string()))?,
+                None,
+            ),
+            Output::CloudEvents(attributes) => (
+                envelope::render(attributes, event, request.scope(event))?,
+                Some(HeaderValue::from_static("application/cloudevents+json")),
+            ),
         };
-        let bytes = serde_json::to_vec(document.as_ref().unwrap_or(event))
-            .map_err(|error| EventError::Render(error.to_string()))?;
         Ok((Bytes::from(bytes), content_type))
     }
 }
