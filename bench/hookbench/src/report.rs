@@ -458,7 +458,7 @@ impl Report {
         let s = &self.settings;
         let _ = writeln!(
             md,
-            "Finished {}. {} CPUs, {}. Per scenario: {:.0} s warm-up, then {} × {:.0} s at {} connections (big-array: 2); medians shown (lost, refused: totals). accepted/s counts events (big-array: {BIG_ARRAY} per request); latencies are per request. pace: distinct deliveries by 2 s after the load ÷ (accepted × targets). CPU ratios are per event against nginx's CPU per request in the same mode.\n",
+            "Finished {}. {} CPUs, {}. Per scenario: {:.0} s warm-up, then {} × {:.0} s at {} connections (big-array: 1); medians shown (lost, refused: totals). accepted/s counts events (big-array: {BIG_ARRAY} per request); latencies are per request. pace: distinct deliveries by 2 s after the load ÷ (accepted × targets). CPU ratios are per event against nginx's CPU per request in the same mode.\n",
             self.finished_at, s.cpus, s.kernel, s.warmup_s, s.reps, s.duration_s, s.connections
         );
         for mode in &self.modes {

@@ -132,9 +132,18 @@ pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
             break;
         }
     }
+    // A run that lost anything keeps its logs: they say what happened to it.
+    let lost = results
+        .iter()
+        .flat_map(|mode| &mode.scenarios)
+        .any(|scenario| scenario.median.lost > 0);
     match outcome {
-        Ok(()) => {
+        Ok(()) if !lost => {
             let _ = std::fs::remove_dir_all(&dir);
+            Ok(results)
+        }
+        Ok(()) => {
+            eprintln!("events were lost: logs kept in {}", dir.display());
             Ok(results)
         }
         Err(error) => {
