@@ -1,6 +1,7 @@
 //! Rule evaluation for the Klavi rule set: split, validate, match, rewrite and render
-//! one Klavi request, per event; and the same event sent as a CloudEvents envelope
-//! to a target URL filled from it. `cargo bench --bench rules`.
+//! one Klavi request, per event; the same with a `when` that is a real regex; and the
+//! same event sent as a CloudEvents envelope to a target URL filled from it.
+//! `cargo bench --bench rules`.
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use std::hint::black_box;
@@ -50,6 +51,22 @@ routes:
         type: "com.klavi.{$.eventName}"
         id: "{$.eventId}"
         subject: "{$.payload.consents.consentId}"
+  - name: klavi-regex
+    path: /hooks/klavi-regex
+    split: "$[*]"
+    dedupe: { key: "$.eventId" }
+    validate:
+      required: ["$.eventId", "$.eventName", "$.eventTime"]
+      formats: { "$.eventTime": date-time }
+    rules:
+      - when: "search(@.eventName, '^consent_[a-z]+$')"
+        transform:
+          - set: { "$.source": klavi }
+          - remove: ["$.externalInfo"]
+        forward: [consents]
+      - when: "match(@.eventName, 'product_generated_(success|failed)')"
+        forward: [products]
+    default: drop
 "#;
 
 fn klavi(c: &mut Criterion) {
@@ -78,7 +95,12 @@ fn klavi(c: &mut Criterion) {
     };
 
     let (cloudevents, cloudevents_view) = route(1);
-    for (rules, view) in [(rules, view), (cloudevents, cloudevents_view)] {
+    let (regex, regex_view) = route(2);
+    for (rules, view) in [
+        (rules, view),
+        (cloudevents, cloudevents_view),
+        (regex, regex_view),
+    ] {
         let events = rules
             .evaluate(&request(&event), view)
             .map(|evaluation| evaluation.events.len());
@@ -93,6 +115,17 @@ fn klavi(c: &mut Criterion) {
             b.iter(|| {
                 let evaluation = rules
                     .evaluate(&request(black_box(&event)), view)
+                    .unwrap_or_default();
+                black_box(evaluation.events.len())
+            })
+        },
+    );
+    group.bench_function(
+        "one consent event, regex when (search(@.eventName, '^consent_[a-z]+$'))",
+        |b| {
+            b.iter(|| {
+                let evaluation = regex
+                    .evaluate(&request(black_box(&event)), regex_view)
                     .unwrap_or_default();
                 black_box(evaluation.events.len())
             })

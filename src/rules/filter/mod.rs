@@ -1,15 +1,16 @@
 //! RFC 9535 filter expressions over an event (`@` is the event), compiled once from
 //! jsonpath-rust's parse into an evaluator that reads the event in place: singular
-//! queries are direct lookups, literal `match()`/`search()` patterns are string
-//! comparisons, and `&&`, `||`, `!` and parentheses nest as written. The semantics
-//! are jsonpath-rust's (the differential tests hold the two side by side):
-//! numbers compare as `f64`, `==` between two absent nodes is true, a comparison
-//! with an absent node is otherwise false.
+//! queries are direct lookups, `match()`/`search()` patterns are string comparisons
+//! when literal and regexes compiled at load otherwise, and `&&`, `||`, `!` and
+//! parentheses nest as written. The semantics are jsonpath-rust's (the differential
+//! tests hold the two side by side): numbers compare as `f64`, `==` between two
+//! absent nodes is true, a comparison with an absent node is otherwise false, a
+//! pattern matches strings only and an invalid one matches nothing.
 //!
 //! What the compiler does not cover is evaluated by jsonpath-rust: an atom of its
-//! own (a wildcard `count()`, a pattern that is a real regex) directly on the event;
-//! a whole expression that reads the root (`$`) or holds a nested filter, on the
-//! event wrapped as the only item of an array, as filters always were.
+//! own (a wildcard `count()`, a pattern that is not a string literal) directly on
+//! the event; a whole expression that reads the root (`$`) or holds a nested filter,
+//! on the event wrapped as the only item of an array, as filters always were.
 
 mod compare;
 mod pattern;
@@ -52,10 +53,10 @@ enum Expr {
     Exists(Singular),
     /// `left op right`.
     Compare(Operator, Operand, Operand),
-    /// `match(@.a, 'text')` (whole) or `search(@.a, '^text')`.
+    /// `match(@.a, 'text')` (whole) or `search(@.a, '^te[x]t')`.
     Pattern {
         subject: Singular,
-        pattern: pattern::Literal,
+        pattern: pattern::Pattern,
         whole: bool,
     },
     /// An atom jsonpath-rust evaluates on the event.
@@ -142,7 +143,7 @@ fn test(test: &Test) -> Result<Expr, Unsupported> {
 fn regex(subject: &FnArg, pattern: &FnArg, whole: bool) -> Result<Expr, Unsupported> {
     let subject = node(subject).ok_or(Unsupported::Atom)?;
     let pattern = match pattern {
-        FnArg::Literal(Literal::String(text)) => pattern::Literal::parse(text).ok_or(Unsupported::Atom)?,
+        FnArg::Literal(Literal::String(text)) => pattern::Pattern::compile(text, whole),
         _ => return Err(Unsupported::Atom),
     };
     Ok(Expr::Pattern {

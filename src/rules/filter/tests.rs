@@ -113,11 +113,79 @@ const DIRECT: &[&str] = &[
     "null == @.nothing",
 ];
 
-/// Expressions compiled in part: an atom is left to jsonpath-rust, on the event.
-const ATOMS: &[&str] = &[
+/// Patterns that are real regexes, compiled at load as jsonpath-rust builds them on
+/// every evaluation: each is decided on the text of every event's `s` (see
+/// [`subjects`]) and on the rest of the corpus's events.
+const REGEXES: &[&str] = &[
     "search(@.eventName, '^consent_[a-z]+$')",
     "match(@.eventName, 'consent_.*')",
     "match(@.eventName, '(?i)CONSENT_AUTHORISED')",
+    "@.n == 1 && search(@.eventName, 'consent_.+')",
+    "!match(@.eventName, 'link_.*') || @.flag",
+    // classes, quantifiers, alternation
+    "match(@.s, '[0-9]{3}')",
+    "search(@.s, '[0-9]{3}')",
+    "search(@.s, '^[^0-9]+$')",
+    "match(@.s, '[a-z]+_[a-z]+')",
+    "match(@.s, 'a|b')",
+    "search(@.s, 'a|b')",
+    "match(@.s, 'ab|a')",
+    "match(@.s, '(ab)+')",
+    "search(@.s, 'b?c*$')",
+    "match(@.s, 'a{1,2}')",
+    "search(@.s, '\\\\d+')",
+    "match(@.s, '\\\\w+')",
+    "search(@.s, '\\\\p{Han}')",
+    "match(@.s, '\\\\P{L}*')",
+    // anchors inside the pattern, and match() wrapping the whole of it
+    "search(@.s, '^a|b$')",
+    "match(@.s, '^a|b$')",
+    "match(@.s, 'a)(b')",
+    "search(@.s, '(?m)^b$')",
+    // a dot matches neither \n nor \r, in a class it is a dot
+    "match(@.s, 'a.b')",
+    "search(@.s, 'a.b')",
+    "match(@.s, '.*')",
+    "search(@.s, '^.$')",
+    "match(@.s, '(?s)a.b')",
+    "match(@.s, 'x[.\\r]y')",
+    "match(@.s, 'x[a.]y')",
+    "match(@.s, 'x[]a.]y')",
+    "match(@.s, 'x\\\\.y')",
+    "search(@.s, 'x\\\\.[a-z]')",
+    "match(@.s, '\\\\[.\\\\]')",
+    "match(@.s, 'x\\\\\\\\.y')",
+    "match(@.s, 'a\\\\nb')",
+    "search(@.s, '\\\\r')",
+    // unicode subjects: a dot is one character
+    "match(@.s, 'ü.ï.*')",
+    "match(@.s, '.{7} .{2}')",
+    "match(@.s, '(?i)ÜNÏCØDÉ.*')",
+    // non-string subjects and absent ones
+    "match(@.n, '[0-9]')",
+    "search(@.n, '.')",
+    "match(@.nothing, '.*')",
+    "search(@.flag, 'tru.')",
+    "match(@.tags, '.*')",
+    "search(@.obj, '.')",
+    "match(@.missing, '.*')",
+    "!match(@.missing, '.*')",
+    "!search(@.s, '[0-9]+')",
+    // invalid patterns: false whatever the subject, true negated
+    "match(@.s, '[')",
+    "search(@.s, 'a(')",
+    "search(@.s, 'a)(b')",
+    "search(@.s, 'a{2,1}')",
+    "search(@.s, '\\\\')",
+    "search(@.s, '*a')",
+    "search(@.s, '\\\\p{Nope}')",
+    "!search(@.s, '[')",
+    "!match(@.missing, '(')",
+    "search(@.s, '[') || @.flag",
+];
+
+/// Expressions compiled in part: an atom is left to jsonpath-rust, on the event.
+const ATOMS: &[&str] = &[
     "search(@.eventName, @.pattern)",
     "search('consent_x', '^consent')",
     "count(@.tags[*]) == 3",
@@ -131,8 +199,7 @@ const ATOMS: &[&str] = &[
     "@['a.b', 'n']",
     "length('abc') == 3",
     "in(@.eventName, @.tags)",
-    "@.n == 1 && search(@.eventName, 'consent_.+')",
-    "!match(@.eventName, 'link_.*') || @.flag",
+    "@.n == 1 && search(@.pattern, @.eventName)",
 ];
 
 /// Expressions evaluated whole by jsonpath-rust, on the wrapped event.
@@ -179,12 +246,60 @@ fn events() -> Vec<Value> {
         json!(1),
         json!(null),
     ]
+    .into_iter()
+    .chain(subjects().into_iter().map(|s| json!({"s": s})))
+    .collect()
+}
+
+/// The subjects of the regex corpus.
+fn subjects() -> Vec<Value> {
+    vec![
+        json!("consent_authorised"),
+        json!("123"),
+        json!("12"),
+        json!("a1234b"),
+        json!("ab"),
+        json!("a"),
+        json!("b"),
+        json!("abab"),
+        json!("aab"),
+        json!("xb"),
+        json!("bc"),
+        json!(""),
+        json!("a.b"),
+        json!("axb"),
+        json!("a\nb"),
+        json!("a\rb"),
+        json!("a\n"),
+        json!("\n"),
+        json!("\r"),
+        json!("\u{2028}"),
+        json!("a\nb\nc"),
+        json!("x.y"),
+        json!("xay"),
+        json!("x]y"),
+        json!("x-y"),
+        json!("[a]"),
+        json!("[\n]"),
+        json!("x\ry"),
+        json!("x\\ay"),
+        json!("ünïcødé 日本"),
+        json!("ÜNÏCØDÉ"),
+        json!("é"),
+        json!("e\u{301}"),
+        json!(123),
+        json!(1.5),
+        json!(true),
+        json!(null),
+        json!(["a"]),
+        json!({"a": "b"}),
+    ]
 }
 
 #[test]
 fn compiled_filters_agree_with_jsonpath_rust() {
     let mut checked = 0;
-    for expression in DIRECT.iter().chain(ATOMS).chain(WRAPPED) {
+    for expression in DIRECT.iter().chain(REGEXES).chain(ATOMS).chain(WRAPPED) {
         let query = parse(expression);
         let compiled = Filter::compile(&query);
         for event in events() {
@@ -209,7 +324,7 @@ fn simple_expressions_never_reach_jsonpath_rust() {
             _ => 0,
         }
     }
-    for expression in DIRECT {
+    for expression in DIRECT.iter().chain(REGEXES) {
         match &filter(expression).how {
             How::Direct(expr) => assert_eq!(library_atoms(expr), 0, "{expression}"),
             How::Wrapped(_) => panic!("{expression} is wrapped"),
