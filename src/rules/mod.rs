@@ -32,8 +32,6 @@ mod error;
 pub mod filter;
 pub mod singular;
 pub mod split;
-#[cfg(test)]
-mod tests;
 pub mod transform;
 pub mod validate;
 

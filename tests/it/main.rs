@@ -38,6 +38,7 @@ mod providers;
 mod queue;
 mod reload;
 mod rules;
+mod rules_sharing;
 mod schema;
 mod secrets;
 mod shutdown;

@@ -206,7 +206,7 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
     let targets = targets.join(", ");
     yaml.push_str("routes:\n");
     match scenario.front {
-        Front::HookgateFull(_, Rules::One) => {
+        Front::HookgateFull(_, rules) => {
             let _ = write!(
                 yaml,
                 r#"  - name: klavi
@@ -215,7 +215,13 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
     auth:
       - klavi: {{ secrets: ["{KLAVI_SECRET}"] }}
     split: "$[*]"
-    dedupe: {{ key: "$.eventId", ttl: 1h }}
+"#
+            );
+            match rules {
+                Rules::One => {
+                    let _ = write!(
+                        yaml,
+                        r#"    dedupe: {{ key: "$.eventId", ttl: 1h }}
     rules:
       - when: "@.eventName == 'consent_authorised'"
         transform:
@@ -223,41 +229,35 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
         forward: [{targets}]
     default: drop
 "#
-            );
-            if scenario.batch > 1 {
-                let _ = writeln!(yaml, "    max_events: {}\n    max_body: 64MiB", scenario.batch);
-            }
-        }
-        Front::HookgateFull(_, Rules::KlaviExample) => {
-            let _ = write!(
-                yaml,
-                r#"  - name: klavi
-    path: /hooks/klavi
-    mode: queue
-    auth:
-      - klavi: {{ secrets: ["{KLAVI_SECRET}"] }}
-    redact: ["$..personalTaxId", "$..businessTaxId", "$..taxId"]
-    split: "$[*]"
-    dedupe: {{ key: "$.eventId", ttl: 72h }}
+                    );
+                }
+                // As examples/klavi/hookgate.yaml, its three targets one sink path.
+                Rules::KlaviExample => yaml.push_str(
+                    r#"    redact: ["$..personalTaxId", "$..businessTaxId", "$..taxId"]
+    dedupe: { key: "$.eventId", ttl: 72h }
     validate:
       required: ["$.eventId", "$.eventName", "$.eventTime"]
-      formats: {{ "$.eventTime": date-time }}
+      formats: { "$.eventTime": date-time }
     rules:
       - when: "search(@.eventName, '^consent_')"
         transform:
-          - set: {{ "$.source": klavi }}
+          - set: { "$.source": klavi }
         forward: [t1]
       - when: "search(@.eventName, '^product_')"
         transform:
-          - set: {{ "$.source": klavi }}
+          - set: { "$.source": klavi }
         forward: [t1]
       - when: "@.eventName == 'link_created'"
         transform:
-          - set: {{ "$.source": klavi }}
+          - set: { "$.source": klavi }
         forward: [t1]
     default: drop
-"#
-            );
+"#,
+                ),
+            }
+            if scenario.batch > 1 {
+                let _ = writeln!(yaml, "    max_events: {}\n    max_body: 64MiB", scenario.batch);
+            }
         }
         _ => {
             let _ = writeln!(

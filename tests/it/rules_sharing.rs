@@ -1,4 +1,5 @@
-//! Evaluation of whole rule sets, compiled from YAML as a route's are.
+//! Evaluation of whole rule sets, compiled from YAML as a route's are: which events
+//! share the request's parsed body and which are copies.
 
 use std::sync::Arc;
 
@@ -6,8 +7,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use serde_json::{json, Value};
 
-use super::{Evaluation, Request, RouteView};
-use crate::model::PathParams;
+use hookgate::model::PathParams;
+use hookgate::rules::{Evaluation, Request, RouteView};
 
 const CONFIG: &str = r#"
 targets:
@@ -31,7 +32,7 @@ routes:
 "#;
 
 fn evaluate(route: usize, body: &Arc<Value>) -> Evaluation {
-    let config = crate::config::parse(CONFIG, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let config = hookgate::config::parse(CONFIG, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let live = &config.routes[route];
     let view = RouteView {
         targets: &live.route.targets,
