@@ -32,10 +32,11 @@ use http_body_util::Full;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
+use tracing::{Instrument, Level};
 
 use super::breaker::{Breaker, Permit, State};
 use super::guard::AddressGuard;
+use super::log::{delivery_log, TraceIdIn};
 use super::rate::RateLimit;
 use super::retry::{self, Decision, Outcome};
 use super::{build_client, finish, send, HttpClient, Message, SendError};
@@ -658,17 +659,12 @@ impl Worker {
                     let _ = self.store.release(vec![lease]).await;
                     continue;
                 };
-                let trace_id = lease
-                    .delivery
-                    .headers
-                    .iter()
-                    .find(|(name, _)| name == "traceparent")
-                    .and_then(|(_, value)| crate::model::trace::TraceParent::parse(value))
-                    .map(|parent| parent.trace_id());
-                let span = tracing::info_span!(
+                // At info, the lines about a delivery name it themselves
+                // (`delivery_log!`): a span per delivery would cost more than they do.
+                let span = tracing::debug_span!(
                     "delivery",
                     delivery_id = %lease.delivery.id,
-                    trace_id = trace_id.as_deref().unwrap_or(""),
+                    trace_id = %TraceIdIn(&lease.delivery.headers),
                     request_id = %lease.delivery.request_id,
                     route = %lease.delivery.route,
                     target_name = %self.name,
@@ -747,8 +743,9 @@ impl Worker {
             let completion = Completion::Defer {
                 due_at_ms: now_ms() + wait,
             };
+            let delivery = lease.delivery.clone();
             if let Err(error) = self.store.complete(lease, completion).await {
-                tracing::warn!(%error, "deferring a delivery failed; it is retried after its lease");
+                delivery_log!(Level::WARN, self, delivery, %error, "deferring a delivery failed; it is retried after its lease");
             }
             return;
         }
@@ -766,8 +763,9 @@ impl Worker {
             () = abandon.cancelled() => {
                 // Shutdown ran out of grace: the target may or may not have it; sending
                 // again later keeps the at-least-once promise.
+                let delivery = lease.delivery.clone();
                 if let Err(error) = self.store.release(vec![lease]).await {
-                    tracing::warn!(%error, "returning a lease at shutdown failed; it expires instead");
+                    delivery_log!(Level::WARN, self, delivery, %error, "returning a lease at shutdown failed; it expires instead");
                 }
                 return;
             }
@@ -799,7 +797,15 @@ impl Worker {
         }
         let completion = match decision {
             Decision::Done => {
-                tracing::info!(attempts, status, latency_ms = record.latency_ms, "delivered");
+                delivery_log!(
+                    Level::INFO,
+                    self,
+                    delivery,
+                    attempts,
+                    status,
+                    latency_ms = record.latency_ms,
+                    "delivered"
+                );
                 metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "delivered").increment(1);
                 let since_ack = now_ms().saturating_sub(delivery.created_at_ms);
                 metrics::histogram!("hookgate_delivery_latency_seconds", "target" => self.name.clone())
@@ -807,7 +813,10 @@ impl Worker {
                 Completion::Delivered { record }
             }
             Decision::RetryAfter(delay) => {
-                tracing::info!(
+                delivery_log!(
+                    Level::INFO,
+                    self,
+                    delivery,
                     attempts,
                     status,
                     error = record.error.as_deref(),
@@ -820,7 +829,7 @@ impl Worker {
                 }
             }
             Decision::DeadLetter(reason) => {
-                tracing::error!(attempts, status, error = record.error.as_deref(), %reason, "delivery dead-lettered");
+                delivery_log!(Level::ERROR, self, delivery, attempts, status, error = record.error.as_deref(), %reason, "delivery dead-lettered");
                 metrics::counter!("hookgate_deliveries_total", "target" => self.name.clone(), "result" => "dead_lettered").increment(1);
                 Completion::Dead { reason, record }
             }
@@ -860,13 +869,13 @@ impl Worker {
             let failing_for = failing_since.get_or_insert_with(Instant::now).elapsed();
             if !error.is_retryable() || failing_for >= RECORD_GIVE_UP {
                 // The leases expire and the deliveries are attempted again: at least once.
-                tracing::warn!(%error, count, "recording attempts failed; those deliveries will be retried after their lease");
+                tracing::warn!(target_name = %self.name, %error, count, "recording attempts failed; those deliveries will be retried after their lease");
                 continue;
             }
             // The store is down for now (full disk, outage): write the outcomes again
             // shortly, rather than sending the deliveries again after their leases.
             // Completing is idempotent: outcomes already written are not applied twice.
-            tracing::warn!(%error, count, "recording attempts failed; trying again");
+            tracing::warn!(target_name = %self.name, %error, count, "recording attempts failed; trying again");
             {
                 let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
                 let later = std::mem::replace(&mut finished.completions, batch);

@@ -7,6 +7,7 @@ pub mod breaker;
 mod client;
 mod dispatcher;
 pub mod guard;
+pub(crate) mod log;
 pub mod rate;
 mod request;
 pub mod retry;

@@ -92,6 +92,8 @@ impl Service<Exchange<Evaluated>> for Admit {
                     }
                     Admitted::Duplicate => {
                         tracing::info!(
+                            request_id = exchange.request_id(),
+                            route = %route.name,
                             key = event.dedupe_key.as_deref(),
                             "duplicate event; nothing admitted"
                         );

@@ -57,6 +57,7 @@ where
             Err((scheme, rejection)) => {
                 let route = &exchange.matched.route.route.name;
                 tracing::info!(
+                    request_id = exchange.request_id(),
                     route = %route,
                     scheme,
                     reason = rejection.reason.as_str(),

@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 use super::admit::accepted;
 use super::error::IngressError;
 use super::evaluate::{Evaluated, Primary};
-use super::Exchange;
+use super::{Exchange, REQUEST_ID};
 use crate::delivery::{event_headers, finish, relay_headers, send, HttpClient, Message, SendError};
 use crate::model::QueueAfter;
 use crate::store::{KeyClaim, Store, StoreHealth};
@@ -97,6 +97,9 @@ where
         let health = self.health.clone();
         Box::pin(async move {
             let route = exchange.matched.route.route.clone();
+            // For the lines below (the request's span exists only at debug).
+            let request_id = exchange.head.headers.get(&REQUEST_ID).cloned();
+            let request_id = request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("");
             let queue_after = route.queue_after;
             let settings = &exchange.matched.snapshot.settings;
             let (timeout, max_response_body) =
@@ -113,10 +116,11 @@ where
                     return Ok(accepted(StatusCode::OK, true, 0));
                 }
             }
+            let route_name = route.name.as_str();
             let release = |reason: &'static str| async move {
                 if let Some((key, _)) = &key {
-                    if let Err(error) = store.release_key(&route.name, key).await {
-                        tracing::warn!(%error, reason, "releasing the pending dedupe key failed; it expires with its TTL");
+                    if let Err(error) = store.release_key(route_name, key).await {
+                        tracing::warn!(request_id, route = route_name, %error, reason, "releasing the pending dedupe key failed; it expires with its TTL");
                     }
                 }
             };
@@ -140,7 +144,7 @@ where
             let response = match outcome {
                 Ok(response) => response,
                 Err(source) => {
-                    tracing::warn!(target_name = %target.name, error = %source, latency_ms, "primary target failed");
+                    tracing::warn!(request_id, route = %route.name, target_name = %target.name, error = %source, latency_ms, "primary target failed");
                     release("primary failed").await;
                     return Err(IngressError::Primary {
                         target: target.name.clone(),
@@ -158,7 +162,7 @@ where
                 // stored: if the rest cannot be, the sender gets the store's 503 and its
                 // retry calls the primary again (the key is released for it).
                 if let Err(error) = inner.call(exchange).await {
-                    tracing::warn!(target_name = %target.name, %error, "the primary accepted, but the other deliveries could not be stored; answering the store's error so the sender retries");
+                    tracing::warn!(request_id, route = %route.name, target_name = %target.name, %error, "the primary accepted, but the other deliveries could not be stored; answering the store's error so the sender retries");
                     release("the other targets' deliveries were not admitted").await;
                     return Err(error);
                 }

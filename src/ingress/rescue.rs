@@ -13,6 +13,7 @@ use tower::{Layer, Service};
 
 use super::error::{Fault, IngressError};
 use super::request_id;
+use super::trace::MatchedRoute;
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +58,11 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let request_id = request_id(request.headers()).map(str::to_owned);
         let path = request.uri().path().to_owned();
+        let seen = request
+            .extensions()
+            .get::<MatchedRoute>()
+            .cloned()
+            .unwrap_or_default();
         let future = self.inner.call(request);
         Box::pin(async move {
             match future.await {
@@ -65,9 +71,20 @@ where
                     let problem = error.problem();
                     let status = problem.status.as_u16();
                     let retryable = error.is_retryable();
+                    let (logged_id, logged_path) = (request_id.as_deref().unwrap_or(""), seen.path(&path));
                     match error.fault() {
-                        Fault::Sender => tracing::info!(status, error = %error, "request refused"),
+                        Fault::Sender => tracing::info!(
+                            request_id = logged_id,
+                            path = logged_path,
+                            route = seen.route(),
+                            status,
+                            error = %error,
+                            "request refused"
+                        ),
                         fault => tracing::warn!(
+                            request_id = logged_id,
+                            path = logged_path,
+                            route = seen.route(),
                             status,
                             retryable,
                             fault = ?fault,

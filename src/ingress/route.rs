@@ -10,6 +10,7 @@ use http::Request;
 use tower::{Layer, Service};
 
 use super::error::IngressError;
+use super::trace::MatchedRoute;
 use super::{Matched, Routed};
 use crate::model::PeerAddr;
 use crate::registry::{Lookup, Registry};
@@ -63,11 +64,15 @@ where
             Lookup::Found { route, params } => {
                 let span = tracing::Span::current();
                 span.record("route", route.route.name.as_str());
-                if let Some(matched) = request.extensions().get::<super::trace::MatchedRoute>() {
-                    let _ = matched.0.set(route.route.name.clone());
+                let seen = request.extensions().get::<MatchedRoute>();
+                if let Some(seen) = seen {
+                    let _ = seen.0.route.set(route.route.name.clone());
                 }
                 if let Some(masked) = route.route.masked_path(request.uri().path(), &params) {
                     span.record("path", masked.as_str());
+                    if let Some(seen) = seen {
+                        let _ = seen.0.masked_path.set(masked);
+                    }
                 }
                 let peer = request.extensions().get::<PeerAddr>().map(|peer| peer.0);
                 let matched = Matched {
@@ -80,16 +85,24 @@ where
             }
             Lookup::MethodNotAllowed { allow, masked } => {
                 if let Some(masked) = masked {
-                    tracing::Span::current().record("path", masked.as_str());
+                    record_masked(&request, masked);
                 }
                 Either::Left(ready(Err(IngressError::MethodNotAllowed { allow })))
             }
             Lookup::NotFound => {
                 if let Some(masked) = snapshot.masked_path(request.uri().path()) {
-                    tracing::Span::current().record("path", masked.as_str());
+                    record_masked(&request, masked);
                 }
                 Either::Left(ready(Err(IngressError::RouteNotFound)))
             }
         }
+    }
+}
+
+/// Has the request's lines show `masked` as its path.
+fn record_masked<B>(request: &Request<B>, masked: String) {
+    tracing::Span::current().record("path", masked.as_str());
+    if let Some(seen) = request.extensions().get::<MatchedRoute>() {
+        let _ = seen.0.masked_path.set(masked);
     }
 }

@@ -1,5 +1,8 @@
-//! Trace: one span per request carrying its id, method, path and (once matched) route,
-//! and one log line when it completes with status and latency; the request counted
+//! Trace: one log line when a request completes, with its id, trace id, method, path,
+//! route, status and latency (and, at debug, a span carrying the same fields around
+//! everything logged while it is handled; at info a span per request would cost more
+//! than the lines it frames, so the few lines below it name the request themselves);
+//! the request counted
 //! and timed by route and status (`hookgate_requests_total`,
 //! `hookgate_request_duration_seconds`), and exported as a server span when OTLP
 //! export is on.
@@ -23,10 +26,31 @@ use super::request_id;
 use crate::model::trace::{TraceParent, TRACEPARENT};
 use crate::otlp;
 
-/// The name of the route a request matched, set by the route stage (a request
-/// extension), read here when the answer is ready.
+/// What the route stage learnt about a request (a request extension), read by the
+/// lines logged when the answer is ready.
 #[derive(Debug, Clone, Default)]
-pub struct MatchedRoute(pub Arc<OnceLock<String>>);
+pub struct MatchedRoute(pub Arc<Seen>);
+
+/// See [`MatchedRoute`].
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The name of the route the request matched.
+    pub route: OnceLock<String>,
+    /// The path with secret parameters masked, when the route has any.
+    pub masked_path: OnceLock<String>,
+}
+
+impl MatchedRoute {
+    /// The route's name, or `"none"`.
+    pub fn route(&self) -> &str {
+        self.0.route.get().map_or("none", String::as_str)
+    }
+
+    /// The path as it may be logged: masked, or else as received.
+    pub fn path<'a>(&'a self, received: &'a str) -> &'a str {
+        self.0.masked_path.get().map_or(received, String::as_str)
+    }
+}
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -72,9 +96,10 @@ where
         let trace = inbound.map_or_else(|| TraceParent::root(otlp::sample_root()), TraceParent::child);
         request.headers_mut().insert(TRACEPARENT.clone(), trace.header());
         let method = request.method().clone();
+        let path = request.uri().path().to_owned();
         let began = SystemTime::now();
         let request_id = request_id(request.headers()).unwrap_or("").to_owned();
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "request",
             request_id = %request_id,
             trace_id = %trace.trace_id(),
@@ -90,11 +115,16 @@ where
                 if let Ok(response) = &response {
                     let elapsed = started.elapsed().as_secs_f64();
                     tracing::info!(
+                        request_id = %request_id,
+                        trace_id = %trace.shown_trace_id(),
+                        %method,
+                        path = matched.path(&path),
+                        route = matched.route(),
                         status = response.status().as_u16(),
                         latency_ms = elapsed * 1000.0,
                         "request completed"
                     );
-                    let route = matched.0.get().cloned().unwrap_or_else(|| "none".to_owned());
+                    let route = matched.route().to_owned();
                     metrics::counter!(
                         "hookgate_requests_total",
                         "route" => route.clone(),
@@ -111,7 +141,7 @@ where
                             ),
                             ("hookgate.request_id", otlp::Value::Text(request_id.clone())),
                         ];
-                        let name = match matched.0.get() {
+                        let name = match matched.0.route.get() {
                             Some(name) => {
                                 attributes.push(("hookgate.route", otlp::Value::Text(name.clone())));
                                 format!("{method} {name}")

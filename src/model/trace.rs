@@ -90,6 +90,18 @@ impl TraceParent {
         hex::encode(self.trace_id)
     }
 
+    /// The trace id, written as hex only when it is displayed (in a log line that
+    /// may be filtered out).
+    pub fn shown_trace_id(&self) -> impl std::fmt::Display {
+        struct Hex([u8; 16]);
+        impl std::fmt::Display for Hex {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+            }
+        }
+        Hex(self.trace_id)
+    }
+
     /// The header value.
     pub fn header(&self) -> HeaderValue {
         let text = format!(

@@ -137,3 +137,76 @@ async fn the_provider_s_trace_continues_to_every_attempt_and_into_the_logs() {
         "the provider's trace id is logged"
     );
 }
+
+/// At info, every line about a request or a delivery names it (request id, trace id,
+/// route, path; delivery id and target), since no span frames them there.
+// Multi-threaded: the test blocks on hookgate's log while its fake backend serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_about_a_request_or_a_delivery_name_it() {
+    let backend = Downstream::start().await;
+    backend.set(|b| b.script = [(503, None)].into());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\nstore: {{ embedded: {{ path: \"{}\" }} }}\ntargets:\n  ledger: {{ url: \"{}\", retry: {{ initial_backoff: 10ms, max_backoff: 10ms }} }}\nroutes:\n  - {{ name: orders, path: /orders, targets: [ledger] }}\n",
+            dir.path().join("data").display(),
+            backend.url("/l"),
+        ),
+    )
+    .unwrap();
+    let process = HookgateProcess::spawn(&path);
+    const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    let parent = format!("00-{TRACE}-b7ad6b7169203331-01");
+    let headers = [
+        ("content-type", "application/json"),
+        ("traceparent", parent.as_str()),
+    ];
+    let reply = crate::support::send(http::Method::POST, &process.url("/orders"), &headers, "{}").await;
+    assert_eq!(reply.status, 202);
+    let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+    let refused = crate::support::send(http::Method::POST, &process.url("/nowhere"), &headers, "{}").await;
+    assert_eq!(refused.status, 404);
+    let refused_id = refused.headers["x-request-id"].to_str().unwrap().to_owned();
+
+    let mut lines = process.logs_until("\"message\":\"delivered\"");
+    if !lines.iter().any(|line| line.contains("\"status\":404")) {
+        lines.extend(process.logs_until("\"status\":404"));
+    }
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let line = |message: &str, status: u64| {
+        lines
+            .iter()
+            .find(|line| {
+                line["message"] == message && (status == 0 || line["status"].as_u64() == Some(status))
+            })
+            .unwrap_or_else(|| panic!("no `{message}` line: {lines:#?}"))
+    };
+    let completed = line("request completed", 202);
+    assert_eq!(completed["request_id"], request_id.as_str(), "{completed}");
+    assert_eq!(completed["trace_id"], TRACE, "{completed}");
+    assert_eq!(completed["route"], "orders", "{completed}");
+    assert_eq!(completed["path"], "/orders", "{completed}");
+    assert_eq!(completed["method"], "POST", "{completed}");
+    for message in ["attempt failed; will retry", "delivered"] {
+        let delivery = line(message, 0);
+        assert_eq!(delivery["request_id"], request_id.as_str(), "{delivery}");
+        assert_eq!(delivery["trace_id"], TRACE, "{delivery}");
+        assert_eq!(delivery["route"], "orders", "{delivery}");
+        assert_eq!(delivery["target_name"], "ledger", "{delivery}");
+        assert!(
+            delivery["delivery_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{delivery}"
+        );
+    }
+    let refusal = line("request refused", 404);
+    assert_eq!(refusal["request_id"], refused_id.as_str(), "{refusal}");
+    assert_eq!(refusal["path"], "/nowhere", "{refusal}");
+    let completed = line("request completed", 404);
+    assert_eq!(completed["request_id"], refused_id.as_str(), "{completed}");
+    assert_eq!(completed["route"], "none", "{completed}");
+}
