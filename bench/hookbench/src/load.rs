@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,13 @@ pub struct Load {
     pub duration: Duration,
     /// Requests per second over all connections; `None` sends as fast as answers come.
     pub rate: Option<f64>,
+    /// Stop after sending this many requests over all connections (whatever their
+    /// answers), if the duration has not ended first.
+    pub requests: Option<u64>,
+    /// Send a refused or unanswered request again, same events and ids, this long
+    /// after, as a webhook sender retries (the request is not counted again against
+    /// `requests`); `None` moves on to the next request.
+    pub retry: Option<Duration>,
     /// Prefix of every event id in this run, unique across runs.
     pub run_id: String,
     /// Body and signature maker.
@@ -93,9 +101,16 @@ pub async fn run(load: Load) -> anyhow::Result<Outcome> {
     let load = Arc::new(load);
     let started = Instant::now();
     let deadline = started + load.duration;
+    let budget = Arc::new(AtomicU64::new(load.requests.unwrap_or(u64::MAX)));
     let mut tasks = Vec::with_capacity(load.connections);
     for connection in 0..load.connections {
-        tasks.push(tokio::spawn(drive(load.clone(), connection, started, deadline)));
+        tasks.push(tokio::spawn(drive(
+            load.clone(),
+            connection,
+            started,
+            deadline,
+            budget.clone(),
+        )));
     }
     let mut total = Outcome::empty()?;
     for task in tasks {
@@ -110,6 +125,7 @@ async fn drive(
     connection: usize,
     started: Instant,
     deadline: Instant,
+    budget: Arc<AtomicU64>,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::empty()?;
     let interval = load
@@ -122,6 +138,8 @@ async fn drive(
     let host = load.addr.to_string();
     let mut sender = connect(load.addr).await?;
     let mut sequence: u64 = 0;
+    // A refused request to send again: its body and signature.
+    let mut again: Option<(Bytes, String)> = None;
     loop {
         // Latency counts from when the request was due if the previous answer came
         // too late to send it then (the server's stall), and from the actual send if
@@ -144,14 +162,27 @@ async fn drive(
         if due >= deadline {
             break;
         }
-        let id = format!("{}-c{connection}-s{sequence}", load.run_id);
-        sequence += 1;
-        let signed = load.template.render(&id);
+        let (body, signature) = match again.take() {
+            Some(again) => again,
+            None => {
+                let spent =
+                    budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1));
+                if spent.is_err() {
+                    break;
+                }
+                let id = format!("{}-c{connection}-s{sequence}", load.run_id);
+                sequence += 1;
+                let signed = load.template.render(&id);
+                (Bytes::from(signed.body), signed.signature)
+            }
+        };
+        // Kept only when it may be sent again.
+        let kept = load.retry.map(|_| (body.clone(), signature.clone()));
         let request = Request::post(load.path.as_str())
             .header(http::header::HOST, host.as_str())
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-klavi-signature", signed.signature)
-            .body(Full::new(Bytes::from(signed.body)))?;
+            .header("x-klavi-signature", signature)
+            .body(Full::new(body))?;
         let answer = async {
             sender.ready().await?;
             let response = sender.send_request(request).await?;
@@ -159,17 +190,26 @@ async fn drive(
             response.into_body().collect().await?;
             anyhow::Ok(status)
         };
-        match answer.await {
+        let accepted = match answer.await {
             Ok(status) if status.is_success() => {
                 outcome.acked += 1;
                 let micros = start.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
                 outcome.latency.saturating_record(micros.max(1));
+                true
             }
-            Ok(status) => *outcome.refused.entry(status.as_u16()).or_default() += 1,
+            Ok(status) => {
+                *outcome.refused.entry(status.as_u16()).or_default() += 1;
+                false
+            }
             Err(_) => {
                 outcome.transport_errors += 1;
                 sender = connect(load.addr).await?;
+                false
             }
+        };
+        if let (false, Some(after), Some(kept)) = (accepted, load.retry, kept) {
+            again = Some(kept);
+            tokio::time::sleep(after).await;
         }
     }
     Ok(outcome)

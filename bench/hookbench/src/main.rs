@@ -139,6 +139,8 @@ fn main() -> anyhow::Result<()> {
                     connections,
                     duration,
                     rate,
+                    requests: None,
+                    retry: None,
                     run_id: format!("load-{}", std::process::id()),
                     template: Arc::new(event::EventTemplate::klavi(&secret, batch)?),
                 })

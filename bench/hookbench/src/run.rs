@@ -385,6 +385,8 @@ impl Bench {
             connections: scenario.connections.unwrap_or(self.options.connections),
             duration,
             rate,
+            requests: None,
+            retry: None,
             run_id,
             template: template.clone(),
         })
