@@ -27,12 +27,25 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>
 
 /// One request on a fresh connection; the status and the whole response body.
 pub async fn call(addr: SocketAddr, method: Method, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
+    call_as(addr, method, path, None).await
+}
+
+/// [`call`], with `Authorization: Bearer <bearer>` when given (hookgate's admin API).
+pub async fn call_as(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
     let mut sender = connect(addr).await?;
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(Full::new(Bytes::new()))?;
+        .header(http::header::HOST, addr.to_string());
+    if let Some(bearer) = bearer {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {bearer}"));
+    }
+    let request = request.body(Full::new(Bytes::new()))?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();

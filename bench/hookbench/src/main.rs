@@ -2,6 +2,7 @@
 //! Klavi events, a sink that counts what arrives, and a runner that measures nginx and
 //! hookgate doing the same job on one machine in one run.
 
+mod admin;
 mod client;
 mod event;
 mod forward;
@@ -100,7 +101,8 @@ enum Commands {
         /// Load-generator connections.
         #[arg(long, default_value_t = 64)]
         connections: usize,
-        /// Only these scenarios (comma-separated names).
+        /// Only these scenarios (comma-separated names, e.g.
+        /// `backlog-redis,backlog-embedded`).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Profile each system under test with `perf record` during its first
@@ -111,6 +113,10 @@ enum Commands {
         /// `pinned` (the system under test on CPU 0, the rest on CPU 1).
         #[arg(long, value_delimiter = ',', default_value = "unpinned,pinned", value_parser = run::Mode::parse)]
         modes: Vec<run::Mode>,
+        /// Deliveries the backlog scenarios (unpinned only) hold pending behind a
+        /// paused target before draining them; rounded up to whole requests.
+        #[arg(long, default_value_t = 1_000_000)]
+        backlog: u64,
     },
 }
 
@@ -170,6 +176,7 @@ fn main() -> anyhow::Result<()> {
                 only,
                 perf,
                 modes,
+                backlog,
             } => {
                 let options = run::Options {
                     hookgate,
@@ -183,6 +190,7 @@ fn main() -> anyhow::Result<()> {
                     stall: Duration::from_secs(15),
                     perf,
                     modes,
+                    backlog,
                 };
                 let settings = report::Settings {
                     duration_s: duration.as_secs_f64(),

@@ -1,5 +1,5 @@
 //! Child processes of a benchmark run (sink, redis-server, nginx, hookgate) and what
-//! `/proc` says about them: CPU time and peak resident memory.
+//! `/proc` says about them: CPU time and resident memory, now and at its peak.
 
 use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener};
@@ -161,10 +161,20 @@ pub fn cpu_time(pids: &[u32]) -> Duration {
 
 /// Peak resident set (VmHWM) of `pids`, summed, in bytes.
 pub fn peak_rss(pids: &[u32]) -> u64 {
+    status_bytes(pids, "VmHWM:")
+}
+
+/// Resident set now (VmRSS) of `pids`, summed, in bytes.
+pub fn rss(pids: &[u32]) -> u64 {
+    status_bytes(pids, "VmRSS:")
+}
+
+/// A `/proc/<pid>/status` field given in kB, summed over `pids`, in bytes.
+fn status_bytes(pids: &[u32], field: &str) -> u64 {
     pids.iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
         .filter_map(|status| {
-            let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+            let line = status.lines().find(|line| line.starts_with(field))?;
             let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
             Some(kib * 1024)
         })

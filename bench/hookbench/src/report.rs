@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod backlog;
+
+pub use backlog::{BacklogResult, Point};
+
 use crate::load::Outcome;
 use crate::run::Drained;
 use crate::scenario::{Scenario, BIG_ARRAY};
@@ -206,8 +210,22 @@ pub struct Goal {
 pub struct ModeResult {
     /// `unpinned` or `pinned`.
     pub mode: String,
-    /// Every scenario, in run order.
+    /// Every throughput scenario, in run order.
     pub scenarios: Vec<ScenarioResult>,
+    /// Every backlog scenario, in run order.
+    pub backlog: Vec<BacklogResult>,
+}
+
+impl ModeResult {
+    /// Events lost in any scenario.
+    pub fn lost(&self) -> u64 {
+        let scenarios: u64 = self
+            .scenarios
+            .iter()
+            .map(|result| result.median.lost + result.half_load.as_ref().map_or(0, |half| half.lost))
+            .sum();
+        scenarios + self.backlog.iter().map(|result| result.lost).sum::<u64>()
+    }
 }
 
 /// One mode's scenarios and goals.
@@ -215,8 +233,10 @@ pub struct ModeResult {
 pub struct ModeReport {
     /// `unpinned` or `pinned`.
     pub mode: String,
-    /// Every scenario.
+    /// Every throughput scenario.
     pub scenarios: Vec<ScenarioResult>,
+    /// Every backlog scenario.
+    pub backlog: Vec<BacklogResult>,
     /// The goals.
     pub goals: Vec<Goal>,
 }
@@ -372,14 +392,35 @@ impl ModeReport {
             format!("{lost} lost"),
             (!scenarios.is_empty()).then_some(lost == 0),
         );
+        goals.extend(result.backlog.iter().flat_map(BacklogResult::goals));
         Self {
             mode: result.mode,
             scenarios,
+            backlog: result.backlog,
             goals,
         }
     }
 
     fn markdown(&self, md: &mut String) {
+        self.scenarios_markdown(md);
+        backlog::markdown(&self.backlog, md);
+        md.push_str("| goal | measured | met |\n|---|---|---|\n");
+        for goal in &self.goals {
+            let met = match goal.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            };
+            let _ = writeln!(md, "| {} | {} | {met} |", goal.goal, goal.measured);
+        }
+    }
+
+    /// The throughput scenarios' table and half-load lines, each block followed by a
+    /// blank line; nothing when none ran.
+    fn scenarios_markdown(&self, md: &mut String) {
+        if self.scenarios.is_empty() {
+            return;
+        }
         let nginx = self.scenarios.iter().find(|result| result.name == "nginx");
         let nginx_rate = nginx.map(|result| result.median.accepted_per_s);
         md.push_str("| scenario | targets | accepted/s | × nginx | p50 ms | p99 ms | p99.9 ms | deliveries/s | pace | lost | refused | peak RSS MiB | CPU s / 1k events | × nginx CPU | redis CPU s / 1k | redis × nginx CPU |\n");
@@ -419,15 +460,7 @@ impl ModeReport {
                 );
             }
         }
-        md.push_str("\n| goal | measured | met |\n|---|---|---|\n");
-        for goal in &self.goals {
-            let met = match goal.met {
-                Some(true) => "yes",
-                Some(false) => "**no**",
-                None => "–",
-            };
-            let _ = writeln!(md, "| {} | {} | {met} |", goal.goal, goal.measured);
-        }
+        md.push('\n');
     }
 }
 

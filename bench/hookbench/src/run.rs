@@ -7,6 +7,11 @@
 //! one ingress thread and one delivery thread) and everything else (this runner and
 //! its load generator, the sink, redis-server) runs on CPU 1: a per-core comparison
 //! that its neighbours disturb less.
+//!
+//! Backlog scenarios measure memory rather than throughput (see [`backlog`]); they
+//! run unpinned only.
+
+mod backlog;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -101,6 +106,8 @@ pub struct Options {
     pub perf: Option<PathBuf>,
     /// The placement modes to run, in order.
     pub modes: Vec<Mode>,
+    /// Deliveries a backlog scenario holds pending before it drains them.
+    pub backlog: u64,
 }
 
 struct Bench {
@@ -117,15 +124,28 @@ struct Bench {
 pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
     let dir = std::env::temp_dir().join(format!("hookbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let selected: Vec<Scenario> = Scenario::all()
+        .into_iter()
+        .filter(|scenario| options.only.is_empty() || options.only.contains(&scenario.name))
+        .collect();
+    if selected.is_empty() {
+        bail!("no scenario matches --only {:?}", options.only);
+    }
     let mut results = Vec::new();
     let mut outcome = Ok(());
     for &mode in &options.modes {
-        outcome = run_mode(options.clone(), mode, &dir).await.map(|scenarios| {
-            results.push(ModeResult {
-                mode: mode.name().to_owned(),
-                scenarios,
-            })
-        });
+        // Backlog scenarios measure memory, not per-core cost: unpinned only.
+        let scenarios: Vec<&Scenario> = selected
+            .iter()
+            .filter(|scenario| mode == Mode::Unpinned || !scenario.backlog)
+            .collect();
+        if scenarios.is_empty() {
+            eprintln!("= {}: no scenario of the selection runs in it", mode.name());
+            continue;
+        }
+        outcome = run_mode(options.clone(), mode, &scenarios, &dir)
+            .await
+            .map(|result| results.push(result));
         // Whatever happened, later work (and the caller) gets every CPU back.
         place_self(Cpus::Any)?;
         if outcome.is_err() {
@@ -133,10 +153,7 @@ pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
         }
     }
     // A run that lost anything keeps its logs: they say what happened to it.
-    let lost = results
-        .iter()
-        .flat_map(|mode| &mode.scenarios)
-        .any(|scenario| scenario.median.lost > 0);
+    let lost = results.iter().any(|mode| mode.lost() > 0);
     match outcome {
         Ok(()) if !lost => {
             let _ = std::fs::remove_dir_all(&dir);
@@ -153,14 +170,12 @@ pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
     }
 }
 
-async fn run_mode(options: Options, mode: Mode, dir: &Path) -> anyhow::Result<Vec<ScenarioResult>> {
-    let scenarios: Vec<Scenario> = Scenario::all()
-        .into_iter()
-        .filter(|scenario| options.only.is_empty() || options.only.contains(&scenario.name))
-        .collect();
-    if scenarios.is_empty() {
-        bail!("no scenario matches --only {:?}", options.only);
-    }
+async fn run_mode(
+    options: Options,
+    mode: Mode,
+    scenarios: &[&Scenario],
+    dir: &Path,
+) -> anyhow::Result<ModeResult> {
     if mode == Mode::Pinned {
         if machine_cpus() < 2 {
             bail!("the pinned mode needs two CPUs; this machine has one");
@@ -199,14 +214,50 @@ async fn run_mode(options: Options, mode: Mode, dir: &Path) -> anyhow::Result<Ve
         redis: redis_addr,
         runs: 0,
     };
-    let mut results = Vec::new();
-    for scenario in &scenarios {
+    let mut result = ModeResult {
+        mode: mode.name().to_owned(),
+        scenarios: Vec::new(),
+        backlog: Vec::new(),
+    };
+    for scenario in scenarios {
         eprintln!("== {}", scenario.name);
-        results.push(bench.scenario(scenario).await?);
+        if scenario.backlog {
+            result.backlog.push(bench.backlog(scenario).await?);
+        } else {
+            result.scenarios.push(bench.scenario(scenario).await?);
+        }
     }
     redis.stop(Duration::from_secs(5)).await?;
     sink.stop(Duration::from_secs(1)).await?;
-    Ok(results)
+    Ok(result)
+}
+
+/// A started system under test.
+struct Started {
+    /// Its process; `None` for `direct`.
+    process: Option<Process>,
+    /// Where to send load.
+    addr: SocketAddr,
+    /// hookgate's admin listener.
+    admin: Option<SocketAddr>,
+}
+
+/// How a load sends: at a fixed rate or as fast as answers come, how many requests
+/// at most, and whether refused ones are sent again.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    rate: Option<f64>,
+    requests: Option<u64>,
+    retry: Option<Duration>,
+}
+
+impl Pace {
+    /// As fast as answers come, for the whole duration.
+    const FULL: Pace = Pace {
+        rate: None,
+        requests: None,
+        retry: None,
+    };
 }
 
 /// What a drain found.
@@ -222,14 +273,18 @@ pub struct Drained {
 
 impl Bench {
     async fn scenario(&mut self, scenario: &Scenario) -> anyhow::Result<ScenarioResult> {
-        let (mut front, addr) = self.start(scenario).await?;
+        let Started {
+            process: mut front,
+            addr,
+            ..
+        } = self.start(scenario).await?;
         let uses_redis = scenario.uses_redis();
         let template = Arc::new(EventTemplate::klavi(KLAVI_SECRET, scenario.batch)?);
         let events = |outcome: &Outcome| outcome.acked * scenario.batch as u64;
 
         self.reset_sink().await?;
         let warmup = self
-            .load(scenario, &template, addr, self.options.warmup, None)
+            .load(scenario, &template, addr, self.options.warmup, Pace::FULL)
             .await?;
         self.drain(scenario, events(&warmup)).await?;
         // Taken after the warm-up: nginx's master listens before it forks its workers.
@@ -250,7 +305,7 @@ impl Bench {
                 _ => None,
             };
             let outcome = self
-                .load(scenario, &template, addr, self.options.duration, None)
+                .load(scenario, &template, addr, self.options.duration, Pace::FULL)
                 .await?;
             let drained = self.drain(scenario, events(&outcome)).await?;
             let cpu = cpu_time(&measured_pids).saturating_sub(cpu_before);
@@ -281,7 +336,16 @@ impl Bench {
             let rate = result.median.accepted_per_s / scenario.batch as f64 / 2.0;
             self.reset_sink().await?;
             let outcome = self
-                .load(scenario, &template, addr, self.options.duration, Some(rate))
+                .load(
+                    scenario,
+                    &template,
+                    addr,
+                    self.options.duration,
+                    Pace {
+                        rate: Some(rate),
+                        ..Pace::FULL
+                    },
+                )
                 .await?;
             let drained = self.drain(scenario, events(&outcome)).await?;
             let lost = lost(scenario, events(&outcome), &drained.stats);
@@ -322,13 +386,20 @@ impl Bench {
         )
     }
 
-    /// Starts the system under test; `None` for `direct`. Returns where to send load.
-    async fn start(&self, scenario: &Scenario) -> anyhow::Result<(Option<Process>, SocketAddr)> {
+    /// Starts the system under test (nothing for `direct`) and waits until it listens.
+    async fn start(&self, scenario: &Scenario) -> anyhow::Result<Started> {
         let listen = free_port()?;
         let name = &scenario.name;
         let cpus = self.mode.proxy();
+        let mut admin = None;
         let mut process = match scenario.front {
-            Front::Direct => return Ok((None, self.sink)),
+            Front::Direct => {
+                return Ok(Started {
+                    process: None,
+                    addr: self.sink,
+                    admin: None,
+                })
+            }
             Front::Nginx => {
                 let conf = self.dir.join("nginx.conf");
                 let workers = cpus.threads();
@@ -356,6 +427,7 @@ impl Bench {
                     sink: self.sink,
                     redis: self.redis,
                 };
+                admin = Some(ports.admin);
                 let data = self.dir.join(format!("data-{name}"));
                 let yaml = hookgate_config(scenario, &ports, &data);
                 let config = self.dir.join(format!("{name}.yaml"));
@@ -366,7 +438,11 @@ impl Bench {
             }
         };
         wait_listening(&mut process, listen).await?;
-        Ok((Some(process), listen))
+        Ok(Started {
+            process: Some(process),
+            addr: listen,
+            admin,
+        })
     }
 
     async fn load(
@@ -375,7 +451,7 @@ impl Bench {
         template: &Arc<EventTemplate>,
         addr: SocketAddr,
         duration: Duration,
-        rate: Option<f64>,
+        pace: Pace,
     ) -> anyhow::Result<Outcome> {
         self.runs += 1;
         let run_id = format!("{}-r{}-{}", scenario.name, self.runs, std::process::id());
@@ -384,9 +460,9 @@ impl Bench {
             path: scenario.request_path().to_owned(),
             connections: scenario.connections.unwrap_or(self.options.connections),
             duration,
-            rate,
-            requests: None,
-            retry: None,
+            rate: pace.rate,
+            requests: pace.requests,
+            retry: pace.retry,
             run_id,
             template: template.clone(),
         })

@@ -54,6 +54,10 @@ pub struct Scenario {
     pub batch: usize,
     /// Load-generator connections, when not the run's setting.
     pub connections: Option<usize>,
+    /// A backlog scenario: instead of measuring throughput, it pauses the target,
+    /// admits the run's backlog of events while watching hookgate's memory, then
+    /// resumes and drains it. Memory is not a per-core figure: unpinned only.
+    pub backlog: bool,
 }
 
 impl Scenario {
@@ -65,7 +69,18 @@ impl Scenario {
             half_load: false,
             batch: 1,
             connections: None,
+            backlog: false,
         }
+    }
+
+    /// A backlog scenario on `store`: the full pipeline into one target, sent as
+    /// big-array requests a few at a time (admission is only the way to get there).
+    fn backlog(name: &str, store: Store) -> Self {
+        let mut scenario = Scenario::new(name, Front::HookgateFull(store, Rules::One), 1);
+        scenario.batch = BIG_ARRAY;
+        scenario.connections = Some(BACKLOG_CONNECTIONS);
+        scenario.backlog = true;
+        scenario
     }
 
     /// Every scenario the issue asks for, in the order they run. `full-redis` doubles as
@@ -96,6 +111,8 @@ impl Scenario {
             Scenario::new("fan-out-1", full(Store::Redis), 1),
             Scenario::new("fan-out-4", full(Store::Redis), 4),
             Scenario::new("fan-out-8", full(Store::Redis), 8),
+            Scenario::backlog("backlog-redis", Store::Redis),
+            Scenario::backlog("backlog-embedded", Store::Embedded),
         ]
     }
 
@@ -128,6 +145,12 @@ pub const KLAVI_SECRET: &str = "bench-klavi-secret";
 
 /// Events per request in the `big-array` scenario.
 pub const BIG_ARRAY: usize = 10_000;
+
+/// Load-generator connections of the backlog scenarios.
+pub const BACKLOG_CONNECTIONS: usize = 2;
+
+/// The admin API token of backlog scenarios (an operator: it pauses and resumes).
+pub const ADMIN_TOKEN: &str = "bench-operator-token-0123456789abcdef";
 
 /// nginx with `workers` workers proxying everything to the sink over kept-alive
 /// connections.
@@ -169,7 +192,7 @@ http {{
 pub struct HookgatePorts {
     /// Where hookgate listens for webhooks.
     pub listen: SocketAddr,
-    /// Its admin listener (`/readyz`).
+    /// Its admin listener (`/readyz`, and the admin API in backlog scenarios).
     pub admin: SocketAddr,
     /// The sink.
     pub sink: SocketAddr,
@@ -180,6 +203,12 @@ pub struct HookgatePorts {
 /// hookgate's configuration for `scenario`.
 pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) -> String {
     let mut yaml = format!("listen: {}\nadmin:\n  listen: {}\n", ports.listen, ports.admin);
+    if scenario.backlog {
+        let _ = writeln!(
+            yaml,
+            "  tokens: [{{ name: bench, token: {ADMIN_TOKEN}, roles: [operator] }}]"
+        );
+    }
     match scenario.front {
         Front::HookgateFull(Store::Redis, _) => {
             // Each scenario keeps its own keys in the shared redis-server.
