@@ -17,6 +17,7 @@ use futures_util::future::{ready, Either, Ready};
 use http::Method;
 use tower::{Layer, Service};
 
+use super::auth::Authenticated;
 use super::decode::Decoded;
 use super::error::IngressError;
 use super::Exchange;
@@ -28,8 +29,10 @@ use crate::rules::{self, RouteView, RulesError};
 /// route, the call to relay.
 #[derive(Debug)]
 pub struct Evaluated {
-    /// The decode stage's result.
-    pub decoded: Decoded,
+    /// Proof the checks passed. The parsed body is dropped here: the events hold
+    /// what they need of it, and a big array's value would otherwise be held
+    /// through admission beside its events' copies.
+    pub authenticated: Authenticated,
     /// Events to admit, in request order.
     pub events: Vec<Event>,
     /// `sync` routes: the primary target's call.
@@ -80,7 +83,7 @@ where
     fn call(&mut self, exchange: Exchange<Decoded>) -> Self::Future {
         match evaluate(&exchange) {
             Ok((events, primary)) => Either::Right(self.inner.call(exchange.advance(|decoded| Evaluated {
-                decoded,
+                authenticated: decoded.authenticated,
                 events,
                 primary,
             }))),
