@@ -6,11 +6,17 @@
 //!
 //! The calls run on a task of their own, so a request that gives up waiting (its
 //! `admit_timeout` passed) does not cancel the others' call; a request that has given
-//! up before its group is sent is left out of it, so a 503 it was answered means
-//! nothing of it was stored.
+//! up before its group is sent is left out of it. One that gives up while its group
+//! is in flight may still be stored: its 503 acknowledged nothing, and the sender's
+//! retry is a duplicate its dedupe key absorbs.
+//!
+//! The call is written straight into one `EVALSHA` command, keys then arguments,
+//! sized up front: a 10,000-event request is tens of megabytes of arguments, and
+//! building them as separate buffers first (as a `ScriptInvocation` does) held
+//! two more copies of it.
 
 use ::redis::aio::ConnectionManager;
-use ::redis::{Script, Value};
+use ::redis::{Cmd, ErrorKind, Script, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys::Keys;
@@ -23,6 +29,9 @@ const MAX_REQUESTS: usize = 128;
 /// Deliveries and events beyond which a group takes no further request (a request
 /// larger than this goes alone), bounding how long one script holds Redis.
 const MAX_ITEMS: usize = 4_096;
+
+/// Room for one key (or id) in a command's size estimate.
+const KEY_ROOM: usize = 96;
 
 type Reply = oneshot::Sender<Result<Vec<Admitted>, StoreError>>;
 
@@ -84,14 +93,20 @@ impl Committer {
 
     /// One script call for `group`; each request gets its own answer.
     async fn commit(&self, group: Vec<(Admission, Reply)>) {
-        let invocation = self.invocation(&group);
+        let command = self.command(&group);
         let called: Result<Vec<Value>, _> = deadline(async {
             let mut connection = self.connection.clone();
-            match invocation.invoke_async(&mut connection).await {
+            match command.query_async(&mut connection).await {
                 // Refused: never sent, and the manager is reconnecting; once more.
                 Err(error) if error.is_connection_refusal() => {
                     let mut connection = self.connection.clone();
-                    invocation.invoke_async(&mut connection).await
+                    command.query_async(&mut connection).await
+                }
+                // A Redis restarted (or flushed) without the script: load it, once more.
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    let mut connection = self.connection.clone();
+                    self.script.load_async(&mut connection).await?;
+                    command.query_async(&mut connection).await
                 }
                 result => result,
             }
@@ -122,43 +137,78 @@ impl Committer {
         }
     }
 
-    fn invocation(&self, group: &[(Admission, Reply)]) -> ::redis::ScriptInvocation<'_> {
-        let mut invocation = self.script.prepare_invoke();
-        invocation.arg(group.len()).arg(now_ms());
+    /// `EVALSHA` for `group`: every key in the order the script reads them, then
+    /// every argument, in the same walk over the group.
+    fn command(&self, group: &[(Admission, Reply)]) -> Cmd {
+        let events = || group.iter().flat_map(|(admission, _)| &admission.events);
+        let keys: usize = events()
+            .map(|event| {
+                usize::from(event.dedupe.is_some())
+                    + 2 * usize::from(event.record.is_some())
+                    + 4 * event.deliveries.len()
+            })
+            .sum();
+        // Sized a little over what is written (bodies, headers and URLs as they are,
+        // room for keys, ids and the rest of each record), since a command that
+        // outgrows its buffer doubles it.
+        let bytes: usize = events()
+            .map(|event| {
+                let logged = event.record.as_ref().map_or(0, |record| {
+                    record.body.len() + 3 * KEY_ROOM + 64 * record.deliveries.len()
+                });
+                let sent: usize = event
+                    .deliveries
+                    .iter()
+                    .map(|delivery| {
+                        let headers: usize = delivery
+                            .headers
+                            .iter()
+                            .map(|(name, value)| name.len() + value.len() + 8)
+                            .sum();
+                        delivery.body.len() + delivery.url.len() + headers + 4 * KEY_ROOM + 512
+                    })
+                    .sum();
+                logged + sent
+            })
+            .sum();
+        let mut command = Cmd::with_capacity(3 + 2 * keys + group.len() + 2, bytes);
+        command.arg("EVALSHA").arg(self.script.get_hash()).arg(keys);
         for (admission, _) in group {
-            invocation.arg(admission.events.len());
             for event in &admission.events {
-                match &event.dedupe {
-                    Some(claim) => {
-                        invocation
-                            .key(self.keys.dedupe(&admission.route, &claim.key))
-                            .arg(millis(claim.ttl));
-                    }
-                    None => {
-                        invocation.arg("");
-                    }
+                if let Some(claim) = &event.dedupe {
+                    command.arg(self.keys.dedupe(&admission.route, &claim.key));
                 }
-                invocation.arg(event.deliveries.len());
-                match &event.record {
-                    Some(record) => {
-                        invocation
-                            .key(self.keys.event(&record.id))
-                            .key(self.keys.events())
-                            .arg(&record.id)
-                            .arg(record::encode_event(record))
-                            .arg(record.received_ms)
-                            .arg(self.retention_ms);
-                    }
-                    None => {
-                        invocation.arg("").arg("").arg(0).arg(0);
-                    }
+                if let Some(record) = &event.record {
+                    command.arg(self.keys.event(&record.id)).arg(self.keys.events());
                 }
                 for delivery in &event.deliveries {
-                    invocation
-                        .key(self.keys.record(&delivery.id))
-                        .key(self.keys.delayed(&delivery.target))
-                        .key(self.keys.since(&delivery.target))
-                        .key(self.keys.ready(&delivery.target))
+                    command
+                        .arg(self.keys.record(&delivery.id))
+                        .arg(self.keys.delayed(&delivery.target))
+                        .arg(self.keys.since(&delivery.target))
+                        .arg(self.keys.ready(&delivery.target));
+                }
+            }
+        }
+        command.arg(group.len()).arg(now_ms());
+        for (admission, _) in group {
+            command.arg(admission.events.len());
+            for event in &admission.events {
+                match &event.dedupe {
+                    Some(claim) => command.arg(millis(claim.ttl)),
+                    None => command.arg(""),
+                };
+                command.arg(event.deliveries.len());
+                match &event.record {
+                    Some(record) => command
+                        .arg(&record.id)
+                        .arg(record::encode_event(record))
+                        .arg(record.received_ms)
+                        .arg(self.retention_ms),
+                    None => command.arg("").arg("").arg(0).arg(0),
+                };
+                for delivery in &event.deliveries {
+                    command
                         .arg(&delivery.id)
                         .arg(record::encode(delivery))
                         .arg(delivery.due_at_ms)
@@ -166,7 +216,7 @@ impl Committer {
                 }
             }
         }
-        invocation
+        command
     }
 }
 
