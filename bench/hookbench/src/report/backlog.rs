@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{mib, Goal};
-use crate::scenario::{BACKLOG_CONNECTIONS, BIG_ARRAY};
+use crate::scenario::{BACKLOG_BATCH, BACKLOG_CONNECTIONS};
 
 /// How much hookgate's resident set may grow from the first tenth of the backlog to
 /// all of it and still count as flat.
@@ -170,7 +170,7 @@ pub fn markdown(results: &[BacklogResult], md: &mut String) {
     let _ = writeln!(
         md,
         "One target, paused through the admin API; events are admitted ({} per request, {BACKLOG_CONNECTIONS} connections) until the backlog is pending, and hookgate's RSS (VmRSS) is read after each tenth. Then the target is resumed and the sink waited for until it has every event.\n",
-        count(BIG_ARRAY as u64)
+        count(BACKLOG_BATCH as u64)
     );
     for result in results {
         result.markdown(md);
