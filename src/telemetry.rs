@@ -31,9 +31,22 @@ pub fn metrics() -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
         crate::metrics_catalog::describe();
+        // Histogram samples wait in a buffer until they are folded into buckets, which
+        // rendering does; when nothing scrapes /metrics, this does it instead, so the
+        // buffer does not grow with every request and delivery.
+        let upkept = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("hookgate-metrics".to_owned())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkept.run_upkeep();
+            });
         handle
     })
 }
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
