@@ -49,11 +49,99 @@ pub struct EmbeddedConfig {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// e.g. `redis://127.0.0.1:6379` or `rediss://user:pass@host:6380/0`.
-    pub url: String,
-    /// Prefix of every key, inside one hash tag (`{hookgate}:...`) so the same
-    /// scripts run on Redis Cluster (default `hookgate`).
+    /// A single Redis, e.g. `redis://127.0.0.1:6379` or
+    /// `rediss://user:pass@host:6380/0`. Give this or `cluster`.
+    pub url: Option<String>,
+    /// A Redis Cluster: URLs of some of its nodes (the others are discovered), e.g.
+    /// `[redis://10.0.0.1:6379, redis://10.0.0.2:6379]`. Give this or `url`.
+    pub cluster: Option<Vec<String>>,
+    /// Prefix of every key (default `hookgate`). Keys sit in partitions, each in a
+    /// hash tag of its own (`{hookgate:p07}:...`), so a cluster spreads them over its
+    /// masters.
     pub key_prefix: Option<String>,
+    /// How many partitions the keyspace is split into (default 16, at most 1024).
+    /// Fixed once data exists: a different count is refused at start. More
+    /// partitions spread load over more cluster masters; each is one slot.
+    pub partitions: Option<u16>,
+    /// How many replicas must confirm each admission (Redis `WAIT`) before it is
+    /// acknowledged (default 0). Replication is asynchronous: with 0, a master that
+    /// fails right after acknowledging may lose the last admissions when its
+    /// replica takes over. With 1 or more they survive a failover, at the cost of a
+    /// replica round trip per admission; when the replicas do not confirm in
+    /// `replica_timeout` the sender gets 503 and retries.
+    pub min_replica_acks: Option<u32>,
+    /// How long admission waits for `min_replica_acks` replicas (default `500ms`).
+    #[serde(default, deserialize_with = "super::units::text")]
+    #[schemars(schema_with = "super::schema::duration")]
+    pub replica_timeout: Option<String>,
+}
+
+impl RedisConfig {
+    fn validate(self, path: &str, errors: &mut Collector<'_>) -> StoreKind {
+        let url_ok = |url: &str| url.starts_with("redis://") || url.starts_with("rediss://");
+        let (url, cluster) = match (self.url, self.cluster) {
+            (Some(_), Some(_)) => {
+                errors.at(path, "expected one of `url` or `cluster`, found both");
+                (String::new(), Vec::new())
+            }
+            (None, None) => {
+                errors.at(
+                    path,
+                    "expected `url` (a single Redis) or `cluster` (a Redis Cluster)",
+                );
+                (String::new(), Vec::new())
+            }
+            (Some(url), None) => {
+                if !url_ok(&url) {
+                    errors.at(
+                        &format!("{path}.url"),
+                        "expected a URL such as `redis://127.0.0.1:6379`",
+                    );
+                }
+                (url, Vec::new())
+            }
+            (None, Some(cluster)) => {
+                if cluster.is_empty() {
+                    errors.at(
+                        &format!("{path}.cluster"),
+                        "expected the URL of at least one cluster node",
+                    );
+                }
+                for (n, url) in cluster.iter().enumerate() {
+                    if !url_ok(url) {
+                        errors.at(
+                            &format!("{path}.cluster[{n}]"),
+                            "expected a URL such as `redis://10.0.0.1:6379`",
+                        );
+                    }
+                }
+                (String::new(), cluster)
+            }
+        };
+        let partitions = self.partitions.unwrap_or(crate::store::redis::DEFAULT_PARTITIONS);
+        if !(1..=crate::store::redis::MAX_PARTITIONS).contains(&partitions) {
+            errors.at(
+                &format!("{path}.partitions"),
+                format!(
+                    "expected 1 to {}, found {partitions}",
+                    crate::store::redis::MAX_PARTITIONS
+                ),
+            );
+        }
+        StoreKind::Redis {
+            url,
+            cluster,
+            key_prefix: self.key_prefix.unwrap_or_else(|| "hookgate".to_owned()),
+            partitions,
+            min_replica_acks: self.min_replica_acks.unwrap_or(0),
+            replica_timeout: duration(
+                self.replica_timeout,
+                crate::store::redis::DEFAULT_REPLICA_TIMEOUT,
+                &format!("{path}.replica_timeout"),
+                errors,
+            ),
+        }
+    }
 }
 
 impl StoreConfig {
@@ -63,18 +151,7 @@ impl StoreConfig {
                 errors.at(path, "expected one of `embedded` or `redis`, found both");
                 StoreKind::Embedded { path: "data".into() }
             }
-            (None, Some(redis)) => {
-                if !redis.url.starts_with("redis://") && !redis.url.starts_with("rediss://") {
-                    errors.at(
-                        &format!("{path}.redis.url"),
-                        "expected a URL such as `redis://127.0.0.1:6379`",
-                    );
-                }
-                StoreKind::Redis {
-                    url: redis.url,
-                    key_prefix: redis.key_prefix.unwrap_or_else(|| "hookgate".to_owned()),
-                }
-            }
+            (None, Some(redis)) => redis.validate(&format!("{path}.redis"), errors),
             (embedded, None) => StoreKind::Embedded {
                 path: embedded
                     .and_then(|e| e.path)

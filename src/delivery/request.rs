@@ -11,7 +11,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request};
 use http_body_util::Full;
 
-use crate::model::{is_subscription_target, now_ms, trace, Delivery, Destination, PathParams, Route, Target};
+use crate::model::{
+    is_subscription_target, now_ms, trace, Affinity, Delivery, Destination, PathParams, Route, Target,
+};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those
 /// the client computes for each target itself.
@@ -120,7 +122,8 @@ pub fn event_headers(
     headers
 }
 
-/// The delivery that sends one event to `destination` from the queue.
+/// The delivery that sends one event to `destination` from the queue; its id carries
+/// the event's `affinity`, so a partitioned store finds it where the event is.
 pub fn delivery(
     route: &Route,
     destination: &Destination,
@@ -128,10 +131,11 @@ pub fn delivery(
     request_id: &str,
     body: Bytes,
     event_key: Option<String>,
+    affinity: Affinity,
 ) -> Delivery {
     let now = now_ms();
     Delivery {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: affinity.mint(),
         route: route.name.clone(),
         target: destination.target.name.clone(),
         event_key,

@@ -19,7 +19,7 @@ use super::error::IngressError;
 use super::evaluate::Evaluated;
 use super::Exchange;
 use crate::delivery::{delivery, event_headers, Dispatcher};
-use crate::model::{Event, Route};
+use crate::model::{Affinity, Event, Route};
 use crate::store::{Admission, Admitted, DedupeClaim, EventAdmission, EventRecord, Store, StoreHealth};
 
 /// Marks an answer to a repeat of an event already admitted.
@@ -118,7 +118,8 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
         .events
         .iter()
         .map(|event| {
-            let id = uuid::Uuid::now_v7().to_string();
+            let affinity = affinity(event);
+            let id = affinity.mint();
             let event_id = &id;
             let deliveries: Vec<_> = event
                 .rewrites
@@ -134,6 +135,7 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
                             request_id,
                             rewrite.body.clone(),
                             event.dedupe_key.clone(),
+                            affinity,
                         );
                         delivery.event_id = Some(event_id.clone());
                         delivery
@@ -166,6 +168,16 @@ fn admission(exchange: &Exchange<Evaluated>, route: &Route) -> Admission {
     Admission {
         route: route.name.clone(),
         events,
+    }
+}
+
+/// Where `event` is stored in a partitioned store: by its dedupe key, so a duplicate
+/// meets its first copy; by the bytes its first targets receive when it has none.
+fn affinity(event: &Event) -> Affinity {
+    match (&event.dedupe_key, event.rewrites.first()) {
+        (Some(key), _) => Affinity::of(key.as_bytes()),
+        (None, Some(rewrite)) => Affinity::of(&rewrite.body),
+        (None, None) => Affinity::of(b""),
     }
 }
 

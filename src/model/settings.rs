@@ -46,12 +46,20 @@ pub enum StoreKind {
         /// Data directory.
         path: PathBuf,
     },
-    /// Redis.
+    /// Redis, or a Redis Cluster.
     Redis {
-        /// Connection URL.
+        /// Connection URL of a single Redis (empty with `cluster`).
         url: String,
+        /// Seed URLs of a Redis Cluster (empty: `url` is a single Redis).
+        cluster: Vec<String>,
         /// Key prefix.
         key_prefix: String,
+        /// How many partitions the keyspace is split into.
+        partitions: u16,
+        /// Replicas that must confirm an admission before it is acknowledged.
+        min_replica_acks: u32,
+        /// How long admission waits for them.
+        replica_timeout: Duration,
     },
 }
 

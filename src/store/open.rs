@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::embedded::{EmbeddedOptions, EmbeddedStore};
-use super::redis::{connect, RedisOptions};
+use super::redis::{connect, RedisOptions, Replicas};
 use super::{Store, StoreError};
 use crate::model::{StoreKind, StoreSettings};
 
@@ -19,9 +19,24 @@ pub async fn open(settings: &StoreSettings, consumer: &str) -> Result<Arc<dyn St
             )
             .await?,
         ),
-        StoreKind::Redis { url, key_prefix } => Arc::new(
+        StoreKind::Redis {
+            url,
+            cluster,
+            key_prefix,
+            partitions,
+            min_replica_acks,
+            replica_timeout,
+        } => Arc::new(
             connect(RedisOptions {
                 url: url.clone(),
+                cluster: cluster.clone(),
+                partitions: *partitions,
+                replicas: (*min_replica_acks > 0).then(|| Replicas {
+                    acks: *min_replica_acks,
+                    timeout_ms: u64::try_from(replica_timeout.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                }),
                 key_prefix: key_prefix.clone(),
                 lease_timeout: settings.lease_timeout,
                 retention: settings.retention,

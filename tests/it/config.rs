@@ -469,3 +469,48 @@ routes:
     assert_eq!(diagnostics[0]["path"], "targets.ledger.timeout");
     assert_eq!(diagnostics[0]["line"], 4);
 }
+
+#[test]
+fn a_redis_store_names_one_redis_or_one_cluster_and_a_partition_count_in_range() {
+    let store = |redis: &str| {
+        format!(
+            "store: {{ redis: {redis} }}\ntargets:\n  t: {{ url: \"http://127.0.0.1:9/\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n"
+        )
+    };
+    let both = errors(&store(
+        "{ url: \"redis://a:6379\", cluster: [\"redis://b:6379\"] }",
+    ));
+    assert!(find(&both, "store.redis")
+        .message
+        .contains("one of `url` or `cluster`"));
+    let neither = errors(&store("{ key_prefix: hg }"));
+    assert!(find(&neither, "store.redis").message.contains("`cluster`"));
+    let bad_seed = errors(&store("{ cluster: [\"redis://b:6379\", \"http://c\"] }"));
+    assert!(find(&bad_seed, "store.redis.cluster[1]")
+        .message
+        .contains("redis://"));
+    let none = errors(&store("{ cluster: [] }"));
+    find(&none, "store.redis.cluster");
+    let zero = errors(&store("{ url: \"redis://a:6379\", partitions: 0 }"));
+    assert!(find(&zero, "store.redis.partitions")
+        .message
+        .contains("1 to 1024"));
+
+    let config = hookgate::config::parse(
+        &store("{ cluster: [\"redis://b:6379\"], partitions: 32, min_replica_acks: 1, replica_timeout: 2s }"),
+        "ok.yaml",
+        &|_| None,
+    )
+    .expect("a cluster store");
+    assert_eq!(
+        config.settings.store.kind,
+        hookgate::model::StoreKind::Redis {
+            url: String::new(),
+            cluster: vec!["redis://b:6379".into()],
+            key_prefix: "hookgate".into(),
+            partitions: 32,
+            min_replica_acks: 1,
+            replica_timeout: std::time::Duration::from_secs(2),
+        }
+    );
+}

@@ -274,20 +274,26 @@ async fn a_store_that_refuses_for_good_is_answered_500_and_claims_nothing() {
     let hookgate = Hookgate::start(&yaml).await;
     let client = ::redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let () = ::redis::cmd("SET")
-        .arg("{clash}:ready:t")
-        .arg("not a stream")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    // In every partition, wherever the event falls.
+    let clashes: Vec<String> = (0..16)
+        .map(|part| format!("{{clash:p{part:02}}}:ready:t"))
+        .collect();
+    for clash in &clashes {
+        let () = ::redis::cmd("SET")
+            .arg(clash)
+            .arg("not a stream")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
 
     let body = r#"{"id":"evt-1"}"#;
     let refused = crate::support::post_json(&hookgate.url("/in"), body).await;
     refused.assert_problem(500, "store-rejected");
     assert_eq!(refused.header("retry-after"), None, "retrying will not help");
 
-    let () = ::redis::cmd("DEL")
-        .arg("{clash}:ready:t")
+    let _deleted: i64 = ::redis::cmd("DEL")
+        .arg(&clashes)
         .query_async(&mut connection)
         .await
         .unwrap();

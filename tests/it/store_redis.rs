@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::redis::RedisServer;
 use async_trait::async_trait;
-use hookgate::model::now_ms;
+use hookgate::model::{now_ms, Affinity, Delivery};
 use hookgate::store::contract::{admission, delivery, record, Harness};
 use hookgate::store::redis::{connect, RedisOptions, RedisStore};
 use hookgate::store::{Admitted, Completion, DeadLetterFilter, ErrorKind, KeyClaim, Store};
@@ -55,6 +55,7 @@ async fn open(server: &RedisServer, prefix: &str, consumer: &str) -> RedisStore 
         lease_timeout: LEASE_TIMEOUT,
         retention: hookgate::config::DEFAULT_RETENTION,
         consumer: consumer.to_owned(),
+        ..RedisOptions::default()
     })
     .await
     .expect("connect to the test redis-server")
@@ -126,10 +127,17 @@ async fn leases_abandoned_by_one_instance_are_reclaimed_by_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_order_by_due_time_across_admissions_and_retries() {
     // New deliveries go straight to the ready stream, so a retry that fell due must
-    // be queued before any delivery admitted after that: the admission promotes it.
+    // be queued before any delivery of its partition admitted after that: the
+    // admission promotes it.
     let server = RedisServer::start();
     let store = open(&server, &unique_prefix(), "c").await;
     let now = now_ms();
+    // Claims are ordered within a partition: keep the three in one.
+    let affinity = Affinity::of(b"one partition");
+    let delivery = |route, target, due| Delivery {
+        id: affinity.mint(),
+        ..delivery(route, target, due)
+    };
     let first = delivery("r", "t", now);
     store
         .admit(admission("r", None, vec![first.clone()]))
@@ -268,7 +276,7 @@ async fn connect_fails_clearly_when_redis_is_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_key_carries_the_hash_tag() {
+async fn every_key_carries_a_partition_s_hash_tag() {
     let server = RedisServer::start();
     let prefix = unique_prefix();
     let store = open(&server, &prefix, "c").await;
@@ -312,13 +320,35 @@ async fn every_key_carries_the_hash_tag() {
         .query_async(&mut connection)
         .await
         .unwrap();
-    let tag = format!("{{{prefix}}}:");
-    assert!(keys.iter().all(|key| key.starts_with(&tag)), "{keys:?}");
-    let kinds: HashSet<_> = keys
+    // `{prefix}:<kind>...` (global) or `{prefix:pNN}:<kind>...` (a partition).
+    let split = |key: &str| -> Option<(String, String)> {
+        let rest = key.strip_prefix(&format!("{{{prefix}"))?;
+        let (tag, rest) = rest.split_once("}:")?;
+        let kind = rest.split(':').next()?.to_owned();
+        let part = match tag.strip_prefix(":p") {
+            Some(number) if number.len() == 2 && number.parse::<u16>().is_ok() => number.to_owned(),
+            Some(_) => return None,
+            None if tag.is_empty() => String::new(),
+            None => return None,
+        };
+        Some((part, kind))
+    };
+    let parts: Vec<(String, String)> = keys
         .iter()
-        .map(|key| key[tag.len()..].split(':').next().unwrap().to_owned())
+        .map(|key| split(key).unwrap_or_else(|| panic!("{key} is outside the prefix's tags")))
         .collect();
-    let expected: HashSet<_> = [
+    let global: HashSet<_> = parts
+        .iter()
+        .filter(|(part, _)| part.is_empty())
+        .map(|(_, kind)| kind.as_str())
+        .collect();
+    assert_eq!(global, HashSet::from(["layout"]));
+    let kinds: HashSet<_> = parts
+        .iter()
+        .filter(|(part, _)| !part.is_empty())
+        .map(|(_, kind)| kind.as_str())
+        .collect();
+    let expected = HashSet::from([
         "ready",
         "delayed",
         "d",
@@ -327,13 +357,18 @@ async fn every_key_carries_the_hash_tag() {
         "dead",
         "since",
         "dead_count",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    ]);
     assert_eq!(kinds, expected);
-    assert!(keys.contains(&format!("{tag}dedupe:r:evt")));
-    assert!(keys.contains(&format!("{tag}ready:t")));
+    // The event's keys share its dedupe key's partition.
+    let part_of = |suffix: &str| {
+        keys.iter()
+            .find(|key| key.ends_with(suffix))
+            .and_then(|key| split(key))
+            .map(|(part, _)| part)
+            .unwrap_or_else(|| panic!("no key ends with {suffix}: {keys:?}"))
+    };
+    assert_eq!(part_of("}:dedupe:r:evt"), part_of("}:ready:t"));
+    assert_eq!(part_of("}:dedupe:r:evt"), part_of("}:dead"));
 }
 
 /// A quick throughput figure, not an assertion: `cargo test --release --test
@@ -377,12 +412,14 @@ async fn concurrent_admissions_are_grouped_and_fail_alone() {
     let store = Arc::new(open(&server, &prefix, "c").await);
     let client = ::redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let () = ::redis::cmd("SET")
-        .arg(format!("{{{prefix}}}:ready:clash"))
-        .arg("not a stream")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    for part in 0..16 {
+        let () = ::redis::cmd("SET")
+            .arg(format!("{{{prefix}:p{part:02}}}:ready:clash"))
+            .arg("not a stream")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
     let () = ::redis::cmd("CONFIG")
         .arg("RESETSTAT")
         .query_async(&mut connection)
@@ -390,10 +427,16 @@ async fn concurrent_admissions_are_grouped_and_fail_alone() {
         .unwrap();
 
     const REQUESTS: usize = 200;
+    // Keys of one partition: a group is one script call per partition it touches.
+    let keys: Vec<String> = (0..)
+        .map(|n| format!("k{n}"))
+        .filter(|key| Affinity::of(key.as_bytes()).partition(16) == 0)
+        .take(REQUESTS)
+        .collect();
     let admissions = (0..REQUESTS).map(|i| {
         let store = store.clone();
         let target = if i % 4 == 0 { "clash" } else { "t" };
-        let key = format!("k{i}");
+        let key = keys[i].clone();
         tokio::spawn(async move {
             let delivery = delivery("r", target, now_ms());
             store.admit(admission("r", Some(&key), vec![delivery])).await
@@ -432,14 +475,143 @@ async fn concurrent_admissions_are_grouped_and_fail_alone() {
 
     // The refused requests claimed no dedupe key: once the clash is cleared, the
     // providers' retries are admitted.
-    let () = ::redis::cmd("DEL")
-        .arg(format!("{{{prefix}}}:ready:clash"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    for part in 0..16 {
+        let _deleted: i64 = ::redis::cmd("DEL")
+            .arg(format!("{{{prefix}:p{part:02}}}:ready:clash"))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
     let retried = store
-        .admit(admission("r", Some("k0"), vec![delivery("r", "clash", now_ms())]))
+        .admit(admission(
+            "r",
+            Some(&keys[0]),
+            vec![delivery("r", "clash", now_ms())],
+        ))
         .await
         .unwrap();
     assert_eq!(retried, vec![Admitted::Stored]);
+}
+
+/// Two keys whose events fall in different partitions (of 16).
+fn keys_in_two_partitions() -> ((String, u16), (String, u16)) {
+    let part = |key: &str| Affinity::of(key.as_bytes()).partition(16);
+    let first = "evt_a".to_owned();
+    let second = (0..)
+        .map(|n| format!("evt_b{n}"))
+        .find(|key| part(key) != part(&first))
+        .unwrap();
+    let (a, b) = (part(&first), part(&second));
+    ((first, a), (second, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_failing_in_one_partition_is_refused_and_its_retry_admits_only_the_rest() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let store = open(&server, &prefix, "c").await;
+    let ((stored_key, _), (refused_key, refused_part)) = keys_in_two_partitions();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let clash = format!("{{{prefix}:p{refused_part:02}}}:ready:t");
+    let () = ::redis::cmd("SET")
+        .arg(&clash)
+        .arg("not a stream")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let request = || hookgate::store::Admission {
+        route: "r".into(),
+        events: vec![
+            hookgate::store::contract::event(Some(&stored_key), vec![delivery("r", "t", now_ms())]),
+            hookgate::store::contract::event(Some(&refused_key), vec![delivery("r", "t", now_ms())]),
+        ],
+    };
+    let error = store.admit(request()).await.expect_err("one part was refused");
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
+
+    // The provider retries once the cause is gone: the part stored the first time is
+    // a duplicate, the other is admitted; each event is queued once.
+    let _deleted: i64 = ::redis::cmd("DEL")
+        .arg(&clash)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.admit(request()).await.unwrap(),
+        vec![Admitted::Duplicate, Admitted::Stored]
+    );
+    assert_eq!(
+        store.claim("t", 10).await.unwrap().len(),
+        2,
+        "one delivery per event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_partition_count_or_unpartitioned_queues_are_refused_at_connect() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let store = open(&server, &prefix, "c").await;
+    store
+        .admit(admission("r", None, vec![delivery("r", "t", now_ms())]))
+        .await
+        .unwrap();
+    let error = connect(RedisOptions {
+        url: server.url(),
+        key_prefix: prefix.clone(),
+        partitions: 8,
+        ..RedisOptions::default()
+    })
+    .await
+    .expect_err("the data was written with 16 partitions");
+    assert_eq!(error.kind(), ErrorKind::Rejected);
+    assert!(
+        error.to_string().contains("is 8") && error.to_string().contains("set it back to 16"),
+        "{error}"
+    );
+
+    // A store of the single-tag layout with a delivery waiting.
+    let old = unique_prefix();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let () = ::redis::pipe()
+        .cmd("HSET")
+        .arg(format!("{{{old}}}:targets"))
+        .arg("t")
+        .arg("{}")
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{{{old}}}:delayed:t"))
+        .arg(now_ms())
+        .arg("0190-old")
+        .ignore()
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let refused = connect(RedisOptions {
+        url: server.url(),
+        key_prefix: old.clone(),
+        ..RedisOptions::default()
+    })
+    .await
+    .expect_err("its queue is not read by this layout");
+    assert!(
+        refused.to_string().contains("single-tag layout") && refused.to_string().contains("drain"),
+        "{refused}"
+    );
+    // Drained: accepted.
+    let _deleted: i64 = ::redis::cmd("DEL")
+        .arg(format!("{{{old}}}:delayed:t"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    connect(RedisOptions {
+        url: server.url(),
+        key_prefix: old,
+        ..RedisOptions::default()
+    })
+    .await
+    .expect("an empty store of the old layout is taken over");
 }

@@ -10,19 +10,33 @@
 //! is in flight may still be stored: its 503 acknowledged nothing, and the sender's
 //! retry is a duplicate its dedupe key absorbs.
 //!
+//! A group is split by partition: one script call per partition it touches, all
+//! sent at once. A request whose events fall in several partitions is admitted
+//! partition by partition, each part atomically. If one part fails, the request
+//! fails (503: nothing is acknowledged) although other parts may be stored; the
+//! provider's retry is then admitted only where nothing was stored, since the
+//! stored parts' dedupe keys answer it as a duplicate. (An event without a dedupe
+//! key has nothing to recognise it by, in one partition or many.)
+//!
+//! With `min_replica_acks`, each call is followed, on the same connection to the
+//! same master, by `WAIT`: a part is stored only once that many replicas have it,
+//! so a failover cannot lose what was acknowledged.
+//!
 //! The call is written straight into one `EVALSHA` command, keys then arguments,
 //! sized up front: a 10,000-event request is tens of megabytes of arguments, and
 //! building them as separate buffers first (as a `ScriptInvocation` does) held
 //! two more copies of it.
 
-use ::redis::aio::ConnectionManager;
-use ::redis::{Cmd, ErrorKind, Script, ServerErrorKind, Value};
+use std::collections::BTreeMap;
+
+use ::redis::{Cmd, ErrorKind, RedisResult, Script, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::keys::Keys;
-use super::{classify, deadline, millis, StoreError};
+use super::connection::Connection;
+use super::keys::{Keys, Part};
+use super::{classify, deadline, millis, Replicas, StoreError};
 use crate::model::now_ms;
-use crate::store::{record, Admission, Admitted};
+use crate::store::{record, Admission, Admitted, EventAdmission};
 
 /// The most requests one call admits.
 const MAX_REQUESTS: usize = 128;
@@ -43,10 +57,20 @@ pub(super) struct Admitter {
 
 /// What the calling task needs.
 pub(super) struct Committer {
-    pub(super) connection: ConnectionManager,
+    pub(super) connection: Connection,
     pub(super) keys: Keys,
     pub(super) script: Script,
     pub(super) retention_ms: u64,
+    pub(super) replicas: Option<Replicas>,
+}
+
+/// The events of one request that fall in one partition.
+struct Piece<'a> {
+    /// Which request of the group.
+    request: usize,
+    route: &'a str,
+    /// Each event with its place in the request.
+    events: Vec<(usize, &'a EventAdmission)>,
 }
 
 impl Admitter {
@@ -91,56 +115,145 @@ impl Committer {
         }
     }
 
-    /// One script call for `group`; each request gets its own answer.
+    /// One script call per partition of `group`, all sent at once; each request gets
+    /// its own answer: its outcomes, or the error of a part that failed.
     async fn commit(&self, group: Vec<(Admission, Reply)>) {
-        let command = self.command(&group);
-        let called: Result<Vec<Value>, _> = deadline(async {
-            let mut connection = self.connection.clone();
-            match command.query_async(&mut connection).await {
-                // Refused: never sent, and the manager is reconnecting; once more.
-                Err(error) if error.is_connection_refusal() => {
-                    let mut connection = self.connection.clone();
-                    command.query_async(&mut connection).await
+        let mut parts: BTreeMap<Part, Vec<Piece<'_>>> = BTreeMap::new();
+        for (request, (admission, _)) in group.iter().enumerate() {
+            let mut pieces: BTreeMap<Part, Vec<(usize, &EventAdmission)>> = BTreeMap::new();
+            for (place, event) in admission.events.iter().enumerate() {
+                pieces.entry(self.part(event)).or_default().push((place, event));
+            }
+            for (part, events) in pieces {
+                parts.entry(part).or_default().push(Piece {
+                    request,
+                    route: &admission.route,
+                    events,
+                });
+            }
+        }
+        let calls = parts
+            .iter()
+            .map(|(part, pieces)| self.call(self.command(*part, pieces)));
+        let answers = futures_util::future::join_all(calls).await;
+
+        let mut outcomes: Vec<Vec<Option<Admitted>>> = group
+            .iter()
+            .map(|(admission, _)| vec![None; admission.events.len()])
+            .collect();
+        let mut failures: Vec<Option<StoreError>> = group.iter().map(|_| None).collect();
+        for (pieces, answer) in parts.values().zip(answers) {
+            match answer {
+                Ok(replies) if replies.len() == pieces.len() => {
+                    for (piece, reply) in pieces.iter().zip(replies) {
+                        match parse(piece.events.len(), reply) {
+                            Ok(admitted) => {
+                                for ((place, _), admitted) in piece.events.iter().zip(admitted) {
+                                    outcomes[piece.request][*place] = Some(admitted);
+                                }
+                            }
+                            Err(error) => failures[piece.request] = Some(error),
+                        }
+                    }
                 }
-                // A Redis restarted (or flushed) without the script: load it, once more.
+                Ok(replies) => {
+                    let error = format!(
+                        "admit answered {} results for {} requests",
+                        replies.len(),
+                        pieces.len()
+                    );
+                    for piece in pieces {
+                        failures[piece.request] =
+                            Some(StoreError::unavailable("redis").because(error.clone()));
+                    }
+                }
+                Err(error) => {
+                    let (kind, text) = (classify(&error), error.to_string());
+                    for piece in pieces {
+                        failures[piece.request] = Some(StoreError::new(kind, "redis").because(text.clone()));
+                    }
+                }
+            }
+        }
+        for (((_, reply), outcomes), failure) in group.into_iter().zip(outcomes).zip(failures) {
+            let answer = match failure {
+                Some(error) => Err(error),
+                None => outcomes
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| StoreError::unavailable("redis").because("an event had no outcome")),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// The partition `event` is stored in: its dedupe key's, so a duplicate meets
+    /// its first copy; else the one its ids carry.
+    fn part(&self, event: &EventAdmission) -> Part {
+        match (&event.dedupe, &event.record, event.deliveries.first()) {
+            (Some(claim), _, _) => self.keys.part_of_key(&claim.key),
+            (None, Some(record), _) => self.keys.part_of_id(&record.id),
+            (None, None, Some(delivery)) => self.keys.part_of_id(&delivery.id),
+            (None, None, None) => 0,
+        }
+    }
+
+    /// Sends one partition's command (then `WAIT`, if replicas must confirm) within
+    /// the deadline; its replies, one per piece.
+    async fn call(&self, command: Cmd) -> RedisResult<Vec<Value>> {
+        let mut pipe = ::redis::pipe();
+        pipe.add_command(command);
+        if let Some(replicas) = &self.replicas {
+            pipe.cmd("WAIT").arg(replicas.acks).arg(replicas.timeout_ms);
+        }
+        let replied: Vec<Value> = deadline(async {
+            let mut connection = self.connection.clone();
+            match pipe.query_async(&mut connection).await {
+                // Refused: never sent, and the manager is reconnecting; once more.
+                Err(error) if error.is_connection_refusal() => pipe.query_async(&mut connection).await,
+                // A Redis restarted (or flushed, or a replica promoted) without the
+                // script: load it, once more.
                 Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    let mut connection = self.connection.clone();
                     self.script.load_async(&mut connection).await?;
-                    command.query_async(&mut connection).await
+                    pipe.query_async(&mut connection).await
                 }
                 result => result,
             }
         })
-        .await;
-        match called {
-            Ok(replies) if replies.len() == group.len() => {
-                for ((admission, reply), answer) in group.into_iter().zip(replies) {
-                    let _ = reply.send(outcomes(&admission, answer));
-                }
-            }
-            Ok(replies) => {
-                let error = format!(
-                    "admit answered {} results for {} requests",
-                    replies.len(),
-                    group.len()
-                );
-                for (_, reply) in group {
-                    let _ = reply.send(Err(StoreError::unavailable("redis").because(error.clone())));
-                }
-            }
-            Err(error) => {
-                let (kind, text) = (classify(&error), error.to_string());
-                for (_, reply) in group {
-                    let _ = reply.send(Err(StoreError::new(kind, "redis").because(text.clone())));
-                }
+        .await?;
+        let mut replied = replied.into_iter();
+        let replies = match replied.next() {
+            Some(Value::Array(replies)) => replies,
+            Some(Value::ServerError(error)) => return Err(error.into()),
+            _ => return Err((ErrorKind::Parse, "malformed admit reply").into()),
+        };
+        if let Some(replicas) = &self.replicas {
+            let acked = match replied.next() {
+                Some(Value::Int(acked)) => acked,
+                _ => 0,
+            };
+            if acked < i64::from(replicas.acks) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{acked} of {} replicas confirmed the admission within {} ms",
+                        replicas.acks, replicas.timeout_ms
+                    ),
+                )
+                .into());
             }
         }
+        Ok(replies)
     }
 
-    /// `EVALSHA` for `group`: every key in the order the script reads them, then
-    /// every argument, in the same walk over the group.
-    fn command(&self, group: &[(Admission, Reply)]) -> Cmd {
-        let events = || group.iter().flat_map(|(admission, _)| &admission.events);
+    /// `EVALSHA` for the `pieces` of partition `part`: every key in the order the
+    /// script reads them, then every argument, in the same walk over the pieces.
+    fn command(&self, part: Part, pieces: &[Piece<'_>]) -> Cmd {
+        let events = || {
+            pieces
+                .iter()
+                .flat_map(|piece| piece.events.iter().map(|(_, event)| *event))
+        };
         let keys: usize = events()
             .map(|event| {
                 usize::from(event.dedupe.is_some())
@@ -171,29 +284,30 @@ impl Committer {
                 logged + sent
             })
             .sum();
-        let mut command = Cmd::with_capacity(3 + 2 * keys + group.len() + 2, bytes);
+        let mut command = Cmd::with_capacity(3 + 2 * keys + pieces.len() + 2, bytes);
         command.arg("EVALSHA").arg(self.script.get_hash()).arg(keys);
-        for (admission, _) in group {
-            for event in &admission.events {
+        let keys = &self.keys;
+        for piece in pieces {
+            for (_, event) in &piece.events {
                 if let Some(claim) = &event.dedupe {
-                    command.arg(self.keys.dedupe(&admission.route, &claim.key));
+                    command.arg(keys.dedupe(part, piece.route, &claim.key));
                 }
                 if let Some(record) = &event.record {
-                    command.arg(self.keys.event(&record.id)).arg(self.keys.events());
+                    command.arg(keys.event(part, &record.id)).arg(keys.events(part));
                 }
                 for delivery in &event.deliveries {
                     command
-                        .arg(self.keys.record(&delivery.id))
-                        .arg(self.keys.delayed(&delivery.target))
-                        .arg(self.keys.since(&delivery.target))
-                        .arg(self.keys.ready(&delivery.target));
+                        .arg(keys.record(part, &delivery.id))
+                        .arg(keys.delayed(part, &delivery.target))
+                        .arg(keys.since(part, &delivery.target))
+                        .arg(keys.ready(part, &delivery.target));
                 }
             }
         }
-        command.arg(group.len()).arg(now_ms());
-        for (admission, _) in group {
-            command.arg(admission.events.len());
-            for event in &admission.events {
+        command.arg(pieces.len()).arg(now_ms());
+        for piece in pieces {
+            command.arg(piece.events.len());
+            for (_, event) in &piece.events {
                 match &event.dedupe {
                     Some(claim) => command.arg(millis(claim.ttl)),
                     None => command.arg(""),
@@ -229,8 +343,8 @@ fn size(admission: &Admission) -> usize {
         .sum()
 }
 
-/// One request's answer: `{1, outcome...}` or `{0, error}`.
-fn outcomes(admission: &Admission, answer: Value) -> Result<Vec<Admitted>, StoreError> {
+/// One piece's answer, for its `events`: `{1, outcome...}` or `{0, error}`.
+fn parse(events: usize, answer: Value) -> Result<Vec<Admitted>, StoreError> {
     let malformed = || StoreError::unavailable("redis").because("malformed admit reply");
     let Value::Array(items) = answer else {
         return Err(malformed());
@@ -244,7 +358,7 @@ fn outcomes(admission: &Admission, answer: Value) -> Result<Vec<Admitted>, Store
                     _ => Admitted::Duplicate,
                 })
                 .collect();
-            if outcomes.len() == admission.events.len() {
+            if outcomes.len() == events {
                 Ok(outcomes)
             } else {
                 Err(malformed())

@@ -1,19 +1,22 @@
 //! The Redis store: the [`Store`] shared by several hookgate instances, so they can
-//! sit behind one load balancer with all state in Redis.
+//! sit behind one load balancer with all state in Redis: one Redis, or a Redis
+//! Cluster.
 //!
-//! Admission (dedupe + enqueue) is one Lua script, called once for every group of
-//! requests admitted together (see `group.rs`). Each target has a ready stream read
-//! by the consumer group `workers`, where new deliveries go at once, and a delayed
-//! sorted set (retries, deferrals, replays, scored by due time): admissions and claims
-//! promote due deliveries from the set to the stream, oldest due first, and a claim
-//! reads the stream as this instance's consumer, all in one script. The lease token is the stream entry id; a lease held
-//! longer than the lease timeout (its instance died) is taken over with XAUTOCLAIM by
-//! the next claim on that target. The key layout is in `keys.rs`; every key shares one
-//! hash tag so the scripts also run on one slot of a Redis Cluster.
+//! The keyspace is split into partitions, each one slot (see `keys.rs`), so a
+//! cluster spreads them over its masters. An event, its dedupe key and its
+//! deliveries share a partition, so admitting it stays one atomic script (see
+//! `group.rs` for requests whose events span partitions). Each target has, per
+//! partition, a ready stream read by the consumer group `workers`, where new
+//! deliveries go at once, and a delayed sorted set (retries, deferrals, replays,
+//! scored by due time): admissions and claims promote due deliveries from the set
+//! to the stream, oldest due first, and a claim reads the stream as this
+//! instance's consumer, all in one script. A worker claims from every partition of
+//! its target, fairly (see `queue.rs`). The lease token names the partition and
+//! the stream entry; a lease held longer than the lease timeout (its instance died)
+//! is taken over with XAUTOCLAIM by the next claim on that partition.
 //!
-//! Connection: one multiplexed connection behind a [`ConnectionManager`], which
-//! reconnects by itself after an outage. While Redis is down every call fails fast
-//! with an unavailable [`StoreError`] (a refused connection at once; an unresponsive
+//! Connection: see `connection.rs`. While Redis is down every call fails fast with
+//! an unavailable [`StoreError`] (a refused connection at once; an unresponsive
 //! server after [`RESPONSE_TIMEOUT`]; nothing waits longer than
 //! [`OPERATION_DEADLINE`]); callers answer 503 or retry later. [`connect`] connects
 //! eagerly: it fails if Redis cannot be reached at start, so a wrong URL is reported
@@ -29,17 +32,24 @@ use async_trait::async_trait;
 
 use super::error::ErrorKind as StoreErrorKind;
 use super::{
-    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryReport, DeliveryState,
-    EventFilter, Hastened, KeyClaim, Lease, LoggedAttempt, LoggedEvent, Store, StoreError,
+    record, Admission, Admitted, Backlog, Completion, DeadLetterFilter, DeliveryReport, EventFilter,
+    Hastened, KeyClaim, Lease, LoggedEvent, Store, StoreError,
 };
 use crate::model::{now_ms, Delivery, Subscription, TargetRecord};
 
+mod connection;
 mod group;
 mod keys;
+mod layout;
+mod lookup;
+mod queue;
 mod scripts;
 
+use connection::Connection;
 use group::{Admitter, Committer};
 use keys::Keys;
+pub use keys::MAX_PARTITIONS;
+use queue::{finish_item, release_item, Finish, TargetClaims};
 use scripts::Scripts;
 
 /// How long one command may wait for its answer.
@@ -57,15 +67,39 @@ const RECLAIM_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The consumer group every instance reads the ready streams with.
 const GROUP: &str = "workers";
-/// Leases finished or ids replayed per script call (bounds one script's run time).
+/// Ids replayed or discarded per script call (bounds one script's run time).
 const BATCH: usize = 256;
+
+/// How many partitions a store has unless `store.redis.partitions` says otherwise.
+pub const DEFAULT_PARTITIONS: u16 = 16;
+
+/// How long admission waits for replicas unless `store.redis.replica_timeout` says
+/// otherwise.
+pub const DEFAULT_REPLICA_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Replicas that must confirm an admission before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas {
+    /// How many (`WAIT <acks> <timeout>`).
+    pub acks: u32,
+    /// How long to wait for them, in milliseconds.
+    pub timeout_ms: u64,
+}
 
 /// How to reach Redis and share it with other instances.
 #[derive(Clone)]
 pub struct RedisOptions {
     /// Connection URL, e.g. `redis://127.0.0.1:6379/0` (may carry a password; it is
-    /// redacted from `Debug`).
+    /// redacted from `Debug`). Unused when `cluster` is set.
     pub url: String,
+    /// Seed URLs of a Redis Cluster (any of its nodes; the others are discovered).
+    /// Empty: `url` is a single Redis.
+    pub cluster: Vec<String>,
+    /// How many partitions the keyspace is split into (fixed once data exists).
+    pub partitions: u16,
+    /// Replicas that must confirm each admission before it is acknowledged (none:
+    /// Redis's asynchronous replication, where a failover may lose the last writes).
+    pub replicas: Option<Replicas>,
     /// Every key is `{<key_prefix>}:...` (default `hookgate`); must be non-empty and
     /// free of braces. Instances sharing work share the prefix.
     pub key_prefix: String,
@@ -84,6 +118,9 @@ impl Default for RedisOptions {
     fn default() -> Self {
         Self {
             url: "redis://127.0.0.1:6379".to_owned(),
+            cluster: Vec::new(),
+            partitions: DEFAULT_PARTITIONS,
+            replicas: None,
             key_prefix: "hookgate".to_owned(),
             lease_timeout: Duration::from_secs(30),
             retention: crate::store::DEFAULT_RETENTION,
@@ -96,6 +133,12 @@ impl fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisOptions")
             .field("url", &redact(&self.url))
+            .field(
+                "cluster",
+                &self.cluster.iter().map(|url| redact(url)).collect::<Vec<_>>(),
+            )
+            .field("partitions", &self.partitions)
+            .field("replicas", &self.replicas)
             .field("key_prefix", &self.key_prefix)
             .field("lease_timeout", &self.lease_timeout)
             .field("consumer", &self.consumer)
@@ -112,17 +155,17 @@ fn redact(url: &str) -> String {
 }
 
 /// The Redis store. Cheap to share behind an `Arc`; all calls are concurrent on one
-/// multiplexed connection.
+/// multiplexed connection (per node, on a cluster).
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     keys: Keys,
     scripts: Scripts,
     admitter: Admitter,
     consumer: String,
     lease_timeout_ms: u64,
     retention_ms: u64,
-    /// When each target's claims last looked for abandoned leases.
-    reclaimed_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// What the claims on each target remember (see `queue.rs`).
+    claims: std::sync::Mutex<std::collections::HashMap<String, TargetClaims>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -142,27 +185,12 @@ impl fmt::Debug for RedisStore {
 /// survived: calls fail fast while Redis is down and work again when it is back,
 /// without a new `connect`.
 pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
-    let keys = Keys::new(&options.key_prefix)?;
-    let client = ::redis::Client::open(options.url.as_str()).map_err(|error| {
-        StoreError::unavailable(format!("invalid redis url {}: {error}", redact(&options.url)))
-    })?;
-    // Few, short reconnection attempts: a caller waits for the attempt in progress,
-    // and a store call must fail fast (503, retry later) rather than hang. The manager
-    // starts a new attempt on the next call after a failed one.
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_number_of_retries(1)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(250));
-    let connection = deadline(ConnectionManager::new_with_config(client, config))
-        .await
-        .map_err(|error| {
-            StoreError::unavailable(format!(
-                "cannot connect to redis at {}: {error}",
-                redact(&options.url)
-            ))
-        })?;
+    let keys = Keys::new(&options.key_prefix, options.partitions)?;
+    let connection = if options.cluster.is_empty() {
+        connect_single(&options.url).await?
+    } else {
+        connect_cluster(&options.cluster).await?
+    };
     let scripts = Scripts::new();
     let retention_ms = millis(options.retention);
     let admitter = Admitter::start(Committer {
@@ -170,6 +198,7 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
         keys: keys.clone(),
         script: scripts.admit.clone(),
         retention_ms,
+        replicas: options.replicas,
     });
     let store = RedisStore {
         connection,
@@ -181,10 +210,56 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
             .unwrap_or(u64::MAX)
             .max(1),
         retention_ms,
-        reclaimed_at: std::sync::Mutex::default(),
+        claims: std::sync::Mutex::default(),
     };
     store.check_server().await?;
+    store.check_layout().await?;
     Ok(store)
+}
+
+/// A connection to the single Redis at `url`.
+async fn connect_single(url: &str) -> Result<Connection, StoreError> {
+    let client = ::redis::Client::open(url)
+        .map_err(|error| StoreError::unavailable(format!("invalid redis url {}: {error}", redact(url))))?;
+    // Few, short reconnection attempts: a caller waits for the attempt in progress,
+    // and a store call must fail fast (503, retry later) rather than hang. The manager
+    // starts a new attempt on the next call after a failed one.
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(250));
+    let manager = deadline(ConnectionManager::new_with_config(client, config))
+        .await
+        .map_err(|error| {
+            StoreError::unavailable(format!("cannot connect to redis at {}: {error}", redact(url)))
+        })?;
+    Ok(Connection::Single(manager))
+}
+
+/// A connection to the Redis Cluster `seeds` belong to.
+async fn connect_cluster(seeds: &[String]) -> Result<Connection, StoreError> {
+    let shown = || seeds.iter().map(|url| redact(url)).collect::<Vec<_>>().join(", ");
+    // Retries stay within the operation deadline: during a failover a call fails
+    // (503, retry later) rather than waiting for the new master.
+    let client = ::redis::cluster::ClusterClientBuilder::new(seeds.iter().map(String::as_str))
+        .connection_timeout(CONNECTION_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .retries(3)
+        .min_retry_wait(50)
+        .max_retry_wait(400)
+        .build()
+        .map_err(|error| {
+            StoreError::unavailable(format!("invalid redis cluster urls {}: {error}", shown()))
+        })?;
+    let connection = deadline(client.get_async_connection()).await.map_err(|error| {
+        StoreError::unavailable(format!(
+            "cannot connect to the redis cluster at {}: {error}",
+            shown()
+        ))
+    })?;
+    Ok(Connection::Cluster(connection))
 }
 
 /// Runs `operation` within [`OPERATION_DEADLINE`].
@@ -244,96 +319,14 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// One lease to finish, as the finish script takes it.
-struct Finish<'a> {
-    lease: &'a Lease,
-    kind: &'static str,
-    record: Vec<u8>,
-    score: u64,
-    /// The attempt for the attempt log ('' when none was made).
-    logged: Vec<u8>,
-}
-
-/// What the finish script does with `lease` after `completion`.
-fn finish_item<'a>(lease: &'a Lease, completion: &Completion) -> Finish<'a> {
-    let mut delivery = match completion {
-        // The record is deleted: nothing to re-encode.
-        Completion::Delivered { record } => {
-            return Finish {
-                lease,
-                kind: "delivered",
-                record: Vec::new(),
-                score: 0,
-                logged: LoggedAttempt::of(&lease.delivery, record).encode(),
-            }
-        }
-        _ => lease.delivery.clone(),
-    };
-    let logged = completion
-        .attempt()
-        .map(|attempt| LoggedAttempt::of(&lease.delivery, attempt).encode())
-        .unwrap_or_default();
-    let (kind, score) = match completion {
-        Completion::Delivered { .. } => ("delivered", 0),
-        Completion::Retry { due_at_ms, record } => {
-            delivery.attempts = delivery.attempts.saturating_add(1);
-            delivery.last_attempt = Some(record.clone());
-            delivery.due_at_ms = *due_at_ms;
-            ("delay", *due_at_ms)
-        }
-        Completion::Defer { due_at_ms } => {
-            delivery.due_at_ms = *due_at_ms;
-            ("delay", *due_at_ms)
-        }
-        Completion::Dead { reason, record } => {
-            delivery.attempts = delivery.attempts.saturating_add(1);
-            delivery.last_attempt = Some(record.clone());
-            delivery.dead_reason = Some(reason.clone());
-            ("dead", now_ms())
-        }
-    };
-    Finish {
-        lease,
-        kind,
-        record: record::encode(&delivery),
-        score,
-        logged,
-    }
-}
-
 impl RedisStore {
-    /// Whether this claim on `target` should look for abandoned leases. XAUTOCLAIM
-    /// walks the pending list, which under load is every lease in flight, so doing it
-    /// on every claim costs Redis more than the claim itself. A lease is abandoned
-    /// only after the lease timeout, so looking once per [`RECLAIM_INTERVAL`] (or a
-    /// quarter of the timeout, if shorter) delays a takeover by at most that much.
-    fn due_for_reclaim(&self, target: &str) -> bool {
-        let interval = RECLAIM_INTERVAL.min(Duration::from_millis(self.lease_timeout_ms / 4));
-        let now = std::time::Instant::now();
-        let mut reclaimed = self
-            .reclaimed_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match reclaimed.get_mut(target) {
-            Some(last) if now.duration_since(*last) < interval => false,
-            Some(last) => {
-                *last = now;
-                true
-            }
-            None => {
-                reclaimed.insert(target.to_owned(), now);
-                true
-            }
-        }
-    }
-
     /// Runs one Redis call (built by `call` on a handle of the shared connection)
     /// within the deadline. A refused connection means the command was never sent and
     /// the manager has just started reconnecting, so it is tried once more: the first
     /// call after Redis comes back then succeeds instead of reporting the old outage.
     async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         deadline(async {
@@ -355,184 +348,54 @@ impl RedisStore {
         .await
     }
 
-    /// Loads every script (so the first calls do not each pay a NOSCRIPT round trip)
-    /// and checks the server has what the store uses (XAUTOCLAIM: Redis 6.2).
+    /// Loads every script (so the first calls do not each pay a NOSCRIPT round trip;
+    /// on every master of a cluster) and checks the server has what the store uses
+    /// (XAUTOCLAIM: Redis 6.2; on a cluster, every node).
     async fn check_server(&self) -> Result<(), StoreError> {
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("INFO").arg("server");
         for script in self.scripts.all() {
-            pipe.load_script(script).ignore();
+            let _hash: String = self
+                .run(|mut connection| async move { script.load_async(&mut connection).await })
+                .await?;
         }
-        let (info,): (String,) = self
-            .run(|mut connection| {
-                let pipe = &pipe;
-                async move { pipe.query_async(&mut connection).await }
-            })
-            .await?;
-        let version = info
-            .lines()
-            .find_map(|line| line.strip_prefix("redis_version:"))
-            .unwrap_or("")
-            .trim();
-        let mut parts = version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        if (major, minor) < (6, 2) {
+        let mut command = ::redis::cmd("INFO");
+        command.arg("server");
+        // One text from a single Redis; one per node from a cluster.
+        let info: Value = self.query(command).await?;
+        let mut texts = Vec::new();
+        collect_text(&info, &mut texts);
+        let versions: Vec<&str> = texts
+            .iter()
+            .flat_map(|text| text.lines())
+            .filter_map(|line| line.strip_prefix("redis_version:"))
+            .map(str::trim)
+            .collect();
+        let too_old = |version: &&&str| {
+            let mut parts = version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (6, 2)
+        };
+        if let Some(version) = versions
+            .iter()
+            .find(too_old)
+            .or(versions.is_empty().then_some(&"unknown"))
+        {
             return Err(StoreError::unavailable(format!(
                 "redis {version} is too old: the store needs 6.2 or later (XAUTOCLAIM)"
             )));
         }
         Ok(())
     }
+}
 
-    /// The logged events `ids`, with their deliveries' states (`None`: expired).
-    async fn logged(&self, ids: &[String]) -> Result<Vec<Option<LoggedEvent>>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+/// Every text in `value` (a reply, or a map of replies per node).
+fn collect_text(value: &Value, texts: &mut Vec<String>) {
+    match value {
+        Value::BulkString(bytes) => texts.push(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(text) | Value::VerbatimString { text, .. } => texts.push(text.clone()),
+        Value::Array(values) | Value::Set(values) => {
+            values.iter().for_each(|value| collect_text(value, texts))
         }
-        let mut command = ::redis::cmd("MGET");
-        for id in ids {
-            command.arg(self.keys.event(id));
-        }
-        let stored: Vec<Option<Vec<u8>>> = self.query(command).await?;
-        let mut records = Vec::with_capacity(ids.len());
-        for (id, bytes) in ids.iter().zip(stored) {
-            records.push(match bytes.map(|bytes| record::decode_event(id, &bytes)) {
-                Some(Ok(record)) => Some(record),
-                Some(Err(error)) => {
-                    tracing::error!(event = %id, %error, "Logged event is corrupt; not listed.");
-                    None
-                }
-                None => None,
-            });
-        }
-        // A delivery whose record is gone was delivered; one in the dead set is dead.
-        let mut pipe = ::redis::pipe();
-        for record in records.iter().flatten() {
-            for (delivery, _) in &record.deliveries {
-                pipe.cmd("EXISTS")
-                    .arg(self.keys.record(delivery))
-                    .cmd("ZSCORE")
-                    .arg(self.keys.dead())
-                    .arg(delivery);
-            }
-        }
-        let answers: Vec<(bool, Option<f64>)> = if pipe.cmd_iter().next().is_some() {
-            let flat: Vec<::redis::Value> = self
-                .run(|mut connection| {
-                    let pipe = &pipe;
-                    async move { pipe.query_async(&mut connection).await }
-                })
-                .await?;
-            flat.chunks(2)
-                .map(|pair| {
-                    let exists = ::redis::from_redis_value::<bool>(pair[0].clone()).unwrap_or(false);
-                    let dead = pair
-                        .get(1)
-                        .and_then(|value| ::redis::from_redis_value::<Option<f64>>(value.clone()).ok())
-                        .flatten();
-                    (exists, dead)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut answers = answers.into_iter();
-        Ok(records
-            .into_iter()
-            .map(|record| {
-                record.map(|record| {
-                    let states = record
-                        .deliveries
-                        .iter()
-                        .map(|_| match answers.next() {
-                            Some((_, Some(_))) => DeliveryState::Dead,
-                            Some((true, None)) => DeliveryState::Pending,
-                            _ => DeliveryState::Delivered,
-                        })
-                        .collect();
-                    LoggedEvent { record, states }
-                })
-            })
-            .collect())
-    }
-
-    /// Runs the finish script over `items`, in batches; returns how many were finished.
-    async fn finish(&self, items: &[Finish<'_>]) -> Result<usize, StoreError> {
-        let mut finished = 0;
-        for batch in items.chunks(BATCH) {
-            let mut invocation = self.scripts.finish.prepare_invoke();
-            invocation
-                .key(self.keys.dead())
-                .key(self.keys.dead_count())
-                .arg(GROUP)
-                .arg(batch.len())
-                .arg(self.retention_ms);
-            for item in batch {
-                let delivery = &item.lease.delivery;
-                invocation
-                    .key(self.keys.ready(&delivery.target))
-                    .key(self.keys.delayed(&delivery.target))
-                    .key(self.keys.record(&delivery.id))
-                    .key(self.keys.since(&delivery.target))
-                    .key(self.keys.attempts(&delivery.id))
-                    .arg(item.kind)
-                    .arg(&item.lease.token)
-                    .arg(&delivery.id)
-                    .arg(&item.record)
-                    .arg(item.score)
-                    .arg(&delivery.target)
-                    .arg(&item.logged);
-            }
-            let count: usize = self
-                .run(|mut connection| {
-                    let invocation = &invocation;
-                    async move { invocation.invoke_async(&mut connection).await }
-                })
-                .await?;
-            finished += count;
-        }
-        if finished < items.len() {
-            // Another worker took the lease over (ours outlived the lease timeout) and
-            // finished it; the delivery is in its hands.
-            tracing::debug!(
-                leases = items.len(),
-                finished,
-                "some leases were no longer held; left as the new holder finished them"
-            );
-        }
-        Ok(finished)
-    }
-
-    /// Drops stream entries whose record cannot be decoded, so they do not come back
-    /// on every lease timeout; the record key is kept for inspection.
-    async fn drop_entries(&self, target: &str, entries: &[String]) -> Result<(), StoreError> {
-        let ready = self.keys.ready(target);
-        let mut pipe = ::redis::pipe();
-        for entry in entries {
-            pipe.cmd("XACK").arg(&ready).arg(GROUP).arg(entry).ignore();
-            pipe.cmd("XDEL").arg(&ready).arg(entry).ignore();
-        }
-        self.run(|mut connection| {
-            let pipe = &pipe;
-            async move { pipe.exec_async(&mut connection).await }
-        })
-        .await
-    }
-
-    /// Fetches and decodes the records of `ids`, skipping missing or corrupt ones.
-    async fn records(&self, ids: &[String]) -> Result<Vec<Option<Delivery>>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = ids.iter().map(|id| self.keys.record(id)).collect();
-        let mut command = ::redis::cmd("MGET");
-        command.arg(&keys);
-        let values: Vec<Option<Vec<u8>>> = self.query(command).await?;
-        Ok(ids
-            .iter()
-            .zip(values)
-            .map(|(id, value)| value.and_then(|bytes| decode_or_log(id, &bytes)))
-            .collect())
+        Value::Map(pairs) => pairs.iter().for_each(|(_, value)| collect_text(value, texts)),
+        _ => {}
     }
 }
 
@@ -561,40 +424,7 @@ impl Store for RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut invocation = self.scripts.claim.prepare_invoke();
-        invocation
-            .key(self.keys.ready(target))
-            .key(self.keys.delayed(target))
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(now_ms())
-            .arg(max.min(MAX_CLAIM))
-            .arg(self.lease_timeout_ms)
-            .arg(self.keys.record_prefix())
-            .arg(u8::from(self.due_for_reclaim(target)));
-        let reply: Vec<Vec<u8>> = self
-            .run(|mut connection| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut connection).await }
-            })
-            .await?;
-        let mut leases = Vec::with_capacity(reply.len() / 3);
-        let mut corrupt = Vec::new();
-        for triple in reply.chunks_exact(3) {
-            let token = String::from_utf8_lossy(&triple[0]).into_owned();
-            let id = String::from_utf8_lossy(&triple[1]);
-            match decode_or_log(&id, &triple[2]) {
-                Some(delivery) => leases.push(Lease { delivery, token }),
-                None => corrupt.push(token),
-            }
-        }
-        if !corrupt.is_empty() {
-            self.drop_entries(target, &corrupt).await?;
-        }
-        // Reclaimed leases come first in the reply, promoted ones after: order the
-        // batch as a whole. Stable, so equal due times keep their stream order.
-        leases.sort_by_key(|lease| lease.delivery.due_at_ms);
-        Ok(leases)
+        self.claim_target(target, max).await
     }
 
     async fn complete(&self, lease: Lease, completion: Completion) -> Result<(), StoreError> {
@@ -611,27 +441,14 @@ impl Store for RedisStore {
 
     async fn release(&self, leases: Vec<Lease>) -> Result<(), StoreError> {
         let now = now_ms();
-        let items: Vec<Finish<'_>> = leases
-            .iter()
-            .map(|lease| {
-                let mut delivery = lease.delivery.clone();
-                delivery.due_at_ms = now;
-                Finish {
-                    lease,
-                    kind: "delay",
-                    record: record::encode(&delivery),
-                    score: now,
-                    logged: Vec::new(),
-                }
-            })
-            .collect();
+        let items: Vec<Finish<'_>> = leases.iter().map(|lease| release_item(lease, now)).collect();
         self.finish(&items).await.map(drop)
     }
 
     async fn claim_key(&self, route: &str, key: &str, ttl: Duration) -> Result<KeyClaim, StoreError> {
         let mut command = ::redis::cmd("SET");
         command
-            .arg(self.keys.dedupe(route, key))
+            .arg(self.keys.dedupe(self.keys.part_of_key(key), route, key))
             .arg("pending")
             .arg("NX")
             .arg("PX")
@@ -646,7 +463,7 @@ impl Store for RedisStore {
 
     async fn release_key(&self, route: &str, key: &str) -> Result<(), StoreError> {
         let mut invocation = self.scripts.release_key.prepare_invoke();
-        invocation.key(self.keys.dedupe(route, key));
+        invocation.key(self.keys.dedupe(self.keys.part_of_key(key), route, key));
         let _deleted: i64 = self
             .run(|mut connection| {
                 let invocation = &invocation;
@@ -661,188 +478,25 @@ impl Store for RedisStore {
         filter: &DeadLetterFilter,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut found = Vec::new();
-        if limit == 0 {
-            return Ok(found);
-        }
-        let dead = self.keys.dead();
-        if !filter.ids.is_empty() {
-            // Only these ids: look their scores up instead of scanning the set.
-            let mut ids: Vec<String> = filter.ids.clone();
-            ids.sort();
-            ids.dedup();
-            let mut command = ::redis::cmd("ZMSCORE");
-            command.arg(&dead).arg(&ids);
-            let scores: Vec<Option<f64>> = self.query(command).await?;
-            let mut listed: Vec<(String, u64)> = ids
-                .into_iter()
-                .zip(scores)
-                .filter_map(|(id, score)| score.map(|score| (id, score as u64)))
-                .collect();
-            listed.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-            let (ids, scores): (Vec<String>, Vec<u64>) = listed.into_iter().unzip();
-            for (delivery, dead_at_ms) in self.records(&ids).await?.into_iter().zip(scores) {
-                if let Some(delivery) = delivery.filter(|d| filter.matches(d, dead_at_ms)) {
-                    found.push(delivery);
-                    if found.len() == limit {
-                        break;
-                    }
-                }
-            }
-            return Ok(found);
-        }
-
-        let min = filter
-            .since_ms
-            .map_or("-inf".to_owned(), |since| since.to_string());
-        let max = filter
-            .until_ms
-            .map_or("+inf".to_owned(), |until| format!("({until}"));
-        // Route and target are only known from the records: page through the time
-        // window until `limit` pass.
-        let page = limit.clamp(64, 1_000);
-        let mut offset = 0;
-        loop {
-            let mut command = ::redis::cmd("ZRANGEBYSCORE");
-            command
-                .arg(&dead)
-                .arg(&min)
-                .arg(&max)
-                .arg("WITHSCORES")
-                .arg("LIMIT")
-                .arg(offset)
-                .arg(page);
-            let members: Vec<(String, f64)> = self.query(command).await?;
-            let fetched = members.len();
-            let (ids, scores): (Vec<String>, Vec<f64>) = members.into_iter().unzip();
-            for (delivery, score) in self.records(&ids).await?.into_iter().zip(scores) {
-                if let Some(delivery) = delivery.filter(|d| filter.matches(d, score as u64)) {
-                    found.push(delivery);
-                    if found.len() == limit {
-                        return Ok(found);
-                    }
-                }
-            }
-            if fetched < page {
-                return Ok(found);
-            }
-            offset += fetched;
-        }
+        self.list_dead_letters(filter, limit).await
     }
 
     async fn replay(&self, ids: &[String]) -> Result<usize, StoreError> {
-        let mut unique: Vec<String> = ids.to_vec();
-        unique.sort();
-        unique.dedup();
-        let dead = self.keys.dead();
-        let mut moved = 0;
-        for batch in unique.chunks(BATCH) {
-            let mut command = ::redis::cmd("ZMSCORE");
-            command.arg(&dead).arg(batch);
-            let scores: Vec<Option<f64>> = self.query(command).await?;
-            let dead_ids: Vec<String> = batch
-                .iter()
-                .zip(scores)
-                .filter(|(_, score)| score.is_some())
-                .map(|(id, _)| id.clone())
-                .collect();
-            let now = now_ms();
-            let deliveries: Vec<Delivery> = self
-                .records(&dead_ids)
-                .await?
-                .into_iter()
-                .flatten()
-                .map(|mut delivery| {
-                    delivery.attempts = 0;
-                    delivery.dead_reason = None;
-                    delivery.due_at_ms = now;
-                    delivery
-                })
-                .collect();
-            if deliveries.is_empty() {
-                continue;
-            }
-            let mut invocation = self.scripts.replay.prepare_invoke();
-            invocation
-                .key(&dead)
-                .key(self.keys.dead_count())
-                .arg(deliveries.len());
-            for delivery in &deliveries {
-                invocation
-                    .key(self.keys.record(&delivery.id))
-                    .key(self.keys.delayed(&delivery.target))
-                    .key(self.keys.since(&delivery.target))
-                    .arg(&delivery.id)
-                    .arg(record::encode(delivery))
-                    .arg(now)
-                    .arg(delivery.created_at_ms)
-                    .arg(&delivery.target);
-            }
-            let count: usize = self
-                .run(|mut connection| {
-                    let invocation = &invocation;
-                    async move { invocation.invoke_async(&mut connection).await }
-                })
-                .await?;
-            moved += count;
-        }
-        Ok(moved)
+        self.replay_dead(ids).await
     }
 
     async fn events(&self, filter: &EventFilter, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
-        let mut found = Vec::new();
-        if limit == 0 {
-            return Ok(found);
-        }
-        let min = filter
-            .since_ms
-            .map_or("-inf".to_owned(), |since| since.to_string());
-        let max = filter
-            .until_ms
-            .map_or("+inf".to_owned(), |until| format!("({until}"));
-        // Route, key and state are only known from the records: page through the
-        // time window until `limit` pass.
-        let page = limit.clamp(64, 1_000);
-        let mut offset = 0;
-        loop {
-            let mut command = ::redis::cmd("ZRANGEBYSCORE");
-            command
-                .arg(self.keys.events())
-                .arg(&min)
-                .arg(&max)
-                .arg("LIMIT")
-                .arg(offset)
-                .arg(page);
-            let ids: Vec<String> = self.query(command).await?;
-            let fetched = ids.len();
-            for event in self.logged(&ids).await?.into_iter().flatten() {
-                if filter.matches(&event) {
-                    found.push(event);
-                    if found.len() == limit {
-                        return Ok(found);
-                    }
-                }
-            }
-            if fetched < page {
-                return Ok(found);
-            }
-            offset += fetched;
-        }
+        self.list_events(filter, limit).await
     }
 
     async fn event(&self, id: &str) -> Result<Option<LoggedEvent>, StoreError> {
-        Ok(self.logged(&[id.to_owned()]).await?.pop().flatten())
+        self.find_event(id).await
     }
 
     async fn sweep_events(&self, before_ms: u64) -> Result<usize, StoreError> {
         // The records expire on their own (they are written with the retention as
         // their TTL); only the index is left to trim.
-        let mut command = ::redis::cmd("ZREMRANGEBYSCORE");
-        command
-            .arg(self.keys.events())
-            .arg("-inf")
-            .arg(format!("({before_ms}"));
-        self.query(command).await
+        self.sweep(before_ms).await
     }
 
     async fn set_paused(&self, target: &str, paused: bool) -> Result<(), StoreError> {
@@ -862,86 +516,11 @@ impl Store for RedisStore {
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<DeliveryReport>, StoreError> {
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("GET")
-            .arg(self.keys.record(id))
-            .cmd("ZSCORE")
-            .arg(self.keys.dead())
-            .arg(id)
-            .cmd("LRANGE")
-            .arg(self.keys.attempts(id))
-            .arg(0)
-            .arg(-1);
-        let (stored, dead, logged): (Option<Vec<u8>>, Option<f64>, Vec<Vec<u8>>) = self
-            .run(|mut connection| {
-                let pipe = &pipe;
-                async move { pipe.query_async(&mut connection).await }
-            })
-            .await?;
-        let attempts: Vec<LoggedAttempt> = logged
-            .iter()
-            .filter_map(|bytes| LoggedAttempt::decode(bytes))
-            .collect();
-        let delivery = match stored {
-            Some(bytes) => Some(record::decode(id, &bytes)?),
-            None => None,
-        };
-        let Some(mut delivery) = delivery else {
-            return Ok((!attempts.is_empty()).then_some(DeliveryReport {
-                state: DeliveryState::Delivered,
-                delivery: None,
-                due: false,
-                attempts,
-            }));
-        };
-        let (state, due) = if dead.is_some() {
-            (DeliveryState::Dead, false)
-        } else {
-            let mut command = ::redis::cmd("ZSCORE");
-            command.arg(self.keys.delayed(&delivery.target)).arg(id);
-            let delayed: Option<f64> = self.query(command).await?;
-            // The delayed set's score is when it is due (a retry made due now moves
-            // the score, not the record).
-            if let Some(score) = delayed {
-                delivery.due_at_ms = score as u64;
-            }
-            // In the stream (due, or being attempted), or in the delayed set and due.
-            let due = delayed.is_none_or(|score| score <= now_ms() as f64);
-            (DeliveryState::Pending, due)
-        };
-        Ok(Some(DeliveryReport {
-            state,
-            delivery: Some(delivery),
-            due,
-            attempts,
-        }))
+        self.find_delivery(id).await
     }
 
     async fn hasten(&self, id: &str) -> Result<Hastened, StoreError> {
-        let Some(report) = self.delivery(id).await? else {
-            return Ok(Hastened::NotPending);
-        };
-        let (DeliveryState::Pending, Some(delivery)) = (report.state, report.delivery) else {
-            return Ok(Hastened::NotPending);
-        };
-        if report.due {
-            return Ok(Hastened::AlreadyDue);
-        }
-        // XX: only while it waits in the delayed set (not yet due, so not in the
-        // stream); CH: answers 1 when the score changed.
-        let mut command = ::redis::cmd("ZADD");
-        command
-            .arg(self.keys.delayed(&delivery.target))
-            .arg("XX")
-            .arg("CH")
-            .arg(now_ms())
-            .arg(id);
-        let changed: i64 = self.query(command).await?;
-        Ok(if changed > 0 {
-            Hastened::Now
-        } else {
-            Hastened::AlreadyDue
-        })
+        self.hasten_delivery(id).await
     }
 
     async fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
@@ -972,66 +551,11 @@ impl Store for RedisStore {
     }
 
     async fn discard(&self, ids: &[String]) -> Result<usize, StoreError> {
-        let mut unique: Vec<String> = ids.to_vec();
-        unique.sort();
-        unique.dedup();
-        let mut deleted = 0;
-        for batch in unique.chunks(BATCH) {
-            // The target of each, for its count; a record that cannot be read is
-            // deleted all the same.
-            let records = self.records(batch).await?;
-            let mut invocation = self.scripts.discard.prepare_invoke();
-            invocation
-                .key(self.keys.dead())
-                .key(self.keys.dead_count())
-                .arg(batch.len());
-            for (id, record) in batch.iter().zip(&records) {
-                invocation
-                    .key(self.keys.record(id))
-                    .arg(id)
-                    .arg(record.as_ref().map_or("", |delivery| delivery.target.as_str()));
-            }
-            let count: usize = self
-                .run(|mut connection| {
-                    let invocation = &invocation;
-                    async move { invocation.invoke_async(&mut connection).await }
-                })
-                .await?;
-            deleted += count;
-        }
-        Ok(deleted)
+        self.discard_dead(ids).await
     }
 
     async fn backlog(&self, target: &str) -> Result<Backlog, StoreError> {
-        // Every entry in the ready stream is either unread or leased: finishing a lease
-        // deletes its entry.
-        let mut pipe = ::redis::pipe();
-        // One MULTI: a claim moving an entry from the delayed set to the stream
-        // between two separate reads would make it counted in neither.
-        pipe.atomic()
-            .cmd("XLEN")
-            .arg(self.keys.ready(target))
-            .cmd("ZCARD")
-            .arg(self.keys.delayed(target))
-            .cmd("ZRANGE")
-            .arg(self.keys.since(target))
-            .arg(0)
-            .arg(0)
-            .arg("WITHSCORES")
-            .cmd("HGET")
-            .arg(self.keys.dead_count())
-            .arg(target);
-        let (ready, delayed, oldest, dead): (u64, u64, Vec<(String, f64)>, Option<u64>) = self
-            .run(|mut connection| {
-                let pipe = &pipe;
-                async move { pipe.query_async(&mut connection).await }
-            })
-            .await?;
-        Ok(Backlog {
-            pending: ready + delayed,
-            oldest_ms: oldest.first().map(|(_, score)| *score as u64),
-            dead: dead.unwrap_or(0),
-        })
+        self.target_backlog(target).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
