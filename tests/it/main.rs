@@ -17,6 +17,7 @@ mod cli;
 
 mod bad_input;
 mod chaos;
+mod cluster_failover;
 mod config;
 mod connections;
 mod deploy;
@@ -43,6 +44,7 @@ mod schema;
 mod secrets;
 mod shutdown;
 mod sign;
+mod store_cluster;
 mod store_embedded;
 mod store_redis;
 mod throughput;

@@ -114,20 +114,35 @@ impl Sustained {
     /// Starts `concurrency` senders posting JSON events `{"id": "<prefix>-<n>", ...}`
     /// to `url` one after the other.
     pub fn start(url: &str, prefix: &str, concurrency: usize) -> Self {
+        Self::padded(url, prefix, concurrency, 0)
+    }
+
+    /// The same with `padding` bytes more in each event (a `"pad"` field).
+    pub fn padded(url: &str, prefix: &str, concurrency: usize, padding: usize) -> Self {
+        let pad: Arc<str> = "x".repeat(padding).into();
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let answers = Arc::new(Mutex::new(Vec::new()));
         let workers = (0..concurrency)
             .map(|_| {
-                let (client, stop, sent, answers) =
-                    (client.clone(), stop.clone(), sent.clone(), answers.clone());
+                let (client, stop, sent, answers, pad) = (
+                    client.clone(),
+                    stop.clone(),
+                    sent.clone(),
+                    answers.clone(),
+                    pad.clone(),
+                );
                 let (url, prefix) = (url.to_owned(), prefix.to_owned());
                 tokio::spawn(async move {
                     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                         let n = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let id = format!("{prefix}-{n}");
-                        let body = format!(r#"{{"id":"{id}","n":{n}}}"#);
+                        let body = if pad.is_empty() {
+                            format!(r#"{{"id":"{id}","n":{n}}}"#)
+                        } else {
+                            format!(r#"{{"id":"{id}","n":{n},"pad":"{pad}"}}"#)
+                        };
                         let request = Request::builder()
                             .method(Method::POST)
                             .uri(&url)

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod client;
+pub mod cluster;
 pub mod downstream;
 pub mod examples;
 pub mod hookgate;
