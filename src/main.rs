@@ -48,6 +48,11 @@ enum Command {
         /// config (to try a shipped config out; anyone who can read it knows them).
         #[arg(long)]
         allow_default_secrets: bool,
+        /// This instance's name to a shared (Redis) store: its consumer in the
+        /// delivery streams. Unique among running instances, and the same across
+        /// restarts of one (default: the host name and the listen port).
+        #[arg(long, env = "HOOKGATE_INSTANCE_ID")]
+        instance_id: Option<String>,
     },
     /// Validate a config file and print its routes and targets.
     Check {
@@ -347,13 +352,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             config,
             allow_default_secrets,
+            instance_id,
         } => {
             let source = if allow_default_secrets {
                 hookgate::config::File::allowing_default_secrets(config)
             } else {
                 hookgate::config::File::new(config)
             };
-            serve(source, cli.log_format)
+            serve(source, instance_id, cli.log_format)
         }
         Command::Sign {
             config,
@@ -451,15 +457,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `hookgate serve`: runs until SIGTERM or SIGINT, reloading on SIGHUP.
-fn serve(source: hookgate::config::File, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+fn serve(
+    source: hookgate::config::File,
+    instance_id: Option<String>,
+    log_format: LogFormat,
+) -> anyhow::Result<ExitCode> {
     use hookgate::reload::Source;
-    let config = match source.load() {
+    let mut config = match source.load() {
         Ok(config) => config,
         Err(errors) => {
             eprint!("{errors}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
+    config.settings.instance_id = instance_id;
     let path = source.path().to_owned();
     // Held until serve returns, so buffered log lines are written before exit.
     let _logs = telemetry::init(log_format);

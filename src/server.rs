@@ -59,6 +59,19 @@ async fn sweep_events(store: Arc<dyn Store>, retention: std::time::Duration, sto
     }
 }
 
+/// This instance's name to a shared store when `--instance-id` does not give one:
+/// the host name and the listen port, stable across restarts (so a restart does not
+/// add a consumer to every stream) and distinct between instances on one host.
+fn default_instance_id(port: u16) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "hookgate".to_owned());
+    format!("{host}:{port}")
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -109,7 +122,10 @@ impl Server {
             ),
             None => None,
         };
-        let consumer = format!("hookgate-{}", uuid::Uuid::new_v4().simple());
+        let consumer = match &settings.instance_id {
+            Some(id) => id.clone(),
+            None => default_instance_id(listener.local_addr().map_or(0, |addr| addr.port())),
+        };
         let store = crate::store::open::open(&settings.store, &consumer).await?;
         let client = build_client(None);
         let dispatcher = Dispatcher::start(store.clone(), client.clone()).map_err(StartError::Dispatcher)?;

@@ -399,6 +399,7 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         limits,
         shutdown_grace,
         otlp,
+        instance_id: None,
     };
     let paths: Vec<String> = routes.iter().map(|(path, _)| path.clone()).collect();
     let routes = routes.into_iter().map(|(_, route)| route).collect();

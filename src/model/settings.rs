@@ -169,6 +169,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// OTLP trace export, if configured.
     pub otlp: Option<OtlpSettings>,
+    /// This instance's name to a shared store (`--instance-id`; none: the host name
+    /// and the listen port). Not read from the config file.
+    pub instance_id: Option<String>,
 }
 
 impl Settings {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::embedded::{EmbeddedOptions, EmbeddedStore};
-use super::redis::{connect, RedisOptions, Replicas};
+use super::redis::{connect, RedisOptions, Replicas, DEFAULT_CONSUMER_IDLE};
 use super::{Store, StoreError};
 use crate::model::{StoreKind, StoreSettings};
 
@@ -41,6 +41,7 @@ pub async fn open(settings: &StoreSettings, consumer: &str) -> Result<Arc<dyn St
                 lease_timeout: settings.lease_timeout,
                 retention: settings.retention,
                 consumer: consumer.to_owned(),
+                consumer_idle: DEFAULT_CONSUMER_IDLE,
             })
             .await?,
         ),

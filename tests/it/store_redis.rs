@@ -615,3 +615,186 @@ async fn a_changed_partition_count_or_unpartitioned_queues_are_refused_at_connec
     .await
     .expect("an empty store of the old layout is taken over");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_over_cannot_be_finished_by_its_former_holder() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let (a, b) = (
+        open(&server, &prefix, "instance-a").await,
+        open(&server, &prefix, "instance-b").await,
+    );
+    let kept = delivery("r", "t", now_ms());
+    a.admit(admission("r", None, vec![kept.clone()])).await.unwrap();
+    let stale = a.claim("t", 1).await.unwrap().remove(0);
+    // a is slow: its lease times out and b takes the delivery over.
+    tokio::time::sleep(LEASE_TIMEOUT + Duration::from_millis(200)).await;
+    let held = b.claim("t", 1).await.unwrap().remove(0);
+    assert_eq!(held.delivery.id, kept.id);
+
+    // a wakes up and dead-letters, then completes, what b now holds: neither lands.
+    a.complete(
+        stale.clone(),
+        Completion::Dead {
+            reason: "late".into(),
+            record: record(400),
+        },
+    )
+    .await
+    .unwrap();
+    a.complete(stale, hookgate::store::contract::delivered())
+        .await
+        .unwrap();
+    let report = b.delivery(&kept.id).await.unwrap().expect("still stored");
+    assert_eq!(report.state, hookgate::store::DeliveryState::Pending);
+    assert!(report.attempts.is_empty(), "{:?}", report.attempts);
+    assert!(b
+        .dead_letters(&DeadLetterFilter::default(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // b, its holder, finishes it.
+    b.complete(held, hookgate::store::contract::delivered())
+        .await
+        .unwrap();
+    assert_eq!(b.pending("t").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_idle_with_nothing_pending_are_removed() {
+    let server = RedisServer::start();
+    let prefix = unique_prefix();
+    let store = connect(RedisOptions {
+        url: server.url(),
+        key_prefix: prefix.clone(),
+        // Long enough that the holder's lease is not taken over meanwhile.
+        lease_timeout: Duration::from_secs(30),
+        consumer: "live".into(),
+        consumer_idle: Duration::from_millis(100),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    // One partition, its stream and group made by a first delivery.
+    let first = delivery("r", "t", now_ms());
+    let affinity = Affinity::of_id(&first.id);
+    let part = affinity.partition(16);
+    let stream = format!("{{{prefix}:p{part:02}}}:ready:t");
+    store.admit(admission("r", None, vec![first])).await.unwrap();
+    let lease = store.claim("t", 1).await.unwrap().remove(0);
+    store
+        .complete(lease, hookgate::store::contract::delivered())
+        .await
+        .unwrap();
+    // A stopped instance's consumer with nothing pending, and one that still holds
+    // a delivery.
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _created: i64 = ::redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&stream)
+        .arg("workers")
+        .arg("gone")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let holding = Delivery {
+        id: affinity.mint(),
+        ..delivery("r", "t", now_ms())
+    };
+    store.admit(admission("r", None, vec![holding])).await.unwrap();
+    let _read: ::redis::Value = ::redis::cmd("XREADGROUP")
+        .arg(&["GROUP", "workers", "holder", "COUNT", "1", "STREAMS"])
+        .arg(&stream)
+        .arg(">")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let consumers = || {
+        let client = client.clone();
+        let stream = stream.clone();
+        async move {
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            let info: Vec<std::collections::HashMap<String, ::redis::Value>> = ::redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&stream)
+                .arg("workers")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            let mut names: Vec<String> = info
+                .iter()
+                .map(|consumer| ::redis::from_redis_value(consumer["name"].clone()).unwrap())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(consumers().await, ["gone", "holder", "live"]);
+    // Idle past the limit (the behaviour under test is time passing).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::support::eventually("the idle consumer is removed", || {
+        let (store, consumers) = (&store, &consumers);
+        async move {
+            let _ = store.claim("t", 1).await.unwrap();
+            consumers().await == ["holder", "live"]
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_keeps_its_consumer_name_across_restarts() {
+    let server = RedisServer::start();
+    let downstream = crate::support::Downstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\nstore: {{ redis: {{ url: \"{}\", key_prefix: restarts }} }}\ntargets:\n  t: {{ url: \"{}\" }}\nroutes:\n  - {{ name: r, path: /in, targets: [t] }}\n",
+            server.url(),
+            downstream.url("/t")
+        ),
+    )
+    .unwrap();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for start in 0..3 {
+        let process =
+            crate::support::HookgateProcess::spawn_with_args(&path, &[], &["--instance-id", "node-a"]);
+        // Events in many partitions, so many streams get a consumer.
+        for n in 0..16 {
+            let reply =
+                crate::support::post_json(&process.url("/in"), format!(r#"{{"n":"{start}-{n}"}}"#)).await;
+            assert_eq!(reply.status, 202);
+        }
+        downstream.wait_for(16 * (start + 1)).await;
+    }
+    let streams: Vec<String> = ::redis::cmd("KEYS")
+        .arg("{restarts:p*}:ready:t")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(streams.len() > 1, "{streams:?}");
+    let mut names = HashSet::new();
+    for stream in &streams {
+        let info: Vec<std::collections::HashMap<String, ::redis::Value>> = ::redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(stream)
+            .arg("workers")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        for consumer in info {
+            names.insert(::redis::from_redis_value::<String>(consumer["name"].clone()).unwrap());
+        }
+    }
+    assert_eq!(
+        names,
+        HashSet::from(["node-a".to_owned()]),
+        "one consumer after three starts"
+    );
+}

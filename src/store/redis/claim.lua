@@ -8,19 +8,24 @@
 --      promoting the retries due before them; see admit.lua),
 --   3. reads new entries for this consumer with XREADGROUP (never BLOCK: a script
 --      cannot block, and the client multiplexes one connection),
---   4. fetches each record; an entry whose record is gone is acknowledged and dropped.
+--   4. fetches each record; an entry whose record is gone is acknowledged and dropped,
+--   5. along with a reclaim, removes the group's consumers idle longer than the given
+--      time with nothing pending: instances that stopped. (Atomic with the check, as
+--      deleting a consumer drops its pending entries; one that comes back is simply
+--      created again by its next read.)
 --
 -- KEYS[1]: the target's ready stream; KEYS[2]: the target's delayed set.
 -- ARGV[1]: consumer group; ARGV[2]: consumer; ARGV[3]: now (unix ms); ARGV[4]: max;
 -- ARGV[5]: lease timeout (ms); ARGV[6]: record key prefix (`{p}:d:`);
--- ARGV[7]: '1' to look for abandoned leases, '0' not to.
+-- ARGV[7]: '1' to look for abandoned leases (and idle consumers), '0' not to;
+-- ARGV[8]: how long a consumer with nothing pending may stay idle (ms; 0: forever).
 -- Returns a flat array: entry id, delivery id, record, for each leased delivery.
 
 local ready, delayed = KEYS[1], KEYS[2]
 local group, consumer, now, record_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local max, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
-local reclaim = ARGV[7] == '1'
-if #KEYS ~= 2 or #ARGV ~= 7 or not tonumber(now) or not max or max < 1 or not lease then
+local reclaim, idle_limit = ARGV[7] == '1', tonumber(ARGV[8])
+if #KEYS ~= 2 or #ARGV ~= 8 or not tonumber(now) or not max or max < 1 or not lease or not idle_limit then
   return redis.error_reply('ERR hookgate claim: bad arguments')
 end
 
@@ -76,6 +81,18 @@ if redis.call('EXISTS', ready) == 1 then
     cursor = reply[1]
     if cursor == '0-0' or #claimed >= max then
       break
+    end
+  end
+end
+
+if reclaim and has_group and idle_limit > 0 then
+  for _, fields in ipairs(redis.call('XINFO', 'CONSUMERS', ready, group)) do
+    local info = {}
+    for i = 1, #fields, 2 do
+      info[fields[i]] = fields[i + 1]
+    end
+    if info.name ~= consumer and tonumber(info.pending) == 0 and tonumber(info.idle) > idle_limit then
+      redis.call('XGROUP', 'DELCONSUMER', ready, group, info.name)
     end
   end
 end

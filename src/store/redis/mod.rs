@@ -70,6 +70,10 @@ const GROUP: &str = "workers";
 /// Ids replayed or discarded per script call (bounds one script's run time).
 const BATCH: usize = 256;
 
+/// How long another instance's consumer may stay idle with nothing pending before
+/// it is removed from the group.
+pub const DEFAULT_CONSUMER_IDLE: Duration = Duration::from_secs(3_600);
+
 /// How many partitions a store has unless `store.redis.partitions` says otherwise.
 pub const DEFAULT_PARTITIONS: u16 = 16;
 
@@ -109,9 +113,13 @@ pub struct RedisOptions {
     pub lease_timeout: Duration,
     /// How long a logged event's key lives (the sweep drops its index entry).
     pub retention: Duration,
-    /// This instance's consumer name in the consumer group, unique per running
-    /// instance (default: a fresh UUID).
+    /// This instance's consumer name in the consumer group, unique among running
+    /// instances and stable across restarts of one (default: a fresh UUID).
     pub consumer: String,
+    /// How long a consumer of another instance may stay idle with nothing pending
+    /// before claims remove it from the group (default an hour): instances that
+    /// stopped for good leave no consumer behind.
+    pub consumer_idle: Duration,
 }
 
 impl Default for RedisOptions {
@@ -125,6 +133,7 @@ impl Default for RedisOptions {
             lease_timeout: Duration::from_secs(30),
             retention: crate::store::DEFAULT_RETENTION,
             consumer: uuid::Uuid::now_v7().to_string(),
+            consumer_idle: DEFAULT_CONSUMER_IDLE,
         }
     }
 }
@@ -162,6 +171,7 @@ pub struct RedisStore {
     scripts: Scripts,
     admitter: Admitter,
     consumer: String,
+    consumer_idle_ms: u64,
     lease_timeout_ms: u64,
     retention_ms: u64,
     /// What the claims on each target remember (see `queue.rs`).
@@ -206,6 +216,7 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
         scripts,
         admitter,
         consumer: options.consumer,
+        consumer_idle_ms: millis(options.consumer_idle),
         lease_timeout_ms: u64::try_from(options.lease_timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1),

@@ -246,7 +246,8 @@ impl RedisStore {
             .arg(max)
             .arg(self.lease_timeout_ms)
             .arg(self.keys.record_prefix(part))
-            .arg(u8::from(reclaim));
+            .arg(u8::from(reclaim))
+            .arg(self.consumer_idle_ms);
         let reply: Vec<Vec<u8>> = self
             .run(|mut connection| {
                 let invocation = &invocation;
@@ -329,7 +330,8 @@ impl RedisStore {
             .key(keys.dead_count(part))
             .arg(GROUP)
             .arg(batch.len())
-            .arg(self.retention_ms);
+            .arg(self.retention_ms)
+            .arg(&self.consumer);
         for (item, entry) in batch {
             let delivery = &item.lease.delivery;
             invocation
