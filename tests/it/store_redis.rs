@@ -798,3 +798,123 @@ async fn an_instance_keeps_its_consumer_name_across_restarts() {
         "one consumer after three starts"
     );
 }
+
+/// What one event and one delivery cost Redis (the figures of docs/scaling.md), not
+/// an assertion: `cargo nextest run --run-ignored only -E 'test(redis_costs)'
+/// --no-capture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, run by hand"]
+async fn redis_costs_per_event_and_delivery() {
+    const EVENTS: usize = 10_000;
+    for logged in [false, true] {
+        let server = RedisServer::start();
+        let store = Arc::new(open(&server, &unique_prefix(), "c").await);
+        let client = ::redis::Client::open(server.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let stats = |connection: &mut ::redis::aio::MultiplexedConnection| {
+            let mut connection = connection.clone();
+            async move {
+                let text: String = ::redis::cmd("INFO")
+                    .arg("all")
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+                let field = |name: &str| -> u64 {
+                    text.lines()
+                        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+                        .and_then(|value| value.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                let calls: u64 = text
+                    .lines()
+                    .filter(|line| line.starts_with("cmdstat_") && !line.starts_with("cmdstat_info"))
+                    .filter_map(|line| line.split("calls=").nth(1))
+                    .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+                    .sum();
+                let scripts: u64 = text
+                    .lines()
+                    .filter(|line| line.starts_with("cmdstat_evalsha:"))
+                    .filter_map(|line| line.split("calls=").nth(1))
+                    .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+                    .sum();
+                (
+                    field("used_memory"),
+                    calls,
+                    scripts,
+                    field("total_net_input_bytes"),
+                )
+            }
+        };
+        let body = format!(
+            r#"{{"id":"evt","type":"payment.settled","data":{{"pad":"{}"}}}}"#,
+            "x".repeat(900)
+        );
+        let before = stats(&mut connection).await;
+        let tasks: Vec<_> = (0..EVENTS)
+            .map(|n| {
+                let store = store.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let key = format!("evt_{n}");
+                    let affinity = Affinity::of(key.as_bytes());
+                    let mut sent = Delivery {
+                        id: affinity.mint(),
+                        body: bytes::Bytes::from(body.clone()),
+                        ..delivery("r", "t", now_ms())
+                    };
+                    sent.headers = [
+                        ("content-type", "application/json"),
+                        ("user-agent", "hookgate/0.1"),
+                        ("x-forwarded-for", "203.0.113.7"),
+                        (
+                            "traceparent",
+                            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                        ),
+                        ("webhook-id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+                        ("x-hookgate-request-id", "0190b5c2-7d7e-7c3a-9b1e-6f2d7c1a8e41"),
+                    ]
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect();
+                    let mut admitted = admission("r", Some(&key), vec![sent.clone()]);
+                    if logged {
+                        let mut record =
+                            hookgate::store::contract::logged("r", Some(&key), now_ms(), &[sent]);
+                        record.id = affinity.mint();
+                        record.body = bytes::Bytes::from(body);
+                        admitted.events[0].record = Some(record);
+                    }
+                    store.admit(admitted).await.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let admitted = stats(&mut connection).await;
+        let mut delivered = 0;
+        while delivered < EVENTS {
+            let leases = store.claim("t", 256).await.unwrap();
+            delivered += leases.len();
+            let done: Vec<_> = leases
+                .into_iter()
+                .map(|lease| (lease, hookgate::store::contract::delivered()))
+                .collect();
+            store.complete_all(&done).await.unwrap();
+        }
+        let finished = stats(&mut connection).await;
+        let per = |a: u64, b: u64| (b - a) as f64 / EVENTS as f64;
+        println!(
+            "event log {}: admission: {:.0} bytes of memory per pending delivery, {:.1} commands and {:.3} script calls per event, {:.0} bytes sent per event; \
+             claim + complete: {:.1} commands and {:.3} script calls per delivery; memory left per delivered event {:.0} bytes",
+            if logged { "on" } else { "off" },
+            per(before.0, admitted.0),
+            per(before.1, admitted.1),
+            per(before.2, admitted.2),
+            per(before.3, admitted.3),
+            per(admitted.1, finished.1),
+            per(admitted.2, finished.2),
+            finished.0.saturating_sub(before.0) as f64 / EVENTS as f64,
+        );
+    }
+}
