@@ -918,3 +918,45 @@ async fn redis_costs_per_event_and_delivery() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_serve_every_partition_with_a_backlog() {
+    let server = RedisServer::start();
+    let store = open(&server, &unique_prefix(), "c").await;
+    // A backlog of 20 in each of two partitions.
+    let ((first, first_part), (second, second_part)) = keys_in_two_partitions();
+    for key in [&first, &second] {
+        let affinity = Affinity::of(key.as_bytes());
+        let deliveries: Vec<Delivery> = (0..20)
+            .map(|_| Delivery {
+                id: affinity.mint(),
+                ..delivery("r", "t", now_ms())
+            })
+            .collect();
+        store.admit(admission("r", None, deliveries)).await.unwrap();
+    }
+    // Each claim shares what it takes between them; none starves.
+    let part_of = |lease: &hookgate::store::Lease| Affinity::of_id(&lease.delivery.id).partition(16);
+    for _ in 0..4 {
+        let leases = store.claim("t", 10).await.unwrap();
+        assert_eq!(leases.len(), 10);
+        let from_first = leases.iter().filter(|lease| part_of(lease) == first_part).count();
+        let from_second = leases
+            .iter()
+            .filter(|lease| part_of(lease) == second_part)
+            .count();
+        assert_eq!((from_first, from_second), (5, 5), "one claim's share");
+    }
+    // One partition drained: the other fills the whole claim.
+    let leases = store.claim("t", 10).await.unwrap();
+    assert_eq!(leases.len(), 0, "both drained by the four claims");
+    let affinity = Affinity::of(first.as_bytes());
+    let more: Vec<Delivery> = (0..20)
+        .map(|_| Delivery {
+            id: affinity.mint(),
+            ..delivery("r", "t", now_ms())
+        })
+        .collect();
+    store.admit(admission("r", None, more)).await.unwrap();
+    assert_eq!(store.claim("t", 10).await.unwrap().len(), 10);
+}
