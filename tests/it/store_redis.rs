@@ -960,3 +960,44 @@ async fn claims_serve_every_partition_with_a_backlog() {
     store.admit(admission("r", None, more)).await.unwrap();
     assert_eq!(store.claim("t", 10).await.unwrap().len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admissions_wait_for_replicas_when_asked_and_fail_without_them() {
+    let primary = RedisServer::start();
+    let mut replica = RedisServer::start();
+    let client = ::redis::Client::open(replica.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let () = ::redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let store = connect(RedisOptions {
+        url: primary.url(),
+        key_prefix: unique_prefix(),
+        replicas: Some(hookgate::store::redis::Replicas {
+            acks: 1,
+            timeout_ms: 300,
+        }),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    crate::support::eventually("the replica is in sync and confirms", || async {
+        store
+            .admit(admission("r", None, vec![delivery("r", "t", now_ms())]))
+            .await
+            .is_ok()
+    })
+    .await;
+
+    // No replica to confirm: refused, as unavailable (the sender retries).
+    replica.stop();
+    let error = store
+        .admit(admission("r", None, vec![delivery("r", "t", now_ms())]))
+        .await
+        .expect_err("no replica confirmed");
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    assert!(format!("{error:#}").contains("0 of 1 replicas"), "{error:#}");
+}

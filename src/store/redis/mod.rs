@@ -196,15 +196,25 @@ impl fmt::Debug for RedisStore {
 /// without a new `connect`.
 pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
     let keys = Keys::new(&options.key_prefix, options.partitions)?;
-    let connection = if options.cluster.is_empty() {
-        connect_single(&options.url).await?
-    } else {
-        connect_cluster(&options.cluster).await?
+    let open = || async {
+        if options.cluster.is_empty() {
+            connect_single(&options.url).await
+        } else {
+            connect_cluster(&options.cluster).await
+        }
+    };
+    let connection = open().await?;
+    // WAIT blocks the connection it is sent on until the replicas answer: admissions
+    // that wait for replicas get a connection of their own, so claims and
+    // completions never queue behind them.
+    let admitting = match options.replicas {
+        Some(_) => open().await?,
+        None => connection.clone(),
     };
     let scripts = Scripts::new();
     let retention_ms = millis(options.retention);
     let admitter = Admitter::start(Committer {
-        connection: connection.clone(),
+        connection: admitting,
         keys: keys.clone(),
         script: scripts.admit.clone(),
         retention_ms,
