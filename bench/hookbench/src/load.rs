@@ -20,8 +20,9 @@ use crate::event::EventTemplate;
 
 /// What to send, where, and for how long.
 pub struct Load {
-    /// The server to load.
-    pub addr: SocketAddr,
+    /// The servers to load: connection `i` goes to `addrs[i % addrs.len()]`, so the
+    /// connections are spread evenly over several instances of one service.
+    pub addrs: Vec<SocketAddr>,
     /// Request path.
     pub path: String,
     /// Connections, each with one request in flight at a time.
@@ -98,6 +99,7 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
 
 /// Runs the load and returns the merged outcome.
 pub async fn run(load: Load) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(!load.addrs.is_empty(), "no server to load");
     let load = Arc::new(load);
     let started = Instant::now();
     let deadline = started + load.duration;
@@ -135,8 +137,9 @@ async fn drive(
     let offset = interval.map_or(Duration::ZERO, |interval| {
         interval.mul_f64(connection as f64 / load.connections as f64)
     });
-    let host = load.addr.to_string();
-    let mut sender = connect(load.addr).await?;
+    let addr = load.addrs[connection % load.addrs.len()];
+    let host = addr.to_string();
+    let mut sender = connect(addr).await?;
     let mut sequence: u64 = 0;
     // A refused request to send again: its body and signature.
     let mut again: Option<(Bytes, String)> = None;
@@ -203,7 +206,7 @@ async fn drive(
             }
             Err(_) => {
                 outcome.transport_errors += 1;
-                sender = connect(load.addr).await?;
+                sender = connect(addr).await?;
                 false
             }
         };

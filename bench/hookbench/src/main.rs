@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
                 batch,
             } => {
                 let outcome = load::run(load::Load {
-                    addr,
+                    addrs: vec![addr],
                     path,
                     connections,
                     duration,

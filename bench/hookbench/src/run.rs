@@ -284,7 +284,7 @@ impl Bench {
 
         self.reset_sink().await?;
         let warmup = self
-            .load(scenario, &template, addr, self.options.warmup, Pace::FULL)
+            .load(scenario, &template, &[addr], self.options.warmup, Pace::FULL)
             .await?;
         self.drain(scenario, events(&warmup)).await?;
         // Taken after the warm-up: nginx's master listens before it forks its workers.
@@ -305,7 +305,7 @@ impl Bench {
                 _ => None,
             };
             let outcome = self
-                .load(scenario, &template, addr, self.options.duration, Pace::FULL)
+                .load(scenario, &template, &[addr], self.options.duration, Pace::FULL)
                 .await?;
             let drained = self.drain(scenario, events(&outcome)).await?;
             let cpu = cpu_time(&measured_pids).saturating_sub(cpu_before);
@@ -339,7 +339,7 @@ impl Bench {
                 .load(
                     scenario,
                     &template,
-                    addr,
+                    &[addr],
                     self.options.duration,
                     Pace {
                         rate: Some(rate),
@@ -449,14 +449,14 @@ impl Bench {
         &mut self,
         scenario: &Scenario,
         template: &Arc<EventTemplate>,
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         duration: Duration,
         pace: Pace,
     ) -> anyhow::Result<Outcome> {
         self.runs += 1;
         let run_id = format!("{}-r{}-{}", scenario.name, self.runs, std::process::id());
         load::run(Load {
-            addr,
+            addrs: addrs.to_vec(),
             path: scenario.request_path().to_owned(),
             connections: scenario.connections.unwrap_or(self.options.connections),
             duration,

@@ -79,7 +79,7 @@ impl Bench {
                 requests: Some(step_requests),
                 retry: Some(RETRY_AFTER),
             };
-            let outcome = self.load(scenario, &template, addr, STEP_LIMIT, pace).await?;
+            let outcome = self.load(scenario, &template, &[addr], STEP_LIMIT, pace).await?;
             admission += outcome.elapsed;
             refused += outcome.refused.values().sum::<u64>();
             transport_errors += outcome.transport_errors;
