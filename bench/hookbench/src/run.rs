@@ -29,7 +29,7 @@ use crate::process::{
     cpu_time, free_port, machine_cpus, peak_rss, place_self, placed, wait_listening, Cpus, Process,
 };
 use crate::report::{lost, HalfLoad, ModeResult, Sample, ScenarioResult};
-use crate::scenario::{hookgate_config, nginx_config, Front, HookgatePorts, Scenario, KLAVI_SECRET};
+use crate::scenario::{hookgate_config, nginx_config, Front, HookgatePorts, Kind, Scenario, KLAVI_SECRET};
 use crate::sink::Stats;
 
 /// How the processes of a run are placed on CPUs.
@@ -137,7 +137,7 @@ pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
         // Backlog scenarios measure memory, not per-core cost: unpinned only.
         let scenarios: Vec<&Scenario> = selected
             .iter()
-            .filter(|scenario| mode == Mode::Unpinned || !scenario.backlog)
+            .filter(|scenario| mode == Mode::Unpinned || scenario.kind == Kind::Throughput)
             .collect();
         if scenarios.is_empty() {
             eprintln!("= {}: no scenario of the selection runs in it", mode.name());
@@ -221,10 +221,9 @@ async fn run_mode(
     };
     for scenario in scenarios {
         eprintln!("== {}", scenario.name);
-        if scenario.backlog {
-            result.backlog.push(bench.backlog(scenario).await?);
-        } else {
-            result.scenarios.push(bench.scenario(scenario).await?);
+        match scenario.kind {
+            Kind::Throughput => result.scenarios.push(bench.scenario(scenario).await?),
+            Kind::Backlog => result.backlog.push(bench.backlog(scenario).await?),
         }
     }
     redis.stop(Duration::from_secs(5)).await?;

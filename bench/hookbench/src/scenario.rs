@@ -54,10 +54,20 @@ pub struct Scenario {
     pub batch: usize,
     /// Load-generator connections, when not the run's setting.
     pub connections: Option<usize>,
-    /// A backlog scenario: instead of measuring throughput, it pauses the target,
-    /// admits the run's backlog of events while watching hookgate's memory, then
-    /// resumes and drains it. Memory is not a per-core figure: unpinned only.
-    pub backlog: bool,
+    /// What it measures.
+    pub kind: Kind,
+}
+
+/// What a scenario measures, and so how it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Throughput, latency and CPU per event of one system under test, in every
+    /// placement mode.
+    Throughput,
+    /// Instead of measuring throughput, it pauses the target, admits the run's
+    /// backlog of events while watching hookgate's memory, then resumes and drains
+    /// it. Memory is not a per-core figure: unpinned only.
+    Backlog,
 }
 
 impl Scenario {
@@ -69,7 +79,7 @@ impl Scenario {
             half_load: false,
             batch: 1,
             connections: None,
-            backlog: false,
+            kind: Kind::Throughput,
         }
     }
 
@@ -81,7 +91,7 @@ impl Scenario {
         let mut scenario = Scenario::new(name, Front::HookgateFull(store, Rules::One), 1);
         scenario.batch = BACKLOG_BATCH;
         scenario.connections = Some(BACKLOG_CONNECTIONS);
-        scenario.backlog = true;
+        scenario.kind = Kind::Backlog;
         scenario
     }
 
@@ -208,7 +218,7 @@ pub struct HookgatePorts {
 /// hookgate's configuration for `scenario`.
 pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) -> String {
     let mut yaml = format!("listen: {}\nadmin:\n  listen: {}\n", ports.listen, ports.admin);
-    if scenario.backlog {
+    if scenario.kind == Kind::Backlog {
         let _ = writeln!(
             yaml,
             "  tokens: [{{ name: bench, token: {ADMIN_TOKEN}, roles: [operator] }}]"
