@@ -4,6 +4,7 @@
 
 mod admin;
 mod client;
+mod cluster;
 mod event;
 mod forward;
 mod load;

@@ -7,8 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 mod backlog;
+mod scale;
 
 pub use backlog::{BacklogResult, Point};
+pub use scale::ScaleResult;
 
 use crate::load::Outcome;
 use crate::run::Drained;
@@ -214,6 +216,8 @@ pub struct ModeResult {
     pub scenarios: Vec<ScenarioResult>,
     /// Every backlog scenario, in run order.
     pub backlog: Vec<BacklogResult>,
+    /// The scale scenario, when run.
+    pub scale: Option<ScaleResult>,
 }
 
 impl ModeResult {
@@ -224,7 +228,8 @@ impl ModeResult {
             .iter()
             .map(|result| result.median.lost + result.half_load.as_ref().map_or(0, |half| half.lost))
             .sum();
-        scenarios + self.backlog.iter().map(|result| result.lost).sum::<u64>()
+        let backlog: u64 = self.backlog.iter().map(|result| result.lost).sum();
+        scenarios + backlog + self.scale.as_ref().map_or(0, ScaleResult::lost)
     }
 }
 
@@ -237,6 +242,8 @@ pub struct ModeReport {
     pub scenarios: Vec<ScenarioResult>,
     /// Every backlog scenario.
     pub backlog: Vec<BacklogResult>,
+    /// The scale scenario, when run.
+    pub scale: Option<ScaleResult>,
     /// The goals.
     pub goals: Vec<Goal>,
 }
@@ -383,20 +390,23 @@ impl ModeReport {
             }),
             worst.map(|(_, bytes)| *bytes <= 64 * 1024 * 1024),
         );
+        let scale = result.scale.as_ref();
         let lost: u64 = scenarios
             .iter()
             .map(|result| result.median.lost + result.half_load.as_ref().map_or(0, |half| half.lost))
-            .sum();
+            .sum::<u64>()
+            + scale.map_or(0, ScaleResult::lost);
         goal(
             "zero loss in every scenario",
             format!("{lost} lost"),
-            (!scenarios.is_empty()).then_some(lost == 0),
+            (!scenarios.is_empty() || scale.is_some()).then_some(lost == 0),
         );
         goals.extend(result.backlog.iter().flat_map(BacklogResult::goals));
         Self {
             mode: result.mode,
             scenarios,
             backlog: result.backlog,
+            scale: result.scale,
             goals,
         }
     }
@@ -404,6 +414,9 @@ impl ModeReport {
     fn markdown(&self, md: &mut String) {
         self.scenarios_markdown(md);
         backlog::markdown(&self.backlog, md);
+        if let Some(scale) = &self.scale {
+            scale.markdown(md);
+        }
         md.push_str("| goal | measured | met |\n|---|---|---|\n");
         for goal in &self.goals {
             let met = match goal.met {

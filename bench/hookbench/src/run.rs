@@ -8,10 +8,12 @@
 //! its load generator, the sink, redis-server) runs on CPU 1: a per-core comparison
 //! that its neighbours disturb less.
 //!
-//! Backlog scenarios measure memory rather than throughput (see [`backlog`]); they
-//! run unpinned only.
+//! Backlog scenarios measure memory rather than throughput (see [`backlog`]); the
+//! scale scenario runs several hookgate instances on a Redis Cluster of its own (see
+//! [`scale`]). Both run unpinned only.
 
 mod backlog;
+mod scale;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -134,7 +136,7 @@ pub async fn run(options: Options) -> anyhow::Result<Vec<ModeResult>> {
     let mut results = Vec::new();
     let mut outcome = Ok(());
     for &mode in &options.modes {
-        // Backlog scenarios measure memory, not per-core cost: unpinned only.
+        // Backlog and scale scenarios measure no per-core cost: unpinned only.
         let scenarios: Vec<&Scenario> = selected
             .iter()
             .filter(|scenario| mode == Mode::Unpinned || scenario.kind == Kind::Throughput)
@@ -218,12 +220,14 @@ async fn run_mode(
         mode: mode.name().to_owned(),
         scenarios: Vec::new(),
         backlog: Vec::new(),
+        scale: None,
     };
     for scenario in scenarios {
         eprintln!("== {}", scenario.name);
         match scenario.kind {
             Kind::Throughput => result.scenarios.push(bench.scenario(scenario).await?),
             Kind::Backlog => result.backlog.push(bench.backlog(scenario).await?),
+            Kind::Scale => result.scale = Some(bench.scale(scenario).await?),
         }
     }
     redis.stop(Duration::from_secs(5)).await?;
@@ -425,6 +429,7 @@ impl Bench {
                     admin: free_port()?,
                     sink: self.sink,
                     redis: self.redis,
+                    cluster: Vec::new(),
                 };
                 admin = Some(ports.admin);
                 let data = self.dir.join(format!("data-{name}"));

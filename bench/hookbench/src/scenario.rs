@@ -11,6 +11,8 @@ pub enum Store {
     Redis,
     /// The embedded (redb) store in the run's temporary directory.
     Embedded,
+    /// The Redis store on the scale scenario's Redis Cluster.
+    Cluster,
 }
 
 /// What stands between the load generator and the sink.
@@ -68,6 +70,10 @@ pub enum Kind {
     /// backlog of events while watching hookgate's memory, then resumes and drains
     /// it. Memory is not a per-core figure: unpinned only.
     Backlog,
+    /// The full pipeline on 1, 2, then 3 hookgate instances sharing a Redis Cluster
+    /// of the run's own: whether CPU per event stays flat as instances are added.
+    /// Several instances on a few CPUs is no per-core placement: unpinned only.
+    Scale,
 }
 
 impl Scenario {
@@ -92,6 +98,13 @@ impl Scenario {
         scenario.batch = BACKLOG_BATCH;
         scenario.connections = Some(BACKLOG_CONNECTIONS);
         scenario.kind = Kind::Backlog;
+        scenario
+    }
+
+    /// The scale scenario: full-redis's pipeline and two targets, on a Redis Cluster.
+    fn scale(name: &str) -> Self {
+        let mut scenario = Scenario::new(name, Front::HookgateFull(Store::Cluster, Rules::One), 2);
+        scenario.kind = Kind::Scale;
         scenario
     }
 
@@ -125,6 +138,7 @@ impl Scenario {
             Scenario::new("fan-out-8", full(Store::Redis), 8),
             Scenario::backlog("backlog-redis", Store::Redis),
             Scenario::backlog("backlog-embedded", Store::Embedded),
+            Scenario::scale("scale"),
         ]
     }
 
@@ -213,6 +227,8 @@ pub struct HookgatePorts {
     pub sink: SocketAddr,
     /// The run's redis-server.
     pub redis: SocketAddr,
+    /// The nodes of the scale scenario's Redis Cluster (none for other scenarios).
+    pub cluster: Vec<SocketAddr>,
 }
 
 /// hookgate's configuration for `scenario`.
@@ -231,6 +247,20 @@ pub fn hookgate_config(scenario: &Scenario, ports: &HookgatePorts, data: &Path) 
                 yaml,
                 "store:\n  redis: {{ url: \"redis://{}\", key_prefix: bench-{} }}",
                 ports.redis, scenario.name
+            );
+        }
+        Front::HookgateFull(Store::Cluster, _) => {
+            // Every node as a seed; instances sharing work share the key prefix.
+            let seeds: Vec<String> = ports
+                .cluster
+                .iter()
+                .map(|node| format!("\"redis://{node}\""))
+                .collect();
+            let _ = writeln!(
+                yaml,
+                "store:\n  redis: {{ cluster: [{}], key_prefix: bench-{} }}",
+                seeds.join(", "),
+                scenario.name
             );
         }
         _ => {
