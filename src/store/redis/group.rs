@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::connection::Connection;
 use super::keys::{Keys, Part};
+use super::queue::{hint, Claims};
 use super::{classify, deadline, millis, Replicas, StoreError};
 use crate::model::now_ms;
 use crate::store::{record, Admission, Admitted, EventAdmission};
@@ -58,6 +59,8 @@ pub(super) struct Admitter {
 /// What the calling task needs.
 pub(super) struct Committer {
     pub(super) connection: Connection,
+    /// Where admissions leave hints for this instance's claims.
+    pub(super) claims: Claims,
     pub(super) keys: Keys,
     pub(super) script: Script,
     pub(super) retention_ms: u64,
@@ -136,6 +139,21 @@ impl Committer {
             .iter()
             .map(|(part, pieces)| self.call(self.command(*part, pieces)));
         let answers = futures_util::future::join_all(calls).await;
+        // This instance's claims look in these partitions first (whatever the
+        // outcome: a hint only costs a look).
+        for (part, pieces) in &parts {
+            let mut targets: Vec<&str> = pieces
+                .iter()
+                .flat_map(|piece| &piece.events)
+                .flat_map(|(_, event)| &event.deliveries)
+                .map(|delivery| delivery.target.as_str())
+                .collect();
+            targets.sort_unstable();
+            targets.dedup();
+            for target in targets {
+                hint(&self.claims, self.keys.partitions(), target, *part);
+            }
+        }
 
         let mut outcomes: Vec<Vec<Option<Admitted>>> = group
             .iter()

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use ::redis::{Cmd, Value};
 
 use super::keys::{Keys, Part};
+use super::queue::hint;
 use super::{decode_or_log, RedisStore, BATCH};
 use crate::model::{now_ms, Delivery};
 use crate::store::{
@@ -385,6 +386,7 @@ impl RedisStore {
             .arg(now_ms())
             .arg(id);
         let changed: i64 = self.query(command).await?;
+        hint(&self.claims, self.keys.partitions(), &delivery.target, part);
         Ok(if changed > 0 {
             Hastened::Now
         } else {
@@ -536,6 +538,9 @@ impl RedisStore {
             .collect();
         if deliveries.is_empty() {
             return Ok(0);
+        }
+        for delivery in &deliveries {
+            hint(&self.claims, self.keys.partitions(), &delivery.target, part);
         }
         let keys = &self.keys;
         let mut invocation = self.scripts.replay.prepare_invoke();

@@ -49,7 +49,7 @@ use connection::Connection;
 use group::{Admitter, Committer};
 use keys::Keys;
 pub use keys::MAX_PARTITIONS;
-use queue::{finish_item, release_item, Finish, TargetClaims};
+use queue::{finish_item, release_item, Claims, Finish};
 use scripts::Scripts;
 
 /// How long one command may wait for its answer.
@@ -175,7 +175,7 @@ pub struct RedisStore {
     lease_timeout_ms: u64,
     retention_ms: u64,
     /// What the claims on each target remember (see `queue.rs`).
-    claims: std::sync::Mutex<std::collections::HashMap<String, TargetClaims>>,
+    claims: Claims,
 }
 
 impl fmt::Debug for RedisStore {
@@ -213,8 +213,10 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
     };
     let scripts = Scripts::new();
     let retention_ms = millis(options.retention);
+    let claims = Claims::default();
     let admitter = Admitter::start(Committer {
         connection: admitting,
+        claims: claims.clone(),
         keys: keys.clone(),
         script: scripts.admit.clone(),
         retention_ms,
@@ -231,7 +233,7 @@ pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
             .unwrap_or(u64::MAX)
             .max(1),
         retention_ms,
-        claims: std::sync::Mutex::default(),
+        claims,
     };
     store.check_server().await?;
     store.check_layout().await?;

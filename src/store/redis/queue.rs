@@ -5,10 +5,18 @@
 //! count split evenly over as many partitions as it covers, those that last had
 //! work first, the rest in turn. A partition that fills its share is asked again
 //! for what the others did not fill; one that falls short is empty for this claim.
-//! So no partition starves while another has a backlog, a claim never leases more
-//! than it asked for, and an idle target costs one script per partition per claim.
+//! So no partition starves while another has a backlog, and a claim never leases more
+//! than it asked for.
+//!
+//! A partition found empty is skipped by the claims of the next [`EMPTY_RECHECK`],
+//! unless this instance admitted to it since (admission leaves a hint): under load a
+//! worker is woken by every admission, and asking every partition each time would
+//! cost a script per partition to find one delivery, more so the more instances
+//! share the load. What other instances admit there, or retries falling due, wait at
+//! most that long (the worker's idle poll is longer still).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::keys::Part;
@@ -19,15 +27,59 @@ use crate::store::{record, Backlog, Completion, Lease, LoggedAttempt, StoreError
 /// Leases finished per script call (bounds one script's run time).
 const BATCH: usize = 256;
 
+/// How long claims skip a partition found empty, unless this instance admitted to it
+/// since.
+pub(super) const EMPTY_RECHECK: Duration = Duration::from_millis(50);
+
+/// What the claims on each target remember, shared with admission (which leaves
+/// hints).
+pub(super) type Claims = Arc<Mutex<HashMap<String, TargetClaims>>>;
+
 /// What the claims on one target remember between calls.
 #[derive(Debug, Default)]
 pub(super) struct TargetClaims {
     /// When each partition's claims last looked for abandoned leases.
     reclaimed_at: HashMap<Part, Instant>,
-    /// Partitions whose last claim filled its share (likely to have more).
+    /// Per partition: whether its last claim filled its share (likely to have more).
     busy: Vec<bool>,
+    /// Per partition: when a claim that found it empty began.
+    empty_at: Vec<Option<Instant>>,
+    /// Per partition: when this instance last admitted to it.
+    hinted_at: Vec<Option<Instant>>,
     /// Where the next claim starts among the others.
     turn: usize,
+}
+
+impl TargetClaims {
+    fn fit(&mut self, partitions: usize) {
+        self.busy.resize(partitions, false);
+        self.empty_at.resize(partitions, None);
+        self.hinted_at.resize(partitions, None);
+    }
+
+    /// Whether a claim at `now` should skip `part`: found empty lately, and nothing
+    /// admitted to it here since.
+    fn skips(&self, part: usize, now: Instant) -> bool {
+        match self.empty_at[part] {
+            Some(empty) => {
+                now.duration_since(empty) < EMPTY_RECHECK
+                    && self.hinted_at[part].is_none_or(|hinted| hinted < empty)
+            }
+            None => false,
+        }
+    }
+}
+
+/// Leaves a hint that `part` of `target` has new deliveries, for this instance's
+/// next claim.
+pub(super) fn hint(claims: &Claims, partitions: u16, target: &str, part: Part) {
+    let mut claims = claims.lock().unwrap_or_else(PoisonError::into_inner);
+    let state = match claims.get_mut(target) {
+        Some(state) => state,
+        None => claims.entry(target.to_owned()).or_default(),
+    };
+    state.fit(usize::from(partitions));
+    state.hinted_at[usize::from(part)] = Some(Instant::now());
 }
 
 /// A lease token: the partition and the stream entry id, `<part>/<entry>`.
@@ -116,10 +168,12 @@ impl RedisStore {
     /// header for how they share).
     pub(super) async fn claim_target(&self, target: &str, max: usize) -> Result<Vec<Lease>, StoreError> {
         let max = max.min(MAX_CLAIM);
-        let mut candidates: VecDeque<Part> = self.claim_order(target);
+        let started = Instant::now();
+        let mut candidates: VecDeque<Part> = self.claim_order(target, started);
         let mut leases = Vec::new();
         let mut failure = None;
         let mut filled = Vec::new();
+        let mut empty = Vec::new();
         // Whether each partition looks for abandoned leases: decided when it is first
         // asked, and kept when it is asked again for more in this claim.
         let mut reclaim: HashMap<Part, bool> = HashMap::new();
@@ -151,13 +205,15 @@ impl RedisStore {
                         if full {
                             candidates.push_back(part);
                             filled.push(part);
+                        } else {
+                            empty.push(part);
                         }
                     }
                     Err(error) => failure = Some(error),
                 }
             }
         }
-        self.remember_filled(target, &filled);
+        self.remember(target, started, &filled, &empty);
         match failure {
             // Nothing leased: report the failure. Some leased: they are held, so
             // hand them over; the failing partition is asked again next claim.
@@ -171,32 +227,34 @@ impl RedisStore {
         }
     }
 
-    /// The partitions in the order a claim on `target` asks them: those that last
-    /// filled their share first, then the others, each group from this claim's turn.
-    fn claim_order(&self, target: &str) -> VecDeque<Part> {
+    /// The partitions in the order a claim on `target` at `now` asks them: those that
+    /// last filled their share first, then the others, each group from this claim's
+    /// turn; without those found empty lately (see [`EMPTY_RECHECK`]).
+    fn claim_order(&self, target: &str, now: Instant) -> VecDeque<Part> {
         let partitions = usize::from(self.keys.partitions());
-        let mut claims = self
-            .claims
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
         let state = claims.entry(target.to_owned()).or_default();
-        state.busy.resize(partitions, false);
+        state.fit(partitions);
         state.turn = (state.turn + 1) % partitions;
-        let rotated = (0..partitions).map(|n| (state.turn + n) % partitions);
+        let rotated = (0..partitions)
+            .map(|n| (state.turn + n) % partitions)
+            .filter(|part| !state.skips(*part, now));
         let (busy, idle): (Vec<usize>, Vec<usize>) = rotated.partition(|part| state.busy[*part]);
         busy.into_iter().chain(idle).map(|part| part as Part).collect()
     }
 
-    /// Marks which partitions of `target` filled their share in the last claim.
-    fn remember_filled(&self, target: &str, filled: &[Part]) {
-        let mut claims = self
-            .claims
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// Remembers, of a claim on `target` that began at `started`, which partitions
+    /// filled their share and which were found empty.
+    fn remember(&self, target: &str, started: Instant, filled: &[Part], empty: &[Part]) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(state) = claims.get_mut(target) {
             state.busy.iter_mut().for_each(|busy| *busy = false);
             for part in filled {
                 state.busy[usize::from(*part)] = true;
+                state.empty_at[usize::from(*part)] = None;
+            }
+            for part in empty {
+                state.empty_at[usize::from(*part)] = Some(started);
             }
         }
     }
@@ -210,10 +268,7 @@ impl RedisStore {
     fn due_for_reclaim(&self, part: Part, target: &str) -> bool {
         let interval = RECLAIM_INTERVAL.min(Duration::from_millis(self.lease_timeout_ms / 4));
         let now = Instant::now();
-        let mut claims = self
-            .claims
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
         let reclaimed = &mut claims.entry(target.to_owned()).or_default().reclaimed_at;
         match reclaimed.get_mut(&part) {
             Some(last) if now.duration_since(*last) < interval => false,
@@ -332,8 +387,13 @@ impl RedisStore {
             .arg(batch.len())
             .arg(self.retention_ms)
             .arg(&self.consumer);
+        let now = now_ms();
         for (item, entry) in batch {
             let delivery = &item.lease.delivery;
+            if item.kind == "delay" && item.score <= now {
+                // Due again at once (a release): this instance's claims look here.
+                hint(&self.claims, keys.partitions(), &delivery.target, part);
+            }
             invocation
                 .key(keys.ready(part, &delivery.target))
                 .key(keys.delayed(part, &delivery.target))
