@@ -508,16 +508,29 @@ impl RedisStore {
         }
     }
 
-    /// Moves the dead letters among `ids` back to their queues.
-    pub(super) async fn replay_dead(&self, ids: &[String]) -> Result<usize, StoreError> {
+    /// The dead letters among `ids`, each once, in batches of one partition (of at
+    /// most [`BATCH`], bounding one script's run time).
+    async fn dead_batches(&self, ids: &[String]) -> Result<Vec<(Part, Vec<String>)>, StoreError> {
         let mut unique: Vec<String> = ids.to_vec();
         unique.sort();
         unique.dedup();
+        Ok(self
+            .locate_dead(&unique)
+            .await?
+            .into_iter()
+            .flat_map(|(part, ids)| {
+                ids.chunks(BATCH)
+                    .map(|batch| (part, batch.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    /// Moves the dead letters among `ids` back to their queues.
+    pub(super) async fn replay_dead(&self, ids: &[String]) -> Result<usize, StoreError> {
         let mut moved = 0;
-        for (part, ids) in self.locate_dead(&unique).await? {
-            for batch in ids.chunks(BATCH) {
-                moved += self.replay_batch(part, batch).await?;
-            }
+        for (part, batch) in self.dead_batches(ids).await? {
+            moved += self.replay_batch(part, &batch).await?;
         }
         Ok(moved)
     }
@@ -568,14 +581,9 @@ impl RedisStore {
 
     /// Deletes the dead letters among `ids` for good.
     pub(super) async fn discard_dead(&self, ids: &[String]) -> Result<usize, StoreError> {
-        let mut unique: Vec<String> = ids.to_vec();
-        unique.sort();
-        unique.dedup();
         let mut deleted = 0;
-        for (part, ids) in self.locate_dead(&unique).await? {
-            for batch in ids.chunks(BATCH) {
-                deleted += self.discard_batch(part, batch).await?;
-            }
+        for (part, batch) in self.dead_batches(ids).await? {
+            deleted += self.discard_batch(part, &batch).await?;
         }
         Ok(deleted)
     }
